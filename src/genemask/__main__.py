@@ -1,0 +1,5 @@
+import sys
+
+from genemask.cli import main
+
+sys.exit(main())

@@ -1,0 +1,96 @@
+"""`genemask motifs`: JASPAR motif enrichment among the top-NPMI k-mers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from genemask import motifs
+from genemask.atomic import atomic_file
+from genemask.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "motifs",
+        help="test JASPAR motifs for enrichment among the top-NPMI k-mers",
+        description=(
+            "Score every k-mer of the NPMI ranking against every JASPAR motif (relative PWM score at the best "
+            "alignment, both strands), test each motif for enrichment among the top-N k-mers (hypergeometric) "
+            "and along the ranking (Mann-Whitney), with Benjamini-Hochberg FDR. Writes enrichment.tsv, "
+            "kmer_best_motifs.tsv, enrichment.png, logos.png, report.html and summary.json into --out."
+        ),
+    )
+    parser.add_argument("--ranks", required=True, help="kmer_ranks.tsv from `genemask npmi`")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--release", default="JASPAR2024", help="JASPAR release bundled with pyjaspar")
+    parser.add_argument("--collection", default="CORE", help="JASPAR collection (default CORE)")
+    parser.add_argument(
+        "--tax-group", default="vertebrates", help="JASPAR taxonomic group, or 'all' (default vertebrates)"
+    )
+    parser.add_argument("--top-n", type=int, default=100, help="size of the top k-mer set (default 100)")
+    parser.add_argument(
+        "--threshold", type=float, default=0.85, help="relative score that makes a motif hit (default 0.85)"
+    )
+    parser.add_argument(
+        "--pseudocount",
+        type=float,
+        default=0.8,
+        help="pseudocount per PWM column, spread by the background (default 0.8)",
+    )
+    parser.add_argument(
+        "--background",
+        default="uniform",
+        help="PWM background: uniform (default), human (A/T 0.295, C/G 0.205), or 'a,c,g,t' probabilities",
+    )
+    parser.add_argument("--fdr", type=float, default=0.05, help="FDR level for the report (default 0.05)")
+    parser.add_argument("--logos", type=int, default=8, help="number of top motifs drawn as logos (default 8)")
+    parser.add_argument("--motif-ids", nargs="+", metavar="ID", help="restrict to these JASPAR matrix ids")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.fdr < 1:
+        raise UserError(f"--fdr {args.fdr}: expected a level in (0, 1)")
+    if args.logos < 0:
+        raise UserError(f"--logos {args.logos}: expected a non-negative number")
+    background = motifs.parse_background(args.background)
+    ranking = motifs.read_kmer_ranks(args.ranks)
+    started = time.perf_counter()
+    jaspar = motifs.load_jaspar(args.release, args.collection, args.tax_group, args.motif_ids)
+    loaded = time.perf_counter()
+    result = motifs.motif_enrichment(
+        ranking,
+        jaspar,
+        top_n=args.top_n,
+        threshold=args.threshold,
+        pseudocount=args.pseudocount,
+        background=background,
+    )
+    scored = time.perf_counter()
+    parameters = {
+        "release": args.release,
+        "collection": args.collection,
+        "tax_group": args.tax_group,
+        "motifs": len(jaspar),
+        "k": ranking.k,
+        "top_n": args.top_n,
+        "threshold": args.threshold,
+        "pseudocount": args.pseudocount,
+        "background": args.background,
+    }
+    motifs.write_outputs(result, args.out, parameters=parameters, fdr=args.fdr, n_logos=args.logos)
+    table = result.table
+    summary = parameters | {
+        "background_probabilities": background.round(6).tolist(),
+        "fdr": args.fdr,
+        "enriched_hypergeom": int((table["q_hypergeom"] < args.fdr).sum()),
+        "enriched_rank": int((table["q_rank"] < args.fdr).sum()),
+        "top_motifs": table["motif_id"].head(10).tolist(),
+        "seconds_load_jaspar": round(loaded - started, 3),
+        "seconds_score_and_test": round(scored - loaded, 3),
+    }
+    with atomic_file(f"{args.out}/summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0

@@ -1,0 +1,193 @@
+"""Pretraining batches: length-bucketed, in a deterministic order that a resumed run reproduces without replay.
+
+Batch order. Per epoch, a permutation from (seed, epoch) is cut into buckets of `bucket_batches` micro-batches;
+each bucket is sorted by length and cut into micro-batches, and the micro-batches of the epoch are shuffled
+(HF's `group_by_length` idea). Chunks vary from 6 to 511 nt, so sorting inside buckets keeps padding small.
+
+Position. Optimiser step s of a run with `accum` micro-batches per rank and `world` ranks consumes micro-batches
+[j*accum*world, (j+1)*accum*world) of epoch e, where (e, j) = divmod(s, steps_per_epoch); rank r takes its
+`accum` consecutive ones. The global batch (accum * world micro-batches) is therefore the same for any world
+size with the same product, and (epoch, step within epoch) is all a resumed run needs.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from genemask.chunkstore import ChunkStore
+from genemask.errors import UserError
+from genemask.models import MAX_POSITIONS, masked_positions
+from genemask.tokenizer import codes_to_token_ids
+
+N_SPECIAL_PER_SEQUENCE = 2  # [CLS] and [SEP]
+_EPOCH_STREAM = 0x5EED_0001  # keeps the batch-order stream apart from other uses of the same seed
+_EVAL_STREAM = 0x5EED_0002
+
+
+def token_lengths(nucleotide_lengths: np.ndarray, k: int) -> np.ndarray:
+    """Sequence lengths in tokens as the model sees them: L-k+1 k-mers plus [CLS] and [SEP]."""
+    return np.maximum(np.asarray(nucleotide_lengths, dtype=np.int64) - k + 1, 0) + N_SPECIAL_PER_SEQUENCE
+
+
+def check_fits(lengths: np.ndarray, where: str) -> None:
+    """Every sequence must fit the 512 positions of the model."""
+    too_long = np.flatnonzero(lengths > MAX_POSITIONS)
+    if too_long.size:
+        raise UserError(
+            f"{where}: chunk {too_long[0]} has {lengths[too_long[0]]} tokens with [CLS]/[SEP], "
+            f"expected at most {MAX_POSITIONS} (chunks of at most 511 nt for k = 6)"
+        )
+
+
+@dataclass(frozen=True)
+class LengthBuckets:
+    """The micro-batches of each epoch: rows of `batch_size` chunk indices, deterministic per (seed, epoch)."""
+
+    lengths: np.ndarray = field(repr=False)  # per chunk, any measure monotone in its token count
+    batch_size: int
+    seed: int
+    bucket_batches: int = 64
+
+    @property
+    def n_batches(self) -> int:
+        """Micro-batches per epoch; the chunks left over (< batch_size) sit this epoch out."""
+        return len(self.lengths) // self.batch_size
+
+    def epoch(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, epoch, _EPOCH_STREAM])
+        order = rng.permutation(len(self.lengths))
+        bucket = self.batch_size * self.bucket_batches
+        n_whole = len(order) // bucket * bucket
+        buckets = order[:n_whole].reshape(-1, bucket)
+        by_length = np.argsort(self.lengths[buckets], axis=1, kind="stable")
+        tail = order[n_whole:]
+        tail = tail[np.argsort(self.lengths[tail], kind="stable")]
+        ordered = np.concatenate([np.take_along_axis(buckets, by_length, axis=1).ravel(), tail])
+        batches = ordered[: self.n_batches * self.batch_size].reshape(-1, self.batch_size)
+        return batches[rng.permutation(len(batches))]
+
+
+def padded_length(longest: np.ndarray | int, multiple: int) -> np.ndarray:
+    return -(-np.asarray(longest) // multiple) * multiple
+
+
+def padding_waste(batches: np.ndarray, lengths: np.ndarray, pad_to_multiple_of: int = 8) -> float:
+    """Fraction of the positions in the padded batches that are padding (lengths in tokens, specials included)."""
+    batch_lengths = lengths[batches]
+    positions = padded_length(batch_lengths.max(axis=1), pad_to_multiple_of) * batches.shape[1]
+    return float(1.0 - batch_lengths.sum() / positions.sum())
+
+
+@dataclass(frozen=True)
+class StepLayout:
+    """How optimiser steps map onto micro-batches: `accum` per rank and step, `world` ranks."""
+
+    buckets: LengthBuckets
+    accum: int
+    world: int = 1
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.buckets.n_batches // (self.accum * self.world)
+
+    def position(self, step: int) -> tuple[int, int]:
+        """(epoch, step within epoch) of optimiser step `step` (0-based: the step about to run)."""
+        return divmod(step, self.steps_per_epoch)
+
+    def rank_batches(self, start_step: int, rank: int) -> Iterator[list[tuple[int, int]]]:
+        """This rank's micro-batches from `start_step` on, forever, as lists of (epoch, chunk index)."""
+        cached_epoch, plan = -1, np.empty((0, 0), dtype=np.int64)
+        step = start_step
+        while True:
+            epoch, within = self.position(step)
+            if epoch != cached_epoch:
+                cached_epoch, plan = epoch, self.buckets.epoch(epoch)
+            first = (within * self.world + rank) * self.accum
+            for row in plan[first : first + self.accum]:
+                yield [(epoch, int(index)) for index in row]
+            step += 1
+
+
+class ChunkTokens(Dataset):
+    """Chunk i of a split as k-mer token ids, keyed by (epoch, chunk index) so that masks can depend on both.
+
+    The chunk store is opened lazily in each process, so loader workers memory-map it instead of copying it.
+    """
+
+    def __init__(self, directory: str | Path, split: str, k: int = 6) -> None:
+        self.directory, self.split, self.k = Path(directory), split, k
+        self._store: ChunkStore | None = None
+
+    @property
+    def store(self) -> ChunkStore:
+        if self._store is None:
+            self._store = ChunkStore.open(self.directory, self.split)
+        return self._store
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        epoch, index = key
+        return {"input_ids": codes_to_token_ids(self.store[index], self.k), "chunk_index": index, "epoch": epoch}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_store": None}
+
+
+class WithMaskedPositions:
+    """Wraps an MLM collator: adds the flat masked positions and their targets, computed in the loader worker so
+    that the training step never has to synchronise the GPU to find them."""
+
+    def __init__(self, collator: Callable[[list[dict]], dict]) -> None:
+        self.collator = collator
+
+    def __call__(self, items: list[dict]) -> dict:
+        batch = dict(self.collator(items))
+        batch["masked_index"], batch["masked_labels"] = masked_positions(batch["labels"])
+        return batch
+
+
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """Loader workers leave SIGTERM/SIGUSR1 to the main process, which checkpoints and then shuts them down."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+
+def make_loader(
+    dataset: Dataset,
+    batches: Iterator[list[tuple[int, int]]] | list[list[tuple[int, int]]],
+    collator: Callable[[list[dict]], dict],
+    *,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """A loader over explicit micro-batches. Its own generator keeps it from drawing on the global torch RNG,
+    which would make dropout depend on when a loader was created (and break exact resume)."""
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        collate_fn=WithMaskedPositions(collator),
+        num_workers=workers,
+        pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(0),
+        worker_init_fn=_ignore_stop_signals if workers else None,
+        prefetch_factor=4 if workers else None,
+    )
+
+
+def eval_batches(
+    lengths: np.ndarray, n_chunks: int, batch_size: int, seed: int
+) -> list[list[tuple[int, int]]]:
+    """A fixed validation subset (seeded), sorted by length and cut into batches; epoch 0 fixes its masks."""
+    rng = np.random.default_rng([seed, _EVAL_STREAM])
+    chosen = rng.permutation(len(lengths))[: min(n_chunks, len(lengths))]
+    chosen = chosen[np.argsort(lengths[chosen], kind="stable")]
+    return [[(0, int(i)) for i in chosen[s : s + batch_size]] for s in range(0, len(chosen), batch_size)]
