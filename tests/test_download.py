@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import re
@@ -143,6 +144,7 @@ def server(monkeypatch: pytest.MonkeyPatch):
     thread.join()
 
 
+@functools.cache
 def generated_fasta_gz(seed: int = 0, length: int = 300_000) -> bytes:
     """A gzipped FASTA of random ACGT with a few N runs, 60 bases per line."""
     rng = np.random.default_rng(seed)

@@ -137,14 +137,19 @@ def _hash_chunks(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tup
     return identity, split
 
 
+@numba.njit(cache=True, nogil=True)
 def gather(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Concatenate codes[starts[i]:ends[i]] for all i without a Python loop."""
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, np.uint8)
-    shifts = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    return codes[np.arange(total, dtype=np.int64) + shifts]
+    """Concatenate codes[starts[i]:ends[i]] for all i, with no index arrays (memory stays 1 byte per base)."""
+    total = 0
+    for i in range(len(starts)):
+        total += ends[i] - starts[i]
+    out = np.empty(total, np.uint8)
+    position = 0
+    for i in range(len(starts)):
+        n = ends[i] - starts[i]
+        out[position : position + n] = codes[starts[i] : ends[i]]
+        position += n
+    return out
 
 
 @dataclass

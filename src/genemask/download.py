@@ -160,7 +160,7 @@ def _retrying(attempt: Callable[[], T], url: str, retries: int, backoff: float) 
             if failures > retries:
                 message = f"{url}: download failed: {error} (gave up after {retries} retries)"
                 raise UserError(message) from None
-            time.sleep(backoff)
+            time.sleep(backoff * 2 ** (failures - 1))
 
 
 def _open(url: str, timeout: float, offset: int = 0) -> http.client.HTTPResponse:
