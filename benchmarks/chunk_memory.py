@@ -37,7 +37,9 @@ def write_contig(path: Path, length: int, seed: int = 0) -> None:
                 start = int(rng.integers(0, max(1, n - 50_000)))
                 seq[start : start + 50_000] = ord("N")
             full, rest = divmod(n, line)
-            body = np.concatenate((seq[: full * line].reshape(full, line), np.full((full, 1), 10, np.uint8)), axis=1)
+            body = np.concatenate(
+                (seq[: full * line].reshape(full, line), np.full((full, 1), 10, np.uint8)), axis=1
+            )
             handle.write(body.tobytes())
             if rest:
                 handle.write(seq[full * line :].tobytes() + b"\n")
@@ -64,16 +66,29 @@ def main() -> int:
         fasta = Path(tmp) / "big.fa"
         write_contig(fasta, args.length)
         # Children are measured in separate interpreter processes so ru_maxrss is per measurement.
-        chunk_cmd = [sys.executable, "-m", "genemask", "chunk", "--fasta", str(fasta), "--out", f"{tmp}/chunks"]
+        chunk_cmd = [
+            sys.executable,
+            "-m",
+            "genemask",
+            "chunk",
+            "--fasta",
+            str(fasta),
+            "--out",
+            f"{tmp}/chunks",
+        ]
         read_cmd = [sys.executable, "-c", READ_ONLY, str(fasta)]
         read_s, read_gib = _isolated(read_cmd)
         chunk_s, chunk_gib = _isolated(chunk_cmd)
     mbp = args.length / 1e6
     print(f"contig: {mbp:.0f} Mbp, one record")
     print(f"baseline read_fasta: {read_s:6.1f} s  peak RSS {read_gib:5.2f} GiB")
-    print(f"genemask chunk:      {chunk_s:6.1f} s  peak RSS {chunk_gib:5.2f} GiB  ({mbp / chunk_s:.1f} Mbp/s)")
+    print(
+        f"genemask chunk:      {chunk_s:6.1f} s  peak RSS {chunk_gib:5.2f} GiB  ({mbp / chunk_s:.1f} Mbp/s)"
+    )
     print(f"ratio chunk/read: time {chunk_s / read_s:.2f}x, memory {chunk_gib / read_gib:.2f}x")
-    print(f"bar: peak RSS <= 3 GB for 250 Mbp -> {'PASS' if chunk_gib * 2**30 / 1e9 <= 3 * mbp / 250 else 'FAIL'}")
+    print(
+        f"bar: peak RSS <= 3 GB for 250 Mbp -> {'PASS' if chunk_gib * 2**30 / 1e9 <= 3 * mbp / 250 else 'FAIL'}"
+    )
     return 0
 
 

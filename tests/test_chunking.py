@@ -56,7 +56,9 @@ def test_chunk_invariants_against_the_genome(tmp_path):
     assert max(int(c.max()) for c in coverage.values()) == 1  # no overlap: every kept base exactly once
     assert summary["bases_acgt"] == acgt
     assert summary["bases_kept"] == kept
-    assert summary["bases_acgt"] == summary["bases_kept"] + summary["bases_skipped"] + summary["bases_duplicate"]
+    assert (
+        summary["bases_acgt"] == summary["bases_kept"] + summary["bases_skipped"] + summary["bases_duplicate"]
+    )
     assert summary["bases_skipped"] > 0  # start offsets and the 3-nt island
     assert coverage["c0"][104:107].sum() == 0
     total = summary["chunks_train"] + summary["chunks_valid"]
@@ -69,14 +71,20 @@ def test_same_seed_same_bytes_other_seed_other_chunks(tmp_path):
         chunk_genome(tmp_path / "g.fa", tmp_path / name, ChunkingOptions(seed=seed))
     for file in ("train.seq.npy", "train.offsets.npy", "valid.seq.npy", "summary.json"):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
-    assert (tmp_path / "a" / "train.offsets.npy").read_bytes() != (tmp_path / "c" / "train.offsets.npy").read_bytes()
+    assert (tmp_path / "a" / "train.offsets.npy").read_bytes() != (
+        tmp_path / "c" / "train.offsets.npy"
+    ).read_bytes()
 
 
 def test_split_depends_on_content_only(tmp_path):
     random_genome(tmp_path / "g.fa")
     chunk_genome(tmp_path / "g.fa", tmp_path / "all", ChunkingOptions(seed=3))
     chunk_genome(tmp_path / "g.fa", tmp_path / "one", ChunkingOptions(seed=3), chromosomes=["c1"])
-    in_all = {(start, codes.tobytes(), split) for cid, start, codes, split in all_chunks(tmp_path / "all") if cid == 1}
+    in_all = {
+        (start, codes.tobytes(), split)
+        for cid, start, codes, split in all_chunks(tmp_path / "all")
+        if cid == 1
+    }
     in_one = {(start, codes.tobytes(), split) for _, start, codes, split in all_chunks(tmp_path / "one")}
     assert in_one == in_all
 
@@ -89,14 +97,18 @@ def test_duplicates_are_removed_and_counted(tmp_path):
     chunks = {codes.tobytes() for *_, codes, _ in all_chunks(tmp_path / "out")}
     assert summary["chunks_train"] + summary["chunks_valid"] == len(chunks) == 1
     assert summary["bases_duplicate"] >= 4_900 - 1_000
-    assert summary["bases_acgt"] == summary["bases_kept"] + summary["bases_skipped"] + summary["bases_duplicate"]
+    assert (
+        summary["bases_acgt"] == summary["bases_kept"] + summary["bases_skipped"] + summary["bases_duplicate"]
+    )
 
 
 def test_delete_mode_glues_across_gaps_like_the_published_code(tmp_path):
     genome = random_genome(tmp_path / "g.fa")
     summary = chunk_genome(tmp_path / "g.fa", tmp_path / "out", ChunkingOptions(seed=2, non_acgt="delete"))
     glued = {name: codes[codes < 4] for name, codes in genome.items()}
-    assert summary["bases_acgt"] == summary["bases_kept"] + summary["bases_skipped"] + summary["bases_duplicate"]
+    assert (
+        summary["bases_acgt"] == summary["bases_kept"] + summary["bases_skipped"] + summary["bases_duplicate"]
+    )
     names = list(genome)
     crossing = 0
     for contig_id, start, codes, _ in all_chunks(tmp_path / "out"):
@@ -110,7 +122,9 @@ def test_delete_mode_glues_across_gaps_like_the_published_code(tmp_path):
 def test_random_sampling_pass_adds_about_the_asked_coverage(tmp_path):
     random_genome(tmp_path / "g.fa")
     plain = chunk_genome(tmp_path / "g.fa", tmp_path / "plain", ChunkingOptions(seed=2))
-    sampled = chunk_genome(tmp_path / "g.fa", tmp_path / "s", ChunkingOptions(seed=2, random_sampling_coverage=2.0))
+    sampled = chunk_genome(
+        tmp_path / "g.fa", tmp_path / "s", ChunkingOptions(seed=2, random_sampling_coverage=2.0)
+    )
     assert sampled["bases_kept"] == plain["bases_kept"]  # the non-overlapping cut is unchanged
     assert 1.5 < sampled["bases_sampled"] / sampled["bases_acgt"] < 2.2
     for *_, codes, _ in all_chunks(tmp_path / "s"):
@@ -120,7 +134,9 @@ def test_random_sampling_pass_adds_about_the_asked_coverage(tmp_path):
 def test_hg38_slice_keeps_nearly_every_base(tmp_path, hg38_slice):
     summary = chunk_genome(hg38_slice, tmp_path / "out", ChunkingOptions(seed=0))
     assert summary["bases_acgt"] == 2_323_275
-    assert summary["bases_acgt"] == summary["bases_kept"] + summary["bases_skipped"] + summary["bases_duplicate"]
+    assert (
+        summary["bases_acgt"] == summary["bases_kept"] + summary["bases_skipped"] + summary["bases_duplicate"]
+    )
     assert summary["bases_kept"] / summary["bases_acgt"] >= 0.99
     (contig,) = read_fasta(hg38_slice)
     store = ChunkStore.open(tmp_path / "out", "train")

@@ -168,7 +168,12 @@ class _SplitWriter:
         self.seq_handle = (self.directory / f"{self.name}.seq.raw").open("wb")
 
     def append(
-        self, codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, contig_id: int, genome_starts: np.ndarray
+        self,
+        codes: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        contig_id: int,
+        genome_starts: np.ndarray,
     ) -> None:
         """Add codes[starts[i]:ends[i]]; `genome_starts` are the same starts in contig coordinates."""
         self.seq_handle.write(gather(codes, starts, ends).tobytes())
@@ -255,7 +260,9 @@ def chunk_genome(
                 counts["bases_sampled"] += int(lengths[~cut & unique].sum())
                 counts["chunks_sampled_duplicate"] += int((~cut & ~unique).sum())
                 histogram += np.histogram(lengths[unique], bins=HISTOGRAM_EDGES)[0]
-                is_valid = (split_hash % np.uint64(1_000_000)).astype(np.float64) < options.valid_fraction * 1e6
+                is_valid = (split_hash % np.uint64(1_000_000)).astype(
+                    np.float64
+                ) < options.valid_fraction * 1e6
                 for name, selected in (("train", unique & ~is_valid), ("valid", unique & is_valid)):
                     chunk_starts = starts[selected]
                     genome_starts = chunk_starts if position_map is None else position_map[chunk_starts]

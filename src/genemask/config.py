@@ -25,7 +25,10 @@ def load_schema(path: str | Path = SCHEMA) -> dict:
 def _resolve(schema: dict, root: dict) -> dict:
     ref = schema.get("$ref")
     if ref and ref.startswith("#/$defs/"):
-        return {**root["$defs"][ref.removeprefix("#/$defs/")], **{k: v for k, v in schema.items() if k != "$ref"}}
+        return {
+            **root["$defs"][ref.removeprefix("#/$defs/")],
+            **{k: v for k, v in schema.items() if k != "$ref"},
+        }
     return schema
 
 
@@ -63,7 +66,9 @@ def validate_config(config: dict[str, Any], source: str, schema: dict | None = N
     schema = schema or load_schema()
     filled = fill_defaults(config or {}, schema)
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(filled), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
+    errors = sorted(
+        validator.iter_errors(filled), key=lambda e: (len(e.absolute_path), list(map(str, e.path)))
+    )
     if errors:
         raise UserError(f"{source}: {_describe(errors[0])}")
     _check_consistency(filled, source)
