@@ -1,12 +1,12 @@
 """JASPAR motif enrichment among the top-NPMI k-mers (method.md section 7).
 
-Every k-mer is scored against every motif's position weight matrix (PWM) at its best alignment: the k-mer inside
-the motif when the motif is longer, the motif inside the k-mer when it is shorter, on both strands. Scores are
-relative, (score - min) / (max - min) over the aligned window, as in MOODS and TFBS, so that motifs of different
-length and information content share one threshold. A motif "hits" a k-mer when its relative score reaches the
-threshold. Each motif is then tested for enrichment among the top-N k-mers against all 4^k k-mers
-(hypergeometric), and for a shift of its hits towards the top of the whole ranking (Mann-Whitney), with
-Benjamini-Hochberg FDR control over motifs.
+Every k-mer is scored against every motif's position weight matrix (PWM) at its best alignment: the k-mer
+inside the motif when the motif is longer, the motif inside the k-mer when it is shorter, on both strands.
+Scores are relative, (score - min) / (max - min) over the aligned window, as in MOODS and TFBS, so that motifs
+of different length and information content share one threshold. A motif "hits" a k-mer when its relative
+score reaches the threshold. Each motif is then tested for enrichment among the top-N k-mers against all 4^k
+k-mers (hypergeometric), and for a shift of its hits towards the top of the whole ranking (Mann-Whitney),
+with Benjamini-Hochberg FDR control over motifs.
 
 PWM: p(b | column i) = (n_ib + pseudocount * bg_b) / (N_i + pseudocount), log-odds = ln(p / bg_b). The default
 background is uniform, because the universe is the set of all 4^k k-mers, each counted once; `human`
@@ -113,9 +113,14 @@ def parse_background(spec: str | Sequence[float]) -> np.ndarray:
     else:
         values = [float(v) for v in spec]
     background = np.array(values)
-    if background.shape != (4,) or np.any(background <= 0) or not math.isclose(background.sum(), 1, abs_tol=1e-6):
+    if (
+        background.shape != (4,)
+        or np.any(background <= 0)
+        or not math.isclose(background.sum(), 1, abs_tol=1e-6)
+    ):
         raise UserError(
-            f"background {spec!r}: expected 'uniform', 'human' or four positive A,C,G,T probabilities summing to 1"
+            f"background {spec!r}: expected 'uniform', 'human' or four positive A,C,G,T probabilities "
+            "summing to 1"
         )
     return background / background.sum()
 
@@ -134,8 +139,10 @@ def load_jaspar(
     from pyjaspar import jaspar_releases, jaspardb
 
     if release not in jaspar_releases:  # pyjaspar itself only prints a warning
-        raise UserError(f"JASPAR release {release!r}: not bundled with pyjaspar; expected one of "
-                        f"{', '.join(sorted(jaspar_releases))}")
+        raise UserError(
+            f"JASPAR release {release!r}: not bundled with pyjaspar; expected one of "
+            f"{', '.join(sorted(jaspar_releases))}"
+        )
     database = jaspardb(release=release)
     taxa = None if tax_group in (None, "all") else [tax_group]
     fetched = database.fetch_motifs(collection=collection, tax_group=taxa)
@@ -186,7 +193,7 @@ def _alignment_windows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every (motif, alignment) as a weight vector over a one-hot k-mer (k*4), with its min and max score.
 
-    Returns weights (k*4, n_windows), min, max, the motif index and the offset of each window; the windows of
+    Returns weights (n_windows, k*4), min, max, the motif index and the offset of each window; the windows of
     one motif are contiguous, in increasing offset order for longer motifs, decreasing for shorter ones.
     """
     weights, lows, highs, owners, offsets = [], [], [], [], []
@@ -213,7 +220,7 @@ def _alignment_windows(
         owners.append(np.full(n, index))
         offsets.append(offset)
     return (
-        np.concatenate(weights).T.astype(np.float32),
+        np.concatenate(weights).astype(np.float32),
         np.concatenate(lows),
         np.concatenate(highs),
         np.concatenate(owners),
@@ -229,13 +236,13 @@ def _one_hot(codes: np.ndarray) -> np.ndarray:
 
 
 def _best_per_motif(relative: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum over each motif's window columns, and the first window that reaches it."""
-    best = np.maximum.reduceat(relative, starts, axis=1)
-    n_windows = relative.shape[1]
+    """Maximum over each motif's window rows (windows x k-mers), and the first window that reaches it."""
+    best = np.maximum.reduceat(relative, starts, axis=0)
+    n_windows = relative.shape[0]
     sizes = np.diff(np.append(starts, n_windows))
-    reached = relative == np.repeat(best, sizes, axis=1)
-    window = np.where(reached, np.arange(n_windows, dtype=np.int32), np.int32(n_windows))
-    return best, np.minimum.reduceat(window, starts, axis=1)
+    reached = relative == np.repeat(best, sizes, axis=0)
+    window = np.where(reached, np.arange(n_windows, dtype=np.int32)[:, None], np.int32(n_windows))
+    return best, np.minimum.reduceat(window, starts, axis=0)
 
 
 def score_kmers(
@@ -248,15 +255,16 @@ def score_kmers(
     """
     codes = np.asarray(codes, dtype=np.uint8)
     n_kmers, k = codes.shape
-    forward = _one_hot(codes)
-    reverse = _one_hot(reverse_complement_codes(codes))
+    # Windows x k-mers layout: the per-motif reductions then run over contiguous rows.
+    forward = _one_hot(codes).T.copy()
+    reverse = _one_hot(reverse_complement_codes(codes)).T.copy()
     relative = np.empty((n_kmers, len(motifs)), dtype=np.float32)
     strand = np.empty((n_kmers, len(motifs)), dtype=np.int8)
     offset = np.empty((n_kmers, len(motifs)), dtype=np.int16)
     weights, low, high, owner, window_offset = _alignment_windows(motifs, k, background, pseudocount)
     span = high - low
-    scale = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0).astype(np.float32)
-    shift = low.astype(np.float32)
+    scale = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0).astype(np.float32)[:, None]
+    shift = low.astype(np.float32)[:, None]
     motif_starts = np.flatnonzero(np.diff(owner, prepend=-1))
     per_block = max(1, _BLOCK_ELEMENTS // max(1, n_kmers))
     block_start = 0
@@ -266,19 +274,19 @@ def score_kmers(
         while block_end < len(motifs) and motif_starts[block_end] - first_window < per_block:
             block_end += 1
         last_window = motif_starts[block_end] if block_end < len(motifs) else len(owner)
-        columns = slice(first_window, last_window)
+        window_rows = slice(first_window, last_window)
         starts = motif_starts[block_start:block_end] - first_window
         best = []
         for one_hot in (forward, reverse):
-            window_relative = (one_hot @ weights[:, columns] - shift[columns]) * scale[columns]
+            window_relative = (weights[window_rows] @ one_hot - shift[window_rows]) * scale[window_rows]
             best.append(_best_per_motif(window_relative, starts))
         (best_forward, window_forward), (best_reverse, window_reverse) = best
         use_reverse = best_reverse > best_forward
         motif_columns = slice(block_start, block_end)
-        relative[:, motif_columns] = np.where(use_reverse, best_reverse, best_forward)
-        strand[:, motif_columns] = np.where(use_reverse, -1, 1)
+        relative[:, motif_columns] = np.where(use_reverse, best_reverse, best_forward).T
+        strand[:, motif_columns] = np.where(use_reverse, -1, 1).T
         window = np.where(use_reverse, window_reverse, window_forward) + first_window
-        offset[:, motif_columns] = window_offset[window]
+        offset[:, motif_columns] = window_offset[window].T
         block_start = block_end
     return MotifScores(relative, strand, offset)
 
@@ -332,8 +340,20 @@ def rank_enrichment(hits: np.ndarray, rank: np.ndarray) -> np.ndarray:
     tie_term = (tie_sizes**3 - tie_sizes).sum() / (n * (n - 1)) if n > 1 else 0.0
     variance = n_hit * n_other / 12 * ((n + 1) - tie_term)
     testable = variance > 0
-    z = np.divide(u_hit - n_hit * n_other / 2 + 0.5, np.sqrt(variance), out=np.zeros(hits.shape[1]), where=testable)
+    z = np.divide(
+        u_hit - n_hit * n_other / 2 + 0.5, np.sqrt(variance), out=np.zeros(hits.shape[1]), where=testable
+    )
     return np.where(testable, stats.norm.cdf(z), 1.0)
+
+
+def check_settings(ranking: KmerRanking, *, top_n: int, threshold: float, pseudocount: float) -> None:
+    if not 0 < threshold <= 1:
+        raise UserError(f"threshold {threshold}: expected a relative score in (0, 1]")
+    if pseudocount < 0:
+        raise UserError(f"pseudocount {pseudocount}: expected a non-negative number")
+    n_ranked = int(np.isfinite(ranking.npmi).sum())
+    if not 1 <= top_n <= n_ranked:
+        raise UserError(f"top-n {top_n}: expected 1..{n_ranked}, the number of k-mers with an NPMI value")
 
 
 def motif_enrichment(
@@ -349,13 +369,7 @@ def motif_enrichment(
     """Score, test and tabulate: the enrichment table and the best motifs of each top-N k-mer."""
     if background is None:
         background = np.array(BACKGROUNDS["uniform"])
-    if not 0 < threshold <= 1:
-        raise UserError(f"threshold {threshold}: expected a relative score in (0, 1]")
-    if pseudocount < 0:
-        raise UserError(f"pseudocount {pseudocount}: expected a non-negative number")
-    n_ranked = int(np.isfinite(ranking.npmi).sum())
-    if not 1 <= top_n <= n_ranked:
-        raise UserError(f"top-n {top_n}: expected 1..{n_ranked}, the number of k-mers with an NPMI value")
+    check_settings(ranking, top_n=top_n, threshold=threshold, pseudocount=pseudocount)
     scores = score_kmers(ranking.codes, motifs, background, pseudocount)
     hits = scores.relative >= np.float32(threshold)
     top_index = ranking.top(top_n)
@@ -378,7 +392,9 @@ def motif_enrichment(
         }
     )
     table = table.sort_values(["p_hypergeom", "p_rank", "motif_id"], kind="stable").reset_index(drop=True)
-    return EnrichmentResult(table, _best_motifs(ranking, motifs, scores, top_index, n_best), scores, list(motifs))
+    return EnrichmentResult(
+        table, _best_motifs(ranking, motifs, scores, top_index, n_best), scores, list(motifs)
+    )
 
 
 def _best_motifs(
@@ -460,7 +476,9 @@ def read_kmer_ranks(path: str | Path) -> KmerRanking:
     npmi = pd.to_numeric(npmi_text.where(npmi_text != "", "nan"), errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(np.isnan(npmi) & ~npmi_text.str.lower().isin(["", "nan", "na"]).to_numpy())
     if bad.size:
-        raise fail(bad[0], f"npmi {npmi_text.iloc[bad[0]]!r}: expected a number, or empty below the threshold")
+        raise fail(
+            bad[0], f"npmi {npmi_text.iloc[bad[0]]!r}: expected a number, or empty below the threshold"
+        )
     return KmerRanking(kmers, kmer_codes(kmers), count, npmi, rank)
 
 
@@ -474,7 +492,10 @@ def plot_enrichment(table: pd.DataFrame, path: Path, fdr: float = 0.05, n_labels
     position = np.arange(1, len(table) + 1)
     floor = np.finfo(np.float64).tiny
     figure, axes = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    for column, label, style in (("q_hypergeom", "hypergeometric (top-N)", "o"), ("q_rank", "rank test", "x")):
+    for column, label, style in (
+        ("q_hypergeom", "hypergeometric (top-N)", "o"),
+        ("q_rank", "rank test", "x"),
+    ):
         axes.plot(position, -np.log10(np.maximum(table[column], floor)), style, ms=3, label=label)
     axes.axhline(-math.log10(fdr), color="grey", ls="--", lw=1, label=f"FDR {fdr:g}")
     for i in range(min(n_labels, len(table))):
@@ -482,9 +503,10 @@ def plot_enrichment(table: pd.DataFrame, path: Path, fdr: float = 0.05, n_labels
         axes.annotate(
             f"{table['name'].iloc[i]} ({table['motif_id'].iloc[i]})",
             (position[i], y),
-            xytext=(6, -4 - 9 * i),
-            textcoords="offset points",
+            xytext=(0.3, 0.93 - 0.065 * i),  # a column of labels, away from the crowded points
+            textcoords="axes fraction",
             fontsize=7,
+            va="center",
             arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "grey"},
         )
     axes.set_xscale("log")
@@ -508,7 +530,9 @@ def _logo_figure_png(motifs: Sequence[Motif], table: pd.DataFrame) -> bytes:
     q_of = dict(zip(table["motif_id"], table["q_hypergeom"], strict=True))
     n_columns = 2
     n_rows = max(1, math.ceil(len(motifs) / n_columns))
-    figure, axes = plt.subplots(n_rows, n_columns, figsize=(10, 1.9 * n_rows), layout="constrained", squeeze=False)
+    figure, axes = plt.subplots(
+        n_rows, n_columns, figsize=(10, 1.9 * n_rows), layout="constrained", squeeze=False
+    )
     for axis in axes.flat:
         axis.set_axis_off()
     if not motifs:
@@ -561,7 +585,9 @@ def report_html(
     shown = shown.head(max_rows)
     setting = ", ".join(f"{key} = {html.escape(str(value))}" for key, value in parameters.items())
     if len(enriched):
-        summary = f"{len(enriched)} of {len(table)} motifs are enriched among the top-N k-mers at FDR {fdr:g}."
+        summary = (
+            f"{len(enriched)} of {len(table)} motifs are enriched among the top-N k-mers at FDR {fdr:g}."
+        )
     else:
         summary = f"No motif of {len(table)} is enriched at FDR {fdr:g}; the most significant are shown."
     header = "".join(f"<th>{html.escape(c)}</th>" for c in ENRICHMENT_COLUMNS)
@@ -577,10 +603,12 @@ def report_html(
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>JASPAR motif enrichment</title>"
         "<style>table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
-        "</style></head><body>\n<section id='motif-enrichment'>\n<h2>JASPAR motifs among the top-NPMI k-mers</h2>\n"
+        "</style></head><body>\n<section id='motif-enrichment'>\n"
+        "<h2>JASPAR motifs among the top-NPMI k-mers</h2>\n"
         f"<p>{html.escape(summary)} Settings: {setting}.</p>\n"
         "<p>Hypergeometric test of motif hits among the top-N k-mers against all k-mers, and a one-sided "
-        "Mann-Whitney test of the NPMI ranks of hit k-mers; q-values are Benjamini-Hochberg over motifs.</p>\n"
+        "Mann-Whitney test of the NPMI ranks of hit k-mers; q-values are Benjamini-Hochberg over "
+        "motifs.</p>\n"
         f"<table><thead><tr>{header}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n"
         f"<h3>Sequence logos of the most significant motifs</h3>\n<img alt='motif logos' "
         f"src='data:image/png;base64,{image}'>\n</section>\n</body></html>\n"

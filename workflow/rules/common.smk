@@ -46,4 +46,6 @@ def all_targets():
     return [
         genome_fasta(),
         "results/chunks/summary.json",
+        "results/npmi/kmer_ranks.tsv",
+        "results/motifs/enrichment.tsv",
     ]

@@ -27,6 +27,8 @@ rule simulate_genome:
         length=GENOME["simulate"]["length"],
         contigs=GENOME["simulate"]["contigs"],
         seed=GENOME["simulate"]["seed"],
+        density=GENOME["simulate"]["motif_density"],
+        release=GENOME["simulate"]["jaspar_release"],
         motifs=(
             "--motifs " + ",".join(GENOME["simulate"]["motifs"])
             if GENOME["simulate"]["motifs"]
@@ -34,7 +36,8 @@ rule simulate_genome:
         ),
     shell:
         "genemask simulate-genome --out {output.fasta} --length {params.length}"
-        " --contigs {params.contigs} --seed {params.seed} {params.motifs} > {log} 2>&1"
+        " --contigs {params.contigs} --seed {params.seed} {params.motifs}"
+        " --motif-density {params.density} --jaspar-release {params.release} > {log} 2>&1"
 
 
 rule chunk_genome:

@@ -16,9 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "motifs",
         help="test JASPAR motifs for enrichment among the top-NPMI k-mers",
         description=(
-            "Score every k-mer of the NPMI ranking against every JASPAR motif (relative PWM score at the best "
-            "alignment, both strands), test each motif for enrichment among the top-N k-mers (hypergeometric) "
-            "and along the ranking (Mann-Whitney), with Benjamini-Hochberg FDR. Writes enrichment.tsv, "
+            "Score every k-mer of the NPMI ranking against every JASPAR motif (relative PWM score at the "
+            "best alignment, both strands), test each motif for enrichment among the top-N k-mers "
+            "(hypergeometric) and along the ranking (Mann-Whitney), with Benjamini-Hochberg FDR. Writes "
+            "enrichment.tsv, "
             "kmer_best_motifs.tsv, enrichment.png, logos.png, report.html and summary.json into --out."
         ),
     )
@@ -45,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="PWM background: uniform (default), human (A/T 0.295, C/G 0.205), or 'a,c,g,t' probabilities",
     )
     parser.add_argument("--fdr", type=float, default=0.05, help="FDR level for the report (default 0.05)")
-    parser.add_argument("--logos", type=int, default=8, help="number of top motifs drawn as logos (default 8)")
+    parser.add_argument(
+        "--logos", type=int, default=8, help="number of top motifs drawn as logos (default 8)"
+    )
     parser.add_argument("--motif-ids", nargs="+", metavar="ID", help="restrict to these JASPAR matrix ids")
     parser.set_defaults(func=run)
 
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--logos {args.logos}: expected a non-negative number")
     background = motifs.parse_background(args.background)
     ranking = motifs.read_kmer_ranks(args.ranks)
+    motifs.check_settings(ranking, top_n=args.top_n, threshold=args.threshold, pseudocount=args.pseudocount)
     started = time.perf_counter()
     jaspar = motifs.load_jaspar(args.release, args.collection, args.tax_group, args.motif_ids)
     loaded = time.perf_counter()
