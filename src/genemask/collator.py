@@ -71,7 +71,9 @@ class MLMCollator:
         if mask_store is not None:
             self.mask_store = mask_store if isinstance(mask_store, MaskStore) else MaskStore.open(mask_store)
             if self.mask_store.k != k:
-                raise ValueError(f"{self.mask_store.directory}: masks for k={self.mask_store.k}, collator k={k}")
+                raise ValueError(
+                    f"{self.mask_store.directory}: masks for k={self.mask_store.k}, collator k={k}"
+                )
             self.masker = None
             return
         self.mask_store = None
@@ -94,7 +96,9 @@ class MLMCollator:
     def strategy(self) -> str:
         return self.mask_store.strategy if self.mask_store is not None else self.masker.strategy
 
-    def masks(self, ids: np.ndarray, offsets: np.ndarray, chunk_index: np.ndarray, epoch: np.ndarray) -> np.ndarray:
+    def masks(
+        self, ids: np.ndarray, offsets: np.ndarray, chunk_index: np.ndarray, epoch: np.ndarray
+    ) -> np.ndarray:
         """The flat masks of a flat batch, from the store or computed."""
         if self.mask_store is None:
             return self.masker(ids, offsets, chunk_index, epoch)
@@ -109,7 +113,9 @@ class MLMCollator:
         lengths = np.diff(offsets)
         for part, length, c in zip(parts, lengths, chunk_index, strict=True):
             if len(part) != length:
-                raise ValueError(f"{store.directory}: chunk {c} has {len(part)} masked tokens, the example {length}")
+                raise ValueError(
+                    f"{store.directory}: chunk {c} has {len(part)} masked tokens, the example {length}"
+                )
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.bool_)
 
     def __call__(self, examples: Sequence[Mapping]) -> dict[str, torch.Tensor]:

@@ -11,6 +11,7 @@ Layout of a mask store directory:
 from __future__ import annotations
 
 import json
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,9 @@ class MaskStore:
             raise UserError(f"{meta_path}: missing; is {directory} a mask store written by `genemask masks`?")
         meta = json.loads(meta_path.read_text())
         if meta.get("format_version") != FORMAT_VERSION:
-            raise UserError(f"{meta_path}: format_version {meta.get('format_version')}, expected {FORMAT_VERSION}")
+            raise UserError(
+                f"{meta_path}: format_version {meta.get('format_version')}, expected {FORMAT_VERSION}"
+            )
         token_offsets = np.load(directory / TOKEN_OFFSETS, mmap_mode="r")
         bits = tuple(np.load(directory / epoch_file(e), mmap_mode="r") for e in range(meta["epochs"]))
         return cls(directory, meta, token_offsets, bits)
@@ -85,6 +88,20 @@ class MaskStore:
         return np.unpackbits(packed, bitorder="little").view(np.bool_)[begin % 8 : begin % 8 + end - begin]
 
 
+def _in_order(pool: ThreadPoolExecutor, function, items, ahead: int):
+    """Yield (item, function(item)) in order, computing at most `ahead` items ahead on the pool's threads (the
+    kernels release the GIL), so memory stays bounded."""
+    pending = deque()
+    for item in items:
+        pending.append((item, pool.submit(function, item)))
+        if len(pending) >= ahead:
+            first, future = pending.popleft()
+            yield first, future.result()
+    while pending:
+        first, future = pending.popleft()
+        yield first, future.result()
+
+
 def write_mask_store(
     chunks: ChunkStore,
     masker: Masker,
@@ -92,7 +109,7 @@ def write_mask_store(
     *,
     epochs: int = 1,
     threads: int = 1,
-    batch_chunks: int = 20_000,
+    batch_chunks: int = 512,
     extra_meta: dict | None = None,
 ) -> Path:
     """Precompute `masker`'s masks of every chunk for epochs 0..epochs-1, written atomically to `out`."""
@@ -113,17 +130,23 @@ def write_mask_store(
         ids, offsets = chunk_token_ids(seq, chunks.offsets[first : stop + 1] - chunks.offsets[first], k)
         return masker(ids, offsets, np.arange(first, stop), epoch)
 
-    with atomic_dir(out) as tmp, ThreadPoolExecutor(threads) as pool, tqdm(
-        total=epochs * len(lengths), unit="chunk", desc=f"masks {masker.strategy}", disable=None
-    ) as progress:
+    with (
+        atomic_dir(out) as tmp,
+        ThreadPoolExecutor(threads) as pool,
+        tqdm(
+            total=epochs * len(lengths), unit="chunk", desc=f"masks {masker.strategy}", disable=None
+        ) as progress,
+    ):
         np.save(tmp / TOKEN_OFFSETS, token_offsets)
         for epoch in range(epochs):
-            packed = np.lib.format.open_memmap(tmp / epoch_file(epoch), mode="w+", dtype=np.uint8,
-                                               shape=((n_tokens + 7) // 8,))
+            packed = np.lib.format.open_memmap(
+                tmp / epoch_file(epoch), mode="w+", dtype=np.uint8, shape=((n_tokens + 7) // 8,)
+            )
             carry = np.zeros(0, dtype=np.bool_)  # bits not yet filling a whole byte
             written = 0
-            # Threads mask batches ahead (the kernels release the GIL); packing stays in order.
-            for first, mask in zip(starts, pool.map(lambda f, e=epoch: mask_batch(e, f), starts), strict=True):
+            for first, mask in _in_order(
+                pool, lambda f, e=epoch: mask_batch(e, f), starts, ahead=2 * threads
+            ):
                 bits = np.concatenate([carry, mask])
                 whole = len(bits) // 8 * 8
                 packed[written : written + whole // 8] = np.packbits(bits[:whole], bitorder="little")

@@ -29,7 +29,6 @@ Strategies:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,83 +142,143 @@ def _random_spans(offsets, centres, lo, hi, out):
 
 @numba.njit(nogil=True, cache=True)
 def _random_fused(offsets, keys, threshold, lo, hi, out):
-    """_draw_centres then _random_spans in one pass (the hot path)."""
+    """_draw_centres then _random_spans, per sequence (the hot path)."""
+    n_max = 0
+    for s in range(len(offsets) - 1):
+        n_max = max(n_max, offsets[s + 1] - offsets[s])
+    centre_pos = np.empty(n_max, dtype=np.int64)
     for s in range(len(offsets) - 1):
         start, n = offsets[s], offsets[s + 1] - offsets[s]
         centre_key = _stream_key(keys[s], STREAM_CENTRE)
-        for t in range(n):
+        m = 0
+        for t in range(n):  # a tight loop: the draws are most of the work
             if (_draw(centre_key, t) >> _S11) < threshold:
-                for j in range(max(0, t - lo), min(n, t + hi + 1)):
-                    out[start + j] = True
+                centre_pos[m] = t
+                m += 1
+        for c in range(m):
+            t = centre_pos[c]
+            for j in range(max(0, t - lo), min(n, t + hi + 1)):
+                out[start + j] = True
 
 
 @numba.njit(nogil=True, cache=True)
 def _genemask_spans(
-    ids, offsets, centres, rank_of_id, rank_of_position, by_position, lo, hi, all_high_below, out, mc_star, high
+    ids,
+    offsets,
+    keys,
+    threshold,
+    centres,
+    rank_of_id,
+    rank_of_position,
+    by_position,
+    lo,
+    hi,
+    all_high_below,
+    out,
+    mc_star,
+    high,
 ):
-    """GeneMask spans from given centres. mc_star/high (flat, per token) record each centre's MC* and set."""
+    """GeneMask spans. Centres are drawn from `keys` when `centres` is empty, else taken from it (flat boolean).
+    When mc_star/high are non-empty (flat, per token) they record each centre's MC* and the high set."""
+    draw = len(centres) == 0
+    record = len(mc_star) > 0
     reach = lo + hi  # k - 1: MC*-(k-1)..MC*+(k-1) hides all of MC*'s nucleotides
     n_max = 0
     for s in range(len(offsets) - 1):
         n_max = max(n_max, offsets[s + 1] - offsets[s])
     centre_pos = np.empty(n_max, dtype=np.int64)
     best_pos = np.empty(n_max, dtype=np.int64)
-    order_key = np.empty(n_max, dtype=np.int64)
+    order_key = np.empty(n_max, dtype=np.int64)  # (MC* rank, centre number), sorted in place
     for s in range(len(offsets) - 1):
         start, n = offsets[s], offsets[s + 1] - offsets[s]
         m = 0
-        for t in range(n):
-            if centres[start + t]:
-                best = t
-                best_rank = rank_of_position[t] if by_position else rank_of_id[ids[start + t]]
-                for d in range(-lo, hi + 1):
-                    j = t + d
-                    if d == 0 or j < 0 or j >= n:
-                        continue
-                    r = rank_of_position[j] if by_position else rank_of_id[ids[start + j]]
-                    if r < best_rank:
-                        best_rank = r
-                        best = j
-                for j in range(max(0, t - lo), min(n, t + hi + 1)):
-                    out[start + j] = True
-                centre_pos[m] = t
-                best_pos[m] = best
-                order_key[m] = best_rank * n_max + m
+        if draw:  # a tight loop: the draws are most of the work
+            centre_key = _stream_key(keys[s], STREAM_CENTRE)
+            for t in range(n):
+                if (_draw(centre_key, t) >> _S11) < threshold:
+                    centre_pos[m] = t
+                    m += 1
+        else:
+            for t in range(n):
+                if centres[start + t]:
+                    centre_pos[m] = t
+                    m += 1
+        for c in range(m):
+            t = centre_pos[c]
+            first, last = max(0, t - lo), min(n - 1, t + hi)
+            # Candidate key (rank, tie order): the centre first, then left to right, as the published code.
+            best_key = np.int64(1) << 62
+            for j in range(first, last + 1):
+                r = rank_of_position[j] if by_position else rank_of_id[ids[start + j]]
+                best_key = min(best_key, r * 16 + (j - t + lo + 1) * (j != t))
+                out[start + j] = True
+            best_rank = best_key >> 4
+            tie = best_key & 15
+            best = t if tie == 0 else t + tie - lo - 1
+            best_pos[c] = best
+            order_key[c] = best_rank * n_max + c
+            if record:
                 mc_star[start + t] = best
-                m += 1
-        if m == 0:
-            continue
         if m <= all_high_below:
             n_high = m
-            order = np.arange(m)
         else:
             n_high = (m + 1) // 2
-            order = np.argsort(order_key[:m])
+            for i in range(1, m):  # insertion sort: m is about 9 per 512 tokens
+                key = order_key[i]
+                j = i - 1
+                while j >= 0 and order_key[j] > key:
+                    order_key[j + 1] = order_key[j]
+                    j -= 1
+                order_key[j + 1] = key
         for i in range(n_high):
-            c = order[i]
-            high[start + centre_pos[c]] = True
+            c = order_key[i] % n_max if m > all_high_below else i
+            if record:
+                high[start + centre_pos[c]] = True
             b = best_pos[c]
             for j in range(max(0, b - reach), min(n, b + reach + 1)):
                 out[start + j] = True
 
 
+_PRIORITY_BITS = 16
+
+
+@numba.njit(nogil=True, inline="always")
+def _radix_argsort(keys, n, n_bits, order, scratch, counts):
+    """Stable LSD radix argsort (8-bit digits) of keys[:n] (non-negative, < 2**n_bits) into order[:n]."""
+    for i in range(n):
+        order[i] = i
+    for shift in range(0, n_bits, 8):
+        counts[:] = 0
+        for i in range(n):
+            counts[((keys[order[i]] >> shift) & 255) + 1] += 1
+        for b in range(256):
+            counts[b + 1] += counts[b]
+        for i in range(n):
+            digit = (keys[order[i]] >> shift) & 255
+            scratch[counts[digit]] = order[i]
+            counts[digit] += 1
+        order[:n] = scratch[:n]
+
+
 @numba.njit(nogil=True, cache=True)
-def _pmi_vocab_spans(ids, offsets, keys, k, table, table_start, min_n, max_n, mask_fraction, out):
+def _pmi_vocab_spans(ids, offsets, keys, k, member, prefix, table_start, min_n, max_n, mask_fraction, out):
     n_tok_max = 0
     for s in range(len(offsets) - 1):
         n_tok_max = max(n_tok_max, offsets[s + 1] - offsets[s])
     n_nt_max = n_tok_max + k - 1
     n_lengths = max_n - min_n + 1
     bases = np.empty(n_nt_max, dtype=np.int64)
-    match_start = np.empty(n_nt_max * n_lengths, dtype=np.int64)
-    match_len = np.empty(n_nt_max * n_lengths, dtype=np.int64)
-    match_key = np.empty(n_nt_max * n_lengths, dtype=np.uint64)
+    capacity = n_nt_max * n_lengths
+    match_start = np.empty(capacity, dtype=np.int64)
+    match_len = np.empty(capacity, dtype=np.int64)
+    match_key = np.empty(capacity, dtype=np.int64)
+    order = np.empty(capacity, dtype=np.int64)
+    scratch = np.empty(capacity, dtype=np.int64)
+    counts = np.empty(257, dtype=np.int64)
     taken = np.empty(n_nt_max, dtype=np.bool_)
     unit_len = np.empty(n_nt_max, dtype=np.int64)  # length of the unit starting at a nucleotide, else 0
-    unit_start = np.empty(n_nt_max, dtype=np.int64)
-    unit_key = np.empty(n_nt_max, dtype=np.uint64)
-    top_shift = np.uint64(60)
-    low_bits = np.uint64((1 << 60) - 1)
+    units = np.empty(n_nt_max, dtype=np.int64)
+    priority_mask = np.uint64((1 << _PRIORITY_BITS) - 1)
     for s in range(len(offsets) - 1):
         start, n = offsets[s], offsets[s + 1] - offsets[s]
         if n == 0:
@@ -233,7 +292,7 @@ def _pmi_vocab_spans(ids, offsets, keys, k, table, table_start, min_n, max_n, ma
                 bases[i] = -1
             else:
                 bases[i] = ((token - N_SPECIAL) >> (2 * (k - 1 - (i - t)))) & 3
-        # Every vocabulary occurrence, keyed longest first, then by a random priority.
+        # Every vocabulary occurrence, ordered longest first, then by a random priority (ties: leftmost).
         overlap_key = _stream_key(keys[s], STREAM_OVERLAP)
         n_match = 0
         for i in range(n_nt):
@@ -243,16 +302,20 @@ def _pmi_vocab_spans(ids, offsets, keys, k, table, table_start, min_n, max_n, ma
                 if b < 0:
                     break
                 code = code * 4 + b
-                if length >= min_n and table[table_start[length] + code]:
+                index = table_start[length] + code
+                if not (prefix[index >> 3] >> (index & 7)) & 1:
+                    break  # no vocabulary n-gram starts with these letters
+                if length >= min_n and (member[index >> 3] >> (index & 7)) & 1:
                     match_start[n_match] = i
                     match_len[n_match] = length
-                    priority = _draw(overlap_key, i * 16 + length) & low_bits
-                    match_key[n_match] = (np.uint64(max_n - length) << top_shift) | priority
+                    priority = np.int64(_draw(overlap_key, i * 16 + length) & priority_mask)
+                    match_key[n_match] = ((max_n - length) << _PRIORITY_BITS) | priority
                     n_match += 1
+        _radix_argsort(match_key, n_match, _PRIORITY_BITS + 8, order, scratch, counts)  # max_n - n < 256
         taken[:n_nt] = False
         unit_len[:n_nt] = 0
-        for mi in np.argsort(match_key[:n_match]):
-            i, length = match_start[mi], match_len[mi]
+        for o in range(n_match):
+            i, length = match_start[order[o]], match_len[order[o]]
             free = True
             for j in range(i, i + length):
                 if taken[j]:
@@ -261,20 +324,23 @@ def _pmi_vocab_spans(ids, offsets, keys, k, table, table_start, min_n, max_n, ma
             if free:
                 taken[i : i + length] = True
                 unit_len[i] = length
-        # Units: accepted occurrences plus single leftover nucleotides, in random order.
-        order_key = _stream_key(keys[s], STREAM_UNIT_ORDER)
+        # Units: accepted occurrences plus single leftover nucleotides.
         n_unit = 0
         for i in range(n_nt):
             if unit_len[i] == 0 and not taken[i]:
                 unit_len[i] = 1
             if unit_len[i] > 0:
-                unit_start[n_unit] = i
-                unit_key[n_unit] = _draw(order_key, i)
+                units[n_unit] = i
                 n_unit += 1
+        # Draw units in random order (a partial Fisher-Yates shuffle) until the budget is met.
+        order_key = _stream_key(keys[s], STREAM_UNIT_ORDER)
         target = max(1, int(mask_fraction * n + 0.5))
         covered = 0
-        for ui in np.argsort(unit_key[:n_unit]):
-            i = unit_start[ui]
+        for u in range(n_unit):
+            pick = u + np.int64(_draw(order_key, u) % np.uint64(n_unit - u))
+            i = units[pick]
+            units[pick] = units[u]
+            units[u] = i
             first, last = max(0, i - k + 1), min(n - 1, i + unit_len[i] - 1)
             new = 0
             for j in range(first, last + 1):
@@ -318,11 +384,15 @@ def load_kmer_ranks(path: str | Path, k: int = 6) -> np.ndarray:
         raise UserError(f"{path}: cannot read the k-mer ranking: {error}") from None
     missing = {"kmer", "rank"} - set(table.columns)
     if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected `kmer count npmi rank`")
+        raise UserError(
+            f"{path}: missing column(s) {', '.join(sorted(missing))}; expected `kmer count npmi rank`"
+        )
     return kmer_ranks_from_table(table["kmer"].to_numpy(), table["rank"].to_numpy(), k=k, source=str(path))
 
 
-def kmer_ranks_from_table(kmers: Sequence[str], ranks: Sequence[int], k: int = 6, source: str = "ranks") -> np.ndarray:
+def kmer_ranks_from_table(
+    kmers: Sequence[str], ranks: Sequence[int], k: int = 6, source: str = "ranks"
+) -> np.ndarray:
     """Rank per token id (length vocab_size(k)) from parallel k-mer / rank lists covering all 4^k k-mers."""
     vocab = kmer_vocab(k)
     index = {kmer: i for i, kmer in enumerate(vocab[N_SPECIAL:], start=N_SPECIAL)}
@@ -336,7 +406,9 @@ def kmer_ranks_from_table(kmers: Sequence[str], ranks: Sequence[int], k: int = 6
         rank_of_id[token] = rank
     absent = np.flatnonzero(rank_of_id[N_SPECIAL:] < 0)
     if absent.size:
-        raise UserError(f"{source}: {absent.size} of the {4**k} {k}-mers are missing, e.g. {vocab[absent[0] + N_SPECIAL]}")
+        raise UserError(
+            f"{source}: {absent.size} of the {4**k} {k}-mers are missing, e.g. {vocab[absent[0] + N_SPECIAL]}"
+        )
     rank_of_id[:N_SPECIAL] = rank_of_id[N_SPECIAL:].max()
     return rank_of_id
 
@@ -357,41 +429,60 @@ for _digit, _base in enumerate("ATCG"):
 
 @dataclass(frozen=True)
 class NgramVocabulary:
-    """The pmi-vocab n-grams as one flat lookup table: n-gram of length n with base-4 code c (DNABERT digits
-    A0 T1 C2 G3) is in the vocabulary when table[start[n] + c]."""
+    """The pmi-vocab n-grams as two flat bitsets. An n-gram of length n with base-4 code c (DNABERT digits
+    A0 T1 C2 G3) has index start[n] + c, for n = 1..max_n; `member` holds the vocabulary, `prefix` every prefix of
+    a vocabulary n-gram (so that matching stops early). Bitsets keep the lookups in cache (175 kB for max_n 10)."""
 
-    table: np.ndarray
+    member: np.ndarray
+    prefix: np.ndarray
     start: np.ndarray
     min_n: int
     max_n: int
     size: int
 
     @classmethod
-    def from_ngrams(cls, ngrams: Sequence[str], min_n: int = DEFAULT_MIN_N, max_n: int = DEFAULT_MAX_N) -> NgramVocabulary:
+    def from_ngrams(
+        cls, ngrams: Sequence[str], min_n: int = DEFAULT_MIN_N, max_n: int = DEFAULT_MAX_N
+    ) -> NgramVocabulary:
         if not 1 <= min_n <= max_n <= 15:
             raise ValueError(f"need 1 <= min_n <= max_n <= 15, got {min_n}..{max_n}")
         start = np.zeros(max_n + 2, dtype=np.int64)
-        for n in range(min_n, max_n + 1):
+        for n in range(1, max_n + 1):
             start[n + 1] = start[n] + 4**n
-        start[: min_n + 1] = 0
-        table = np.zeros(int(start[max_n + 1]), dtype=np.bool_)
+        member = np.zeros(int(start[max_n + 1]), dtype=np.bool_)
+        prefix = np.zeros(int(start[max_n + 1]), dtype=np.bool_)
         size = 0
         for n in range(min_n, max_n + 1):
-            group = [g.upper() for g in ngrams if len(g) == n]
+            group = sorted({g.upper() for g in ngrams if len(g) == n})
             if not group:
                 continue
-            digits = _DIGIT[np.frombuffer("".join(group).encode("ascii"), dtype=np.uint8)].reshape(len(group), n)
+            digits = _DIGIT[np.frombuffer("".join(group).encode("ascii"), dtype=np.uint8)].reshape(
+                len(group), n
+            )
             if (digits < 0).any():
                 bad = group[int(np.flatnonzero((digits < 0).any(axis=1))[0])]
                 raise UserError(f"n-gram '{bad}' is not over ACGT")
-            codes = digits @ (4 ** np.arange(n - 1, -1, -1, dtype=np.int64))
-            table[start[n] + codes] = True
+            code = np.zeros(len(group), dtype=np.int64)
+            for j in range(n):
+                code = code * 4 + digits[:, j]
+                prefix[start[j + 1] + code] = True
+            member[start[n] + code] = True
             size += len(group)
-        return cls(table, start, min_n, max_n, size)
+        return cls(
+            np.packbits(member, bitorder="little"),
+            np.packbits(prefix, bitorder="little"),
+            start,
+            min_n,
+            max_n,
+            size,
+        )
 
 
 def load_ngram_vocabulary(
-    path: str | Path, vocab_size: int = DEFAULT_NGRAM_VOCAB_SIZE, min_n: int = DEFAULT_MIN_N, max_n: int = DEFAULT_MAX_N
+    path: str | Path,
+    vocab_size: int = DEFAULT_NGRAM_VOCAB_SIZE,
+    min_n: int = DEFAULT_MIN_N,
+    max_n: int = DEFAULT_MAX_N,
 ) -> NgramVocabulary:
     """The top `vocab_size` n-grams (min_n <= n <= max_n) by NPMI from ngrams.parquet (columns ngram, n, npmi)."""
     path = Path(path)
@@ -423,7 +514,9 @@ class Masker:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise UserError(f"unknown masking strategy '{self.strategy}', expected one of {', '.join(STRATEGIES)}")
+            raise UserError(
+                f"unknown masking strategy '{self.strategy}', expected one of {', '.join(STRATEGIES)}"
+            )
         check_k(self.k)
         if self.centre_probability is None and self.strategy in DEFAULT_CENTRE_PROBABILITY:
             object.__setattr__(self, "centre_probability", DEFAULT_CENTRE_PROBABILITY[self.strategy])
@@ -431,7 +524,12 @@ class Masker:
             if self.rank_of_id is None:
                 raise UserError(f"strategy '{self.strategy}' needs a k-mer ranking (kmer_ranks.tsv)")
             if len(self.rank_of_id) != N_SPECIAL + 4**self.k:
-                raise UserError(f"the k-mer ranking covers {len(self.rank_of_id)} token ids, expected {N_SPECIAL + 4**self.k}")
+                raise UserError(
+                    f"the k-mer ranking covers {len(self.rank_of_id)} token ids, expected {N_SPECIAL + 4**self.k}"
+                )
+            rank_of_id = np.ascontiguousarray(self.rank_of_id, dtype=np.int64)
+            object.__setattr__(self, "rank_of_id", rank_of_id)
+            object.__setattr__(self, "_position_ranks", released_position_ranks(rank_of_id))
         if self.strategy == "pmi-vocab" and self.ngrams is None:
             raise UserError("strategy 'pmi-vocab' needs an n-gram vocabulary (ngrams.parquet)")
         if not 0.0 < self.mask_fraction < 1.0:
@@ -442,8 +540,12 @@ class Masker:
         """The settings that determine the masks (recorded with precomputed masks)."""
         params = {"strategy": self.strategy, "k": self.k, "seed": self.seed}
         if self.strategy == "pmi-vocab":
-            params |= {"mask_fraction": self.mask_fraction, "min_n": self.ngrams.min_n, "max_n": self.ngrams.max_n,
-                       "ngram_vocab_size": self.ngrams.size}
+            params |= {
+                "mask_fraction": self.mask_fraction,
+                "min_n": self.ngrams.min_n,
+                "max_n": self.ngrams.max_n,
+                "ngram_vocab_size": self.ngrams.size,
+            }
         else:
             params["centre_probability"] = self.centre_probability
         if self.strategy.startswith("genemask"):
@@ -461,16 +563,42 @@ class Masker:
             _random_fused(offsets, keys, probability_threshold(self.centre_probability), lo, hi, out)
         elif self.strategy == "pmi-vocab":
             v = self.ngrams
-            _pmi_vocab_spans(ids, offsets, keys, self.k, v.table, v.start, v.min_n, v.max_n, self.mask_fraction, out)
+            _pmi_vocab_spans(
+                ids,
+                offsets,
+                keys,
+                self.k,
+                v.member,
+                v.prefix,
+                v.start,
+                v.min_n,
+                v.max_n,
+                self.mask_fraction,
+                out,
+            )
         else:
-            centres = self.centres(offsets, keys)
-            genemask_spans(ids, offsets, centres, self.rank_of_id, k=self.k, all_high_below=self.all_high_below,
-                           as_released=self.strategy == "genemask-as-released", out=out)
+            _run_genemask(
+                ids,
+                offsets,
+                keys,
+                probability_threshold(self.centre_probability),
+                _NO_CENTRES,
+                self.rank_of_id,
+                self.k,
+                self.all_high_below,
+                self.strategy == "genemask-as-released",
+                out,
+                _NO_RECORD,
+                _NO_CENTRES,
+                self._position_ranks,
+            )
         return out
 
-    def centres(self, offsets: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        """The flat centre indicator of a batch (random and genemask strategies)."""
-        centres = np.empty(int(offsets[-1] - offsets[0]) if len(offsets) else 0, dtype=np.bool_)
+    def centres(self, offsets: np.ndarray, chunk_index, epoch) -> np.ndarray:
+        """The flat centre indicator of a batch (random and genemask strategies), as the masks draw them."""
+        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        keys = np.broadcast_to(sequence_keys(self.seed, epoch, chunk_index), (len(offsets) - 1,)).copy()
+        centres = np.empty(int(offsets[-1] - offsets[0]), dtype=np.bool_)
         _draw_centres(offsets - offsets[0], keys, probability_threshold(self.centre_probability), centres)
         return centres
 
@@ -481,6 +609,49 @@ def random_spans(offsets: np.ndarray, centres: np.ndarray, k: int = 6) -> np.nda
     lo, hi = window(k)
     _random_spans(np.asarray(offsets, dtype=np.int64), np.asarray(centres, dtype=np.bool_), lo, hi, out)
     return out
+
+
+_NO_CENTRES = np.zeros(0, dtype=np.bool_)
+_NO_RECORD = np.zeros(0, dtype=np.int64)
+
+
+def _run_genemask(
+    ids,
+    offsets,
+    keys,
+    threshold,
+    centres,
+    rank_of_id,
+    k,
+    all_high_below,
+    as_released,
+    out,
+    mc_star,
+    high,
+    position_ranks=None,
+) -> None:
+    rank_of_id = np.ascontiguousarray(rank_of_id, dtype=np.int64)
+    if position_ranks is None:
+        position_ranks = released_position_ranks(rank_of_id)
+    if as_released and len(offsets) > 1 and np.diff(offsets).max() > len(position_ranks):
+        raise ValueError(f"genemask-as-released supports sequences of at most {len(position_ranks)} tokens")
+    lo, hi = window(k)
+    _genemask_spans(
+        ids,
+        offsets,
+        keys,
+        threshold,
+        centres,
+        rank_of_id,
+        position_ranks,
+        as_released,
+        lo,
+        hi,
+        all_high_below,
+        out,
+        mc_star,
+        high,
+    )
 
 
 @dataclass(frozen=True)
@@ -499,23 +670,31 @@ def genemask_spans(
     k: int = 6,
     all_high_below: int = DEFAULT_ALL_HIGH_BELOW,
     as_released: bool = False,
-    out: np.ndarray | None = None,
 ) -> GenemaskSpans:
-    """GeneMask spans around given centres; `out`, when given, receives the mask in place."""
+    """GeneMask spans around given centres (flat boolean), with each centre's MC* and the high set."""
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     centres = np.ascontiguousarray(centres, dtype=np.bool_)
-    rank_of_id = np.ascontiguousarray(rank_of_id, dtype=np.int64)
-    if out is None:
-        out = np.zeros(len(ids), dtype=np.bool_)
+    if len(centres) != len(ids):
+        raise ValueError(f"{len(centres)} centre flags for {len(ids)} tokens")
+    out = np.zeros(len(ids), dtype=np.bool_)
     mc_star = np.full(len(ids), -1, dtype=np.int64)
     high = np.zeros(len(ids), dtype=np.bool_)
-    lo, hi = window(k)
-    position_ranks = released_position_ranks(rank_of_id)
-    if as_released and len(offsets) > 1 and np.diff(offsets).max() > len(position_ranks):
-        raise ValueError(f"genemask-as-released supports sequences of at most {len(position_ranks)} tokens")
-    _genemask_spans(ids, offsets, centres, rank_of_id, position_ranks, as_released, lo, hi, all_high_below, out,
-                    mc_star, high)
+    keys = np.zeros(len(offsets) - 1, dtype=np.uint64)  # unused: the centres are given
+    _run_genemask(
+        ids,
+        offsets,
+        keys,
+        np.uint64(0),
+        centres,
+        rank_of_id,
+        k,
+        all_high_below,
+        as_released,
+        out,
+        mc_star,
+        high,
+    )
     return GenemaskSpans(out, mc_star, high)
 
 
@@ -539,9 +718,17 @@ def replace_masked(
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     keys = np.broadcast_to(sequence_keys(seed, epoch, chunk_index), (len(offsets) - 1,)).copy()
     out = np.empty(len(ids), dtype=np.int64)
-    _replace(np.ascontiguousarray(ids, dtype=np.int64), offsets, keys, np.ascontiguousarray(mask, dtype=np.bool_),
-             probability_threshold(mask_token_prob), probability_threshold(mask_token_prob + random_token_prob),
-             4**k, mask_id, out)
+    _replace(
+        np.ascontiguousarray(ids, dtype=np.int64),
+        offsets,
+        keys,
+        np.ascontiguousarray(mask, dtype=np.bool_),
+        probability_threshold(mask_token_prob),
+        probability_threshold(mask_token_prob + random_token_prob),
+        4**k,
+        mask_id,
+        out,
+    )
     return out
 
 
@@ -550,14 +737,9 @@ def flatten(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
     offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) if sequences else np.zeros(0, np.int64)
+    flat = (
+        np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])
+        if sequences
+        else np.zeros(0, np.int64)
+    )
     return flat, offsets
-
-
-def expected_random_fraction(centre_probability: float, k: int = 6) -> float:
-    """Masked fraction of random masking far from sequence ends: 1 - (1 - p)^k."""
-    return 1.0 - (1.0 - centre_probability) ** k
-
-
-def high_set_size(m: int, all_high_below: int = DEFAULT_ALL_HIGH_BELOW) -> int:
-    return m if m <= all_high_below else math.ceil(m / 2)

@@ -84,6 +84,7 @@ def chunk_token_ids(codes: np.ndarray, offsets: np.ndarray, k: int = 6) -> tuple
     token_offsets = np.zeros(len(offsets), dtype=np.int64)
     np.cumsum(n_tokens, out=token_offsets[1:])
     all_ids = codes_to_token_ids(np.asarray(codes[offsets[0] : offsets[-1]]), k)
-    # Token j of sequence i starts at nucleotide offsets[i] + j of the flat array.
-    starts = np.repeat(offsets[:-1] - offsets[0] - token_offsets[:-1], n_tokens) + np.arange(token_offsets[-1])
+    # Token j of sequence i (flat token index token_offsets[i] + j) starts at nucleotide offsets[i] + j.
+    shift = offsets[:-1] - offsets[0] - token_offsets[:-1]
+    starts = np.repeat(shift, n_tokens) + np.arange(token_offsets[-1])
     return all_ids[starts], token_offsets

@@ -42,10 +42,32 @@ def chromosome_args(chromosomes):
     return "--chromosomes " + " ".join(chromosomes) if chromosomes else ""
 
 
+MASKING = config["masking"]
+
+
+def strategy_args(wildcards):
+    """Options of one masking strategy, from config."""
+    strategy = wildcards.strategy
+    if strategy == "random":
+        return f"--centre-probability {MASKING['random']['centre_probability']}"
+    if strategy in ("genemask", "genemask-as-released"):
+        settings = MASKING["genemask"]
+        return (
+            f"--centre-probability {settings['centre_probability']}"
+            f" --all-high-below {settings['all_high_below']}"
+        )
+    vocab = MASKING["pmi_vocab"]
+    return (
+        f"--ngram-vocab-size {vocab['vocab_size']} --min-n {vocab['min_n']}"
+        f" --max-n {vocab['max_n']} --mask-fraction {MASKING['mask_fraction']}"
+    )
+
+
 def all_targets():
     return [
         genome_fasta(),
         "results/chunks/summary.json",
         "results/npmi/kmer_ranks.tsv",
+        "results/masks/statistics.tsv",
         "results/motifs/enrichment.tsv",
     ]
