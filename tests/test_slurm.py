@@ -1,0 +1,241 @@
+"""The SLURM profile (slurm/config.yaml), and the demo run through it on a real single-node SLURM cluster.
+
+The cluster (tests/slurm_cluster.py) is started once per test session, installing Debian's slurm-wlm and munge
+when they are missing; the tests skip where that is impossible (not root, no apt). The demo runs in a copy of
+workflow/, config/ and slurm/ under tmp_path, so it never touches the repository's results/.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import slurm_cluster
+import yaml
+from slurm_cluster import Cluster, ClusterUnavailable
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "slurm" / "config.yaml"
+DEMO_CONFIG = "config/demo.yaml"
+# What a test run adds to the profile: the status command that works without accounting, no account
+# (none exists), and a first status check after 1 s instead of 40 s.
+TEST_FLAGS = [
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-no-account",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+]
+# Resources that name things of a real site: the test cluster has none of them.
+SITE_KEYS = {"slurm_account", "slurm_partition", "gpu_model", "constraint", "qos", "slurm_extra"}
+GPU_RULES = ("pretrain_model", "finetune_model")
+SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+)")
+
+
+def venv_env() -> dict[str, str]:
+    """This interpreter's venv first on PATH, as in `make`: rules call the `genemask` console script."""
+    env = slurm_cluster.slurm_env()
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    return env
+
+
+def snakemake(*args: str | int | Path, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *map(str, args)],
+        cwd=cwd,
+        env=venv_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def succeed(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, (
+        f"{' '.join(done.args)} failed:\n{done.stdout[-5000:]}\n{done.stderr[-15000:]}"
+    )
+    return done.stdout
+
+
+def load_profile() -> dict:
+    return yaml.safe_load(PROFILE.read_text())
+
+
+def at_attempt(expression: int | str, attempt: int) -> int:
+    """A resource value as Snakemake computes it: a number, or a Python expression in `attempt`."""
+    return eval(str(expression), {"attempt": attempt})
+
+
+@pytest.fixture
+def workflow_copy(tmp_path: Path) -> Path:
+    """The workflow, its configs and the profile, copied so that outputs land under tmp_path."""
+    copy = tmp_path / "repo"
+    for folder in ("workflow", "config", "slurm"):
+        shutil.copytree(REPO / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def workflow_rules(workdir: Path) -> set[str]:
+    return set(succeed(snakemake("--list-rules", "--configfile", DEMO_CONFIG, cwd=workdir)).split())
+
+
+def test_profile_sets_retries_and_resources_that_grow_with_attempts() -> None:
+    profile = load_profile()
+    assert profile["executor"] == "slurm"
+    assert profile["retries"] >= 1
+    assert profile["rerun-incomplete"] is True
+    assert profile["latency-wait"] >= 30
+    defaults = profile["default-resources"]
+    for key in ("mem_mb", "runtime"):
+        assert at_attempt(defaults[key], 1) > 0
+        assert at_attempt(defaults[key], 2) > at_attempt(defaults[key], 1), key
+    for rule, resources in profile["set-resources"].items():
+        for key in ("mem_mb", "runtime"):
+            if key in resources:
+                assert at_attempt(resources[key], 2) > at_attempt(resources[key], 1), (rule, key)
+
+
+def test_profile_gives_gpus_to_gpu_rules_and_threads_to_cpu_rules() -> None:
+    profile = load_profile()
+    resources = profile["set-resources"]
+    assert all(resources[rule]["gpu"] >= 1 for rule in GPU_RULES)
+    assert all(profile["set-threads"][rule] > 1 for rule in ("npmi", "precompute_masks"))
+    cpu_rules = ("chunk_genome", "npmi", "precompute_masks", "masking_statistics", "motif_enrichment")
+    assert all("mem_mb" in resources[rule] and "gpu" not in resources[rule] for rule in cpu_rules)
+    # The plugin rejects --gres/--gpus in slurm_extra: GPUs go through the gpu (and gpu_model) resources.
+    extras = [profile["default-resources"].get("slurm_extra", "")]
+    extras += [rule_resources.get("slurm_extra", "") for rule_resources in resources.values()]
+    assert not any(re.search(r"--(gres|gpus)\b", extra) for extra in extras)
+
+
+def test_profile_names_only_rules_of_the_workflow(workflow_copy: Path) -> None:
+    profile = load_profile()
+    named = set(profile["set-resources"]) | set(profile["set-threads"])
+    unknown = named - workflow_rules(workflow_copy)
+    assert not unknown, f"slurm/config.yaml names rules the workflow does not have: {sorted(unknown)}"
+
+
+def test_snakemake_accepts_the_profile(workflow_copy: Path) -> None:
+    plan = succeed(
+        snakemake(
+            "--profile", "slurm", "--cores", "32", "--configfile", DEMO_CONFIG, "--dry-run", cwd=workflow_copy
+        )
+    )
+    assert re.search(r"^rule \w+:$", plan, re.MULTILINE), plan
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    try:
+        with slurm_cluster.session() as running:
+            yield running
+    except ClusterUnavailable as reason:
+        pytest.skip(f"no SLURM cluster on this host: {reason}")
+
+
+def test_cluster_runs_a_job_with_the_requested_cpus(cluster: Cluster, tmp_path: Path) -> None:
+    out = tmp_path / "job.txt"
+    job = slurm_cluster.run(
+        "sbatch",
+        "--parsable",
+        f"--cpus-per-task={cluster.cpus}",
+        "--mem=100",
+        f"--output={tmp_path / 'job.log'}",
+        f"--chdir={tmp_path}",
+        f"--wrap=echo $SLURM_JOB_NODELIST $SLURM_CPUS_PER_TASK > {out}",
+    ).strip()
+    # `sbatch --wait` would poll every few seconds; squeue answers at once.
+    slurm_cluster.wait_until(lambda: slurm_job_states().get(job) == "COMPLETED", 60, f"job {job} to complete")
+    assert out.read_text().split() == [cluster.node, str(cluster.cpus)]
+
+
+def cluster_profile(cluster: Cluster, rules: set[str]) -> dict:
+    """The profile's resources fitted to this cluster: no GPUs, no site keys, at most 1/CPUs of its memory.
+
+    It goes in a second --profile, whose top-level keys replace those of slurm/config.yaml. Every rule gets
+    gpu=0: a gpu resource, the profile's or a rule's own, also reaches the `srun` inside the job, where
+    `--resources` does not. The memory cap goes in `resources`, which bounds each job's --mem on its own.
+    """
+    profile = load_profile()
+
+    def local(resources: dict) -> dict:
+        return {key: value for key, value in resources.items() if key not in SITE_KEYS}
+
+    return {
+        "default-resources": local(profile["default-resources"]),
+        "set-resources": {
+            rule: {**local(profile["set-resources"].get(rule, {})), "gpu": 0} for rule in rules
+        },
+        "resources": {"mem_mb": cluster.memory_mb // cluster.cpus},
+    }
+
+
+def summary(workdir: Path) -> list[list[str]]:
+    """Snakemake's rows for every output of the demo's jobs: path, date, rule, logs, status, plan."""
+    rows = succeed(snakemake("--summary", "--configfile", DEMO_CONFIG, cwd=workdir)).splitlines()
+    assert rows[0].split("\t") == ["output_file", "date", "rule", "log-file(s)", "status", "plan"]
+    return [row.split("\t") for row in rows[1:]]
+
+
+def job_logs(workdir: Path, lines: int = 40) -> str:
+    """The ends of the SLURM logs the executor kept (those of failed jobs) and of the rules' own logs."""
+    logs = sorted((workdir / ".snakemake" / "slurm_logs").rglob("*.log")) + sorted(
+        (workdir / "logs").rglob("*")
+    )
+    return "".join(
+        f"\n--- {log.relative_to(workdir)}\n"
+        + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        for log in logs
+        if log.is_file()
+    )
+
+
+def slurm_job_states() -> dict[str, str]:
+    listing = slurm_cluster.run("squeue", "--states=all", "--noheader", "--format=%i|%T")
+    return dict(line.split("|") for line in listing.split())
+
+
+@pytest.mark.slow
+def test_demo_runs_through_the_profile_on_slurm(
+    cluster: Cluster, workflow_copy: Path, tmp_path: Path
+) -> None:
+    override = tmp_path / "cluster-profile"
+    override.mkdir()
+    fitted = cluster_profile(cluster, workflow_rules(workflow_copy))
+    (override / "config.yaml").write_text(yaml.safe_dump(fitted))
+    planned = summary(workflow_copy)
+    assert planned, "the demo plans no outputs"
+    # Isolation: nothing the demo makes exists yet, so no output lies outside the fresh copy.
+    assert not [row[0] for row in planned if row[4] == "ok"]
+
+    started = time.monotonic()
+    done = snakemake(
+        *("--profile", "slurm", "--profile", override, "--configfile", DEMO_CONFIG),
+        *("--cores", cluster.cpus, *TEST_FLAGS),
+        cwd=workflow_copy,
+        timeout=3600,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, f"{done.stderr[-15000:]}{job_logs(workflow_copy)}"
+    log = done.stdout + done.stderr
+
+    finished = summary(workflow_copy)
+    assert sorted(row[0] for row in finished) == sorted(row[0] for row in planned)
+    for path, _date, rule, _logs, status, plan in finished:
+        assert status in ("ok", "removed temp file") and plan == "no update", (path, rule, status, plan)
+        assert status != "ok" or (workflow_copy / path).exists(), path
+    # Every job that ran was a SLURM job, and SLURM saw each one complete.
+    jobs = re.findall(r"^rule (\w+):$", log, re.MULTILINE)
+    local_jobs = re.findall(r"^localrule (\w+):$", log, re.MULTILINE)
+    slurm_ids = SUBMITTED.findall(log)
+    print(f"demo through SLURM: {len(slurm_ids)} SLURM jobs, {len(local_jobs)} local, {elapsed:.0f} s")
+    assert jobs and len(slurm_ids) == len(jobs), (jobs, slurm_ids)
+    assert {row[2] for row in planned} <= set(jobs) | set(local_jobs)
+    states = slurm_job_states()
+    assert {states.get(slurm_id) for slurm_id in slurm_ids} == {"COMPLETED"}, states
