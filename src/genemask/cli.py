@@ -15,18 +15,29 @@ from genemask import __version__, commands
 from genemask.errors import UserError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; with `only`, just that subcommand's module is imported (fast start for one command)."""
     parser = argparse.ArgumentParser(prog="genemask", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"genemask {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
-        module.register(subparsers)
+    for name in [only] if only else command_modules():
+        importlib.import_module(f"{commands.__name__}.{name}").register(subparsers)
     return parser
 
 
+def _requested_command(argv: list[str]) -> str | None:
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    name = first.replace("-", "_") if first else None
+    return name if name in command_modules() else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_requested_command(argv)).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UserError as error:

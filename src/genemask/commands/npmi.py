@@ -1,0 +1,47 @@
+"""`genemask npmi`: n-gram counts, PMI_n and NPMI of every n-gram, and the k-mer ranking."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "npmi",
+        help="count every n-gram and rank the k-mers by NPMI (kmer_ranks.tsv, ngrams.parquet, summary.json)",
+        description=(
+            "Count every nucleotide n-gram (n = 1..max-n; none crosses a non-ACGT letter or a contig end), "
+            "score naive PMI, PMI_n (the best segmentation) and NPMI (discounted with threshold c; rarer "
+            "n-grams are dropped), and rank the k-mers by NPMI. Writes DIR/kmer_ranks.tsv, DIR/ngrams.parquet "
+            "and DIR/summary.json."
+        ),
+    )
+    parser.add_argument("--fasta", required=True, help="genome FASTA (plain, gzip or bgzip)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--max-n", type=int, default=10, help="longest n-gram counted, 1..12 (default 10)")
+    parser.add_argument(
+        "--min-count", type=int, default=101, help="threshold c of the discount; rarer n-grams are dropped"
+    )
+    parser.add_argument("--k", type=int, default=6, help="k-mer length of the ranking, 2..max-n (default 6)")
+    parser.add_argument("--threads", type=int, default=1, help="counting threads (default 1)")
+    parser.add_argument(
+        "--chromosomes", nargs="+", default=None, help="contigs counted, by name (default: every contig)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so that other subcommands start without loading the counter.
+    from genemask.npmi import npmi_stage
+
+    start = time.perf_counter()
+    summary = npmi_stage(
+        args.fasta, args.out, args.max_n, args.min_count, args.k, args.threads, args.chromosomes
+    )
+    keys = ("bases_acgt", "max_n", "min_count", "kept")
+    print(
+        json.dumps({key: summary[key] for key in keys} | {"seconds": round(time.perf_counter() - start, 3)})
+    )
+    return 0
