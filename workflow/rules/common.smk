@@ -70,4 +70,5 @@ def all_targets():
         "results/npmi/kmer_ranks.tsv",
         "results/masks/statistics.tsv",
         "results/motifs/enrichment.tsv",
+        rules.report_figures.input,
     ]

@@ -38,7 +38,7 @@ rule masking_statistics:
         report(
             "results/masks/statistics.tsv",
             caption="../report/masking_statistics.rst",
-            category="Masking",
+            category="3. Masking",
         ),
     log:
         "logs/masks/statistics.log",

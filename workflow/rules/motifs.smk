@@ -11,12 +11,12 @@ rule motif_enrichment:
         plot=report(
             "results/motifs/enrichment.png",
             caption="../report/motif_enrichment.rst",
-            category="Motif enrichment",
+            category="6. Motif enrichment",
         ),
         logos=report(
             "results/motifs/logos.png",
             caption="../report/motif_logos.rst",
-            category="Motif enrichment",
+            category="6. Motif enrichment",
         ),
         html="results/motifs/report.html",
     log:

@@ -1,0 +1,269 @@
+# Few-shot tasks, fine-tuning grid and result tables (issue 6). DRAFT: the lead integrates it into the Snakefile.
+#
+# Needs from elsewhere: SIMULATED_GENOME (common.smk) and its truth table beside it (rule simulate_genome), and
+# the pretrained models at results/models/{arch}_{strategy}_{steps}/ (the pretraining rule).
+#
+# Grid: one job per (model, task, shots, seed), all listed by finetune_runs(). Every hyper-parameter reaches
+# the jobs through params:, so changing e.g. regimes.few.learning_rate reruns the few-shot jobs of the neural
+# models and the tables, nothing else (snakemake's default rerun triggers include params).
+#
+# Cluster grouping: finetune_model and kmer_baseline share group "finetune", and every run is its own
+# connected component (its draw comes from sample_task, a local rule: a second per draw on the head node).
+# Snakemake bundles components only on request, from the command line or profile (a Snakefile cannot):
+# `group-components: [finetune=20]` submits 20 runs at a time (finetune.group_size, documented as 20). For
+# the members of a group job to share its one GPU in series, the profile also sets `resources: [gpu=1]` with
+# `set-resource-scopes: [gpu=local]`, and `gpu: 1` for finetune_model (set-resources); the rules set no GPU,
+# so they stay portable to CPU-only machines.
+# ---- Definitions and input functions: the lead moves them to common.smk (snakemake --lint wants rules and
+# functions in separate files).
+import re
+import sys
+from pathlib import Path
+
+from genemask.tasks import TASKS
+
+FINETUNE = config["finetune"]
+PRETRAIN = config["pretrain"]
+KMER_MODEL = "kmer-logreg"
+PRETRAINED_MODELS = [
+    f"{arch}_{strategy}_{steps}"
+    for arch in PRETRAIN["architectures"]
+    for strategy in PRETRAIN["strategies"]
+    for steps in PRETRAIN["steps"]
+]
+# Model name -> what `genemask finetune --model` gets: a pretrained directory, a preset (random init) or a
+# reference's HF id or local path.
+FINETUNE_SOURCES = {name: f"results/models/{name}" for name in PRETRAINED_MODELS}
+RANDOM_INIT_MODELS = (
+    {f"{arch}_random-init": arch for arch in PRETRAIN["architectures"]}
+    if FINETUNE["random_init_reference"]
+    else {}
+)
+FINETUNE_SOURCES |= RANDOM_INIT_MODELS
+for name, source in FINETUNE["references"].items():
+    if name in FINETUNE_SOURCES or name == KMER_MODEL:
+        sys.exit(f"genemask: config error: finetune.references: name '{name}' is taken")
+    FINETUNE_SOURCES[name] = source
+FINETUNE_MODELS = list(FINETUNE_SOURCES) + (
+    [KMER_MODEL] if FINETUNE["kmer_logistic_reference"] else []
+)
+REAL_TASK_PATTERN = "|".join(
+    re.escape(task) for task, spec in TASKS.items() if not spec.simulated
+)
+SIMULATED_TASKS = [task for task in TASKS if TASKS[task].simulated]
+
+
+def finetune_runs():
+    return expand(
+        "results/finetune/{model}/{task}/{shots}/seed{seed}.json",
+        model=FINETUNE_MODELS,
+        task=FINETUNE["tasks"],
+        shots=FINETUNE["shots"],
+        seed=FINETUNE["seeds"],
+    )
+
+
+def finetune_regime(wildcards):
+    """The hyper-parameter regime of a run: the one with the smallest max_shots >= its shots."""
+    shots = int(wildcards.shots)
+    fitting = [r for r in FINETUNE["regimes"].values() if r["max_shots"] >= shots]
+    if not fitting:
+        raise ValueError(f"finetune.regimes: no regime has max_shots >= {shots}")
+    return min(fitting, key=lambda regime: regime["max_shots"])
+
+
+def finetune_model_input(wildcards):
+    """Pretrained directories and local reference checkpoints are inputs; presets and HF ids are not."""
+    if wildcards.model in PRETRAINED_MODELS:
+        return FINETUNE_SOURCES[wildcards.model]
+    source = FINETUNE_SOURCES[wildcards.model]
+    return source if Path(source).exists() else []
+
+
+def sample_inputs(wildcards):
+    task_dir = f"results/tasks/{wildcards.task}"
+    inputs = {"pool": f"{task_dir}/pool.tsv", "test": f"{task_dir}/test.tsv"}
+    spec = TASKS[wildcards.task]
+    # Seed 0 is the published draw where there is one (published_seed0, default true).
+    if (
+        wildcards.seed == "0"
+        and FINETUNE.get("published_seed0", True)
+        and int(wildcards.shots) in spec.published
+    ):
+        inputs["published"] = f"{task_dir}/published/{wildcards.shots}.tsv"
+    return inputs
+
+
+def task_upstream_files(wildcards):
+    spec = TASKS[wildcards.task]
+    return [f"resources/tasks/{wildcards.task}/{f.path}" for f in spec.upstream_files()]
+
+
+# ---- Rules.
+
+
+rule simulate_tasks:
+    input:
+        genome=SIMULATED_GENOME,
+        motifs="results/genome/simulated.motifs.tsv",
+    output:
+        expand(
+            "results/tasks/{task}/{part}.tsv",
+            task=SIMULATED_TASKS,
+            part=["test", "pool"],
+        ),
+        summary="results/tasks/simulation.json",
+    log:
+        "logs/finetune/simulate_tasks.log",
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        seed=FINETUNE["simulate"]["seed"],
+        test_size=FINETUNE["simulate"]["test_size"],
+        pool_size=FINETUNE["simulate"].get("pool_size", 1000),
+    shell:
+        "genemask simulate-tasks --genome {input.genome} --motifs {input.motifs} --out results/tasks"
+        " --seed {params.seed} --test-size {params.test_size} --pool-size {params.pool_size} > {log} 2>&1"
+
+
+rule download_task_file:
+    output:
+        "resources/tasks/{task}/{path}",
+    log:
+        "logs/finetune/download/{task}/{path}.log",
+    wildcard_constraints:
+        task=REAL_TASK_PATTERN,
+        path=r".+\.tsv",
+    localrule: True
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "genemask tasks download --task {wildcards.task} --path {wildcards.path} --out {output}"
+        " > {log} 2>&1"
+
+
+rule prepare_task:
+    input:
+        task_upstream_files,
+    output:
+        test="results/tasks/{task}/test.tsv",
+        pool="results/tasks/{task}/pool.tsv",
+        published=expand(
+            "results/tasks/{{task}}/published/{shots}.tsv",
+            shots=[10, 50, 100, 500, 1000],
+        ),
+        provenance="results/tasks/{task}/provenance.json",
+    log:
+        "logs/finetune/prepare_{task}.log",
+    wildcard_constraints:
+        task=REAL_TASK_PATTERN,
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "genemask tasks prepare --task {wildcards.task} --source-dir resources/tasks/{wildcards.task}"
+        " --out-dir results/tasks/{wildcards.task} > {log} 2>&1"
+
+
+rule sample_task:
+    input:
+        unpack(sample_inputs),
+    output:
+        "results/tasks/{task}/{shots}/seed{seed}.tsv",
+    log:
+        "logs/finetune/sample/{task}/{shots}/seed{seed}.log",
+    wildcard_constraints:
+        shots=r"\d+",
+        seed=r"\d+",
+    localrule: True
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        multiplier=FINETUNE["splice_shots_multiplier"],
+        published=lambda wildcards, input: (
+            f"--published {input.published}" if "published" in input.keys() else ""
+        ),
+    shell:
+        "genemask tasks sample --task {wildcards.task} --task-dir results/tasks/{wildcards.task}"
+        " --shots {wildcards.shots} --seed {wildcards.seed} --splice-multiplier {params.multiplier}"
+        " {params.published} --out {output} > {log} 2>&1"
+
+
+rule finetune_model:
+    input:
+        train="results/tasks/{task}/{shots}/seed{seed}.tsv",
+        test="results/tasks/{task}/test.tsv",
+        model=finetune_model_input,
+    output:
+        "results/finetune/{model}/{task}/{shots}/seed{seed}.json",
+    log:
+        "logs/finetune/{model}/{task}/{shots}/seed{seed}.log",
+    wildcard_constraints:
+        model="|".join(re.escape(name) for name in FINETUNE_SOURCES),
+        shots=r"\d+",
+        seed=r"\d+",
+    group:
+        "finetune"
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    params:
+        source=lambda wildcards: FINETUNE_SOURCES[wildcards.model],
+        random_init=lambda wildcards: (
+            "--random-init" if wildcards.model in RANDOM_INIT_MODELS else ""
+        ),
+        lr=lambda wildcards: finetune_regime(wildcards)["learning_rate"],
+        epochs=lambda wildcards: finetune_regime(wildcards)["epochs"],
+        batch_size=lambda wildcards: finetune_regime(wildcards)["batch_size"],
+        warmup_ratio=FINETUNE["warmup_ratio"],
+        weight_decay=FINETUNE["weight_decay"],
+        dropout=FINETUNE["dropout"],
+    shell:
+        "genemask finetune --model {params.source} {params.random_init} --name {wildcards.model}"
+        " --train {input.train} --test {input.test} --task {wildcards.task} --shots {wildcards.shots}"
+        " --seed {wildcards.seed} --lr {params.lr} --epochs {params.epochs}"
+        " --batch-size {params.batch_size} --warmup-ratio {params.warmup_ratio}"
+        " --weight-decay {params.weight_decay} --dropout {params.dropout} --threads {threads}"
+        " --out {output} > {log} 2>&1"
+
+
+rule kmer_baseline:
+    input:
+        train="results/tasks/{task}/{shots}/seed{seed}.tsv",
+        test="results/tasks/{task}/test.tsv",
+    output:
+        f"results/finetune/{KMER_MODEL}/{{task}}/{{shots}}/seed{{seed}}.json",
+    log:
+        f"logs/finetune/{KMER_MODEL}/{{task}}/{{shots}}/seed{{seed}}.log",
+    wildcard_constraints:
+        shots=r"\d+",
+        seed=r"\d+",
+    group:
+        "finetune"
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "genemask kmer-baseline --train {input.train} --test {input.test} --task {wildcards.task}"
+        " --shots {wildcards.shots} --seed {wildcards.seed} --out {output} > {log} 2>&1"
+
+
+rule fewshot_results:
+    input:
+        finetune_runs(),
+    output:
+        tables=multiext("results/tables/fewshot", ".csv", ".md", ".tex", "_summary.csv"),
+        figures=expand("results/figures/{task}.png", task=FINETUNE["tasks"]),
+    log:
+        "logs/finetune/results.log",
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        models=FINETUNE_MODELS,
+        tasks=FINETUNE["tasks"],
+    shell:
+        "genemask results --runs {input} --out-dir results --models {params.models}"
+        " --tasks {params.tasks} > {log} 2>&1"
+
+
+rule finetune:
+    input:
+        rules.fewshot_results.output,

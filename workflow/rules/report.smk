@@ -1,0 +1,69 @@
+rule report_chunks:
+    input:
+        summary=rules.chunk_genome.output.summary,
+    output:
+        figure=report(
+            "results/report/chunk_lengths.png",
+            caption="../report/chunk_lengths.rst",
+            category="1. Genome and chunks",
+        ),
+        table=report(
+            "results/report/chunk_summary.html",
+            caption="../report/chunk_summary.rst",
+            category="1. Genome and chunks",
+        ),
+    log:
+        "logs/report/chunks.log",
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "genemask report chunks --summary {input.summary} --figure {output.figure}"
+        " --table {output.table} > {log} 2>&1"
+
+
+rule report_npmi:
+    input:
+        ngrams=rules.npmi.output.ngrams,
+        ranks=rules.npmi.output.ranks,
+    output:
+        figure=report(
+            "results/report/npmi_distribution.png",
+            caption="../report/npmi_distribution.rst",
+            category="2. NPMI",
+        ),
+        table=report(
+            "results/report/top_kmers.html",
+            caption="../report/top_kmers.rst",
+            category="2. NPMI",
+        ),
+    log:
+        "logs/report/npmi.log",
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "genemask report npmi --ngrams {input.ngrams} --ranks {input.ranks}"
+        " --figure {output.figure} --table {output.table} > {log} 2>&1"
+
+
+rule report_masking:
+    input:
+        statistics=rules.masking_statistics.output[0],
+    output:
+        report(
+            "results/report/masking_deciles.png",
+            caption="../report/masking_deciles.rst",
+            category="3. Masking",
+        ),
+    log:
+        "logs/report/masking.log",
+    conda:
+        "../envs/cpu.yaml"
+    shell:
+        "genemask report masking --statistics {input.statistics} --figure {output} > {log} 2>&1"
+
+
+rule report_figures:
+    input:
+        rules.report_chunks.output,
+        rules.report_npmi.output,
+        rules.report_masking.output,
