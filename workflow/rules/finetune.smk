@@ -1,4 +1,4 @@
-# Few-shot tasks, fine-tuning grid and result tables (issue 6). DRAFT: the lead integrates it into the Snakefile.
+# Few-shot tasks, fine-tuning grid and result tables. Input functions live in common.smk.
 #
 # Needs from elsewhere: SIMULATED_GENOME (common.smk) and its truth table beside it (rule simulate_genome), and
 # the pretrained models at results/models/{arch}_{strategy}_{steps}/ (the pretraining rule).
@@ -14,92 +14,6 @@
 # the members of a group job to share its one GPU in series, the profile also sets `resources: [gpu=1]` with
 # `set-resource-scopes: [gpu=local]`, and `gpu: 1` for finetune_model (set-resources); the rules set no GPU,
 # so they stay portable to CPU-only machines.
-# ---- Definitions and input functions: the lead moves them to common.smk (snakemake --lint wants rules and
-# functions in separate files).
-import re
-import sys
-from pathlib import Path
-
-from genemask.tasks import TASKS
-
-FINETUNE = config["finetune"]
-PRETRAIN = config["pretrain"]
-KMER_MODEL = "kmer-logreg"
-PRETRAINED_MODELS = [
-    f"{arch}_{strategy}_{steps}"
-    for arch in PRETRAIN["architectures"]
-    for strategy in PRETRAIN["strategies"]
-    for steps in PRETRAIN["steps"]
-]
-# Model name -> what `genemask finetune --model` gets: a pretrained directory, a preset (random init) or a
-# reference's HF id or local path.
-FINETUNE_SOURCES = {name: f"results/models/{name}" for name in PRETRAINED_MODELS}
-RANDOM_INIT_MODELS = (
-    {f"{arch}_random-init": arch for arch in PRETRAIN["architectures"]}
-    if FINETUNE["random_init_reference"]
-    else {}
-)
-FINETUNE_SOURCES |= RANDOM_INIT_MODELS
-for name, source in FINETUNE["references"].items():
-    if name in FINETUNE_SOURCES or name == KMER_MODEL:
-        sys.exit(f"genemask: config error: finetune.references: name '{name}' is taken")
-    FINETUNE_SOURCES[name] = source
-FINETUNE_MODELS = list(FINETUNE_SOURCES) + (
-    [KMER_MODEL] if FINETUNE["kmer_logistic_reference"] else []
-)
-REAL_TASK_PATTERN = "|".join(
-    re.escape(task) for task, spec in TASKS.items() if not spec.simulated
-)
-SIMULATED_TASKS = [task for task in TASKS if TASKS[task].simulated]
-
-
-def finetune_runs():
-    return expand(
-        "results/finetune/{model}/{task}/{shots}/seed{seed}.json",
-        model=FINETUNE_MODELS,
-        task=FINETUNE["tasks"],
-        shots=FINETUNE["shots"],
-        seed=FINETUNE["seeds"],
-    )
-
-
-def finetune_regime(wildcards):
-    """The hyper-parameter regime of a run: the one with the smallest max_shots >= its shots."""
-    shots = int(wildcards.shots)
-    fitting = [r for r in FINETUNE["regimes"].values() if r["max_shots"] >= shots]
-    if not fitting:
-        raise ValueError(f"finetune.regimes: no regime has max_shots >= {shots}")
-    return min(fitting, key=lambda regime: regime["max_shots"])
-
-
-def finetune_model_input(wildcards):
-    """Pretrained directories and local reference checkpoints are inputs; presets and HF ids are not."""
-    if wildcards.model in PRETRAINED_MODELS:
-        return FINETUNE_SOURCES[wildcards.model]
-    source = FINETUNE_SOURCES[wildcards.model]
-    return source if Path(source).exists() else []
-
-
-def sample_inputs(wildcards):
-    task_dir = f"results/tasks/{wildcards.task}"
-    inputs = {"pool": f"{task_dir}/pool.tsv", "test": f"{task_dir}/test.tsv"}
-    spec = TASKS[wildcards.task]
-    # Seed 0 is the published draw where there is one (published_seed0, default true).
-    if (
-        wildcards.seed == "0"
-        and FINETUNE.get("published_seed0", True)
-        and int(wildcards.shots) in spec.published
-    ):
-        inputs["published"] = f"{task_dir}/published/{wildcards.shots}.tsv"
-    return inputs
-
-
-def task_upstream_files(wildcards):
-    spec = TASKS[wildcards.task]
-    return [f"resources/tasks/{wildcards.task}/{f.path}" for f in spec.upstream_files()]
-
-
-# ---- Rules.
 
 
 rule simulate_tasks:
@@ -120,7 +34,7 @@ rule simulate_tasks:
     params:
         seed=FINETUNE["simulate"]["seed"],
         test_size=FINETUNE["simulate"]["test_size"],
-        pool_size=FINETUNE["simulate"].get("pool_size", 1000),
+        pool_size=FINETUNE["simulate"]["pool_size"],
     shell:
         "genemask simulate-tasks --genome {input.genome} --motifs {input.motifs} --out results/tasks"
         " --seed {params.seed} --test-size {params.test_size} --pool-size {params.pool_size} > {log} 2>&1"

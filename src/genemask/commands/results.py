@@ -1,0 +1,34 @@
+"""`genemask results`: few-shot tables (CSV, Markdown, LaTeX) and one figure per task, from run records."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "results",
+        help="aggregate fine-tuning run records into tables and figures",
+        description=(
+            "Read every run record (JSON) under --runs, aggregate mean and std over seeds, and write "
+            "OUT/tables/fewshot.{csv,md,tex} (rows models, columns task x shots), OUT/tables/fewshot_summary.csv "
+            "(tidy) and OUT/figures/<task>.png (each metric against shots, one line per model)."
+        ),
+    )
+    parser.add_argument("--runs", required=True, nargs="+", type=Path, help="run record files or directories")
+    parser.add_argument("--out-dir", required=True, type=Path)
+    parser.add_argument("--models", nargs="+", metavar="MODEL", help="row order (others follow, sorted)")
+    parser.add_argument("--tasks", nargs="+", metavar="TASK", help="column order (others follow)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from genemask.results import make_results
+
+    summary = make_results(args.runs, args.out_dir, model_order=args.models, task_order=args.tasks)
+    print(
+        f"{args.out_dir}: {summary.model.nunique()} models x {summary.task.nunique()} tasks, "
+        f"tables/fewshot.{{csv,md,tex}}, figures/<task>.png"
+    )
+    return 0

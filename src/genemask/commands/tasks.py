@@ -1,0 +1,117 @@
+"""`genemask tasks download|prepare|sample`: the GeneMask few-shot tasks, from upstream files to k-shot draws."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# Repeated here so that `genemask --help` does not import numpy; test_tasks checks they agree.
+TASK_NAMES = ("prom-core", "prom-300", "cohn-enh", "splice-40", "sim-promoter", "sim-enhancer", "sim-splice")
+REAL_TASK_NAMES = TASK_NAMES[:4]
+SPLICE_MULTIPLIER = 10
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "tasks",
+        help="download, prepare and sample the few-shot tasks",
+        description=(
+            "The GeneMask few-shot tasks (Prom-core, Prom-300, Cohn-enh, Splice-40) at the pinned upstream commit: "
+            "download verifies every file against its pinned git blob sha1; prepare parses the 6-mer TSVs to raw "
+            "sequences, validates them and writes test.tsv, pool.tsv (training pool minus every test sequence) and "
+            "published/<shots>.tsv; sample draws a k-shot training set from a prepared (or simulated) task."
+        ),
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    download = actions.add_parser(
+        "download",
+        help="download one task's upstream files",
+        description="Download a task's upstream files (all into --out-dir, or one with --path/--out), verified.",
+    )
+    download.add_argument("--task", required=True, choices=REAL_TASK_NAMES)
+    download.add_argument(
+        "--out-dir", type=Path, help="download every file of the task here (upstream layout)"
+    )
+    download.add_argument("--path", help="one upstream path, e.g. Prom-core/10/train.tsv (with --out)")
+    download.add_argument("--out", type=Path, help="where to write the file given by --path")
+    download.add_argument(
+        "--base-url", help="mirror of the upstream folder (default: GitHub raw at the commit)"
+    )
+    download.set_defaults(func=run_download)
+
+    prepare = actions.add_parser(
+        "prepare",
+        help="parse and validate a task's upstream files into test.tsv, pool.tsv and published draws",
+        description=(
+            "Parse and validate a real task's upstream files (upstream layout under --source-dir) into --out-dir: "
+            "test.tsv, pool.tsv (all training files, deduplicated, minus every test sequence), "
+            "published/<shots>.tsv and provenance.json. Raw upper-case sequences, header 'sequence<TAB>label'."
+        ),
+    )
+    prepare.add_argument("--task", required=True, choices=REAL_TASK_NAMES)
+    prepare.add_argument("--source-dir", required=True, type=Path, help="the downloaded upstream files")
+    prepare.add_argument("--out-dir", required=True, type=Path)
+    prepare.set_defaults(func=run_prepare)
+
+    sample = actions.add_parser(
+        "sample",
+        help="draw one k-shot training set from a prepared task",
+        description=(
+            "Draw a k-shot training set (shots examples per class; Splice-40-style tasks: multiplier x shots) from "
+            "TASK_DIR/pool.tsv, seeded by (seed, examples per class). With --published, start from that published "
+            "draw and top up any class that lost test sequences."
+        ),
+    )
+    sample.add_argument("--task", required=True, choices=TASK_NAMES)
+    sample.add_argument("--task-dir", required=True, type=Path, help="holds pool.tsv and test.tsv")
+    sample.add_argument("--shots", required=True, type=int, help="examples per class")
+    sample.add_argument("--seed", required=True, type=int)
+    sample.add_argument("--out", required=True, type=Path, help="the sample TSV")
+    sample.add_argument(
+        "--splice-multiplier",
+        type=int,
+        default=SPLICE_MULTIPLIER,
+        help="examples per class per shot for Splice-40-style tasks (%(default)s, the published convention)",
+    )
+    sample.add_argument("--published", type=Path, help="the published draw to use (seed 0)")
+    sample.set_defaults(func=run_sample)
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from genemask.errors import UserError
+    from genemask.tasks import UPSTREAM_BASE, download_task, download_task_file
+
+    base_url = args.base_url or UPSTREAM_BASE
+    if (args.path is None) != (args.out is None) or (args.path is None) == (args.out_dir is None):
+        raise UserError("give either --out-dir, or both --path and --out")
+    if args.out_dir is not None:
+        download_task(args.task, args.out_dir, base_url=base_url)
+    else:
+        sha1 = download_task_file(args.task, args.path, args.out, base_url=base_url)
+        print(f"{args.out}: git blob sha1 {sha1}")
+    return 0
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from genemask.tasks import prepare_task
+
+    provenance = prepare_task(args.task, args.source_dir, args.out_dir)
+    removed = sum(provenance["test_sequences_removed_from_training"].values())
+    print(
+        f"{args.out_dir}: test {provenance['test_rows_per_class']} per class, pool "
+        f"{provenance['pool_rows_per_class']} per class, {removed} test sequences removed from training files"
+    )
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from genemask.tasks import sample_task, task_spec
+
+    spec = task_spec(args.task)
+    rows = spec.rows_per_class(args.shots, args.splice_multiplier)
+    sample = sample_task(
+        args.task_dir, rows, args.seed, args.out, n_classes=spec.n_classes, published=args.published
+    )
+    print(f"{args.out}: {sample.class_counts(spec.n_classes)} examples per class")
+    return 0

@@ -1,0 +1,218 @@
+"""Fine-tune a (pretrained or randomly initialised) BERT on a few-shot task and evaluate it on the full test set.
+
+A plain PyTorch loop a reader can hold in their head: AdamW (weight decay on everything but biases and
+LayerNorm weights), linear warm-up then linear decay to 0, gradient clipping at 1.0, bf16 autocast on CUDA.
+Every random choice (classifier initialisation, dropout, batch order) derives from the seed, so a CPU run is
+repeatable bit for bit.
+
+Models are named by a local directory or a Hugging Face id, loaded the same way (`from_pretrained`), so the
+released DNABERT-6 (`zhihan1996/DNA_bert_6`) plugs in: our tokenizer keeps DNABERT's ids, and k is read from the
+model's vocabulary size (5 special tokens + 4^k k-mers).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genemask.errors import UserError
+from genemask.metrics import classification_metrics
+from genemask.tasks import LabelledSequences, read_train_test
+from genemask.tokenizer import CLS_ID, MAX_K, MIN_K, N_SPECIAL, PAD_ID, SEP_ID, sequence_to_token_ids
+
+MAX_GRAD_NORM = 1.0
+EVAL_BATCH_SIZE = 128
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    learning_rate: float = 1e-4
+    epochs: int = 20
+    batch_size: int = 5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    seed: int = 0
+    max_length: int = 512  # tokens, [CLS] and [SEP] included
+    random_init: bool = False  # same architecture, random weights: the floor
+
+    def check(self) -> None:
+        if self.learning_rate <= 0 or self.epochs < 1 or self.batch_size < 1:
+            raise UserError("expected a positive learning rate, epochs >= 1 and batch size >= 1")
+        if not 0 <= self.warmup_ratio <= 1 or not 0 <= self.dropout < 1 or self.weight_decay < 0:
+            raise UserError("expected warm-up ratio in [0, 1], dropout in [0, 1) and weight decay >= 0")
+        if self.max_length < 3:
+            raise UserError(f"--max-length {self.max_length}: expected at least 3 tokens")
+
+
+def kmer_size(vocab_size: int) -> int:
+    """k of a DNABERT-style vocabulary: 5 special tokens + 4^k k-mers."""
+    for k in range(MIN_K, MAX_K + 1):
+        if vocab_size == N_SPECIAL + 4**k:
+            return k
+    raise UserError(
+        f"model vocabulary of {vocab_size} tokens is not DNABERT-style (5 special tokens + 4^k k-mers, "
+        f"k = {MIN_K}..{MAX_K})"
+    )
+
+
+def encode_batch(sequences: list[str], k: int, max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[CLS] k-mer tokens [SEP], right-padded with [PAD]; k-mers beyond max_length are cut. -> (ids, mask)."""
+    token_ids = [sequence_to_token_ids(sequence, k)[: max_length - 2] for sequence in sequences]
+    width = max(ids.size for ids in token_ids) + 2
+    input_ids = np.full((len(sequences), width), PAD_ID, dtype=np.int64)
+    for row, ids in enumerate(token_ids):
+        input_ids[row, 0] = CLS_ID
+        input_ids[row, 1 : ids.size + 1] = ids
+        input_ids[row, ids.size + 1] = SEP_ID
+    ids_tensor = torch.from_numpy(input_ids)
+    return ids_tensor, (ids_tensor != PAD_ID).long()
+
+
+def load_model(name_or_path: str, n_classes: int, dropout: float, random_init: bool) -> torch.nn.Module:
+    """A sequence classifier from a pretrained checkpoint (local or HF id); random weights if `random_init`.
+
+    A random-init model may also be named by a model preset of genemask.models (e.g. `tiny`), so that the floor
+    reference needs no pretrained checkpoint.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from genemask.models import PRESETS, model_config
+
+    overrides = {
+        "num_labels": n_classes,
+        "hidden_dropout_prob": dropout,
+        "attention_probs_dropout_prob": dropout,
+    }
+    try:
+        if random_init:
+            if name_or_path in PRESETS and not Path(name_or_path).exists():
+                config = model_config(name_or_path)
+                for key, value in overrides.items():
+                    setattr(config, key, value)
+            else:
+                config = AutoConfig.from_pretrained(name_or_path, **overrides)
+            return AutoModelForSequenceClassification.from_config(config)
+        return AutoModelForSequenceClassification.from_pretrained(name_or_path, **overrides)
+    except (OSError, ValueError) as error:  # missing files, unreachable hub, malformed id or config
+        raise UserError(f"--model {name_or_path}: cannot load a model ({error})") from None
+
+
+def _optimizer(model: torch.nn.Module, settings: FinetuneSettings) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
+    groups = [
+        {"params": decay, "weight_decay": settings.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=settings.learning_rate)
+
+
+def _linear_schedule(
+    optimizer: torch.optim.Optimizer, warmup: int, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup  # the first update already uses a non-zero rate
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@torch.no_grad()
+def predict_proba(
+    model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, device: torch.device
+) -> np.ndarray:
+    model.eval()
+    out = []
+    for start in range(0, len(input_ids), EVAL_BATCH_SIZE):
+        batch = slice(start, start + EVAL_BATCH_SIZE)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(
+                input_ids=input_ids[batch].to(device), attention_mask=attention_mask[batch].to(device)
+            ).logits
+        out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def finetune(
+    name_or_path: str,
+    train: LabelledSequences,
+    test: LabelledSequences,
+    n_classes: int,
+    settings: FinetuneSettings,
+    *,
+    device: str | None = None,
+) -> dict:
+    """Fine-tune on `train`, evaluate on `test`; the run record: metrics, losses, sizes, timings."""
+    settings.check()
+    run_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(settings.seed)
+    model = load_model(name_or_path, n_classes, settings.dropout, settings.random_init).to(run_device)
+    k = kmer_size(model.config.vocab_size)
+    max_length = min(settings.max_length, model.config.max_position_embeddings)
+    train_ids, train_mask = encode_batch(train.sequences, k, max_length)
+    test_ids, test_mask = encode_batch(test.sequences, k, max_length)
+    train_labels = torch.from_numpy(train.labels)
+
+    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
+    total_steps = settings.epochs * steps_per_epoch
+    optimizer = _optimizer(model, settings)
+    scheduler = _linear_schedule(optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps)
+    order_rng = np.random.default_rng(settings.seed)
+    epoch_losses = []
+    started = time.perf_counter()
+    model.train()
+    for _ in range(settings.epochs):
+        order = torch.from_numpy(order_rng.permutation(len(train)))
+        total_loss = 0.0
+        for batch in order.split(settings.batch_size):
+            with torch.autocast(run_device.type, dtype=torch.bfloat16, enabled=run_device.type == "cuda"):
+                loss = model(
+                    input_ids=train_ids[batch].to(run_device),
+                    attention_mask=train_mask[batch].to(run_device),
+                    labels=train_labels[batch].to(run_device),
+                ).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            total_loss += loss.item() * len(batch)
+        epoch_losses.append(total_loss / len(train))
+    train_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    probabilities = predict_proba(model, test_ids, test_mask, run_device)
+    return {
+        "metrics": classification_metrics(test.labels, probabilities),
+        "n_classes": n_classes,
+        "n_train": len(train),
+        "n_test": len(test),
+        "k": k,
+        "hyperparameters": asdict(settings),
+        "steps": total_steps,
+        "epoch_losses": epoch_losses,
+        "device": str(run_device),
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - started,
+    }
+
+
+def run_finetune(
+    name_or_path: str,
+    train_path: str | Path,
+    test_path: str | Path,
+    settings: FinetuneSettings,
+    *,
+    device: str | None = None,
+) -> dict:
+    """Read the task TSVs, check they agree on the classes, fine-tune and evaluate."""
+    train, test, n_classes = read_train_test(train_path, test_path)
+    return finetune(name_or_path, train, test, n_classes, settings, device=device)

@@ -1,0 +1,285 @@
+"""Run records (one JSON per fine-tuning run) and the few-shot result tables and figures built from them.
+
+A run record holds `model`, `task`, `shots`, `seed`, `metrics` (accuracy, macro_f1, mcc, auc) and whatever the
+run adds (sizes, hyper-parameters, losses, timings). `make_results` aggregates them over seeds (mean and
+sample standard deviation, ddof = 1) into the paper's layout: rows are models, columns are task x shots.
+
+  <out>/tables/fewshot.csv          metric, model, then one "mean ± std" column per task x shots
+  <out>/tables/fewshot.md / .tex    one table per metric (best mean per column in bold)
+  <out>/tables/fewshot_summary.csv  the same numbers, tidy: model task shots metric mean std n_seeds
+  <out>/figures/<task>.png          each metric against shots, one line per model, error bars = std
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genemask import __version__
+from genemask.atomic import atomic_file
+from genemask.errors import UserError
+from genemask.metrics import METRICS
+from genemask.tasks import TASKS
+
+METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "mcc": "MCC", "auc": "AUC"}
+IDENTITY = ("model", "task", "shots", "seed")
+
+
+def write_run_record(path: str | Path, record: dict, *, model: str, task: str, shots: int, seed: int) -> dict:
+    """Write one run's JSON (identity first, non-finite numbers as null), atomically; return what was written."""
+    full = {
+        "model": model,
+        "task": task,
+        "shots": shots,
+        "seed": seed,
+        **record,
+        "genemask_version": __version__,
+    }
+    full["metrics"] = {
+        name: value if value is None or math.isfinite(value) else None
+        for name, value in record["metrics"].items()
+    }
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(full, indent=2) + "\n")
+    return full
+
+
+def read_run_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: not a readable JSON run record ({error})") from None
+    missing = [key for key in (*IDENTITY, "metrics") if key not in record]
+    if missing:
+        raise UserError(f"{path}: run record lacks {', '.join(missing)}")
+    if not isinstance(record["shots"], int) or not isinstance(record["seed"], int):
+        raise UserError(
+            f"{path}: expected integer shots and seed, got {record['shots']!r} and {record['seed']!r}"
+        )
+    absent = [metric for metric in METRICS if metric not in record["metrics"]]
+    if absent:
+        raise UserError(f"{path}: metrics lack {', '.join(absent)}")
+    return record
+
+
+def find_run_records(paths: Iterable[str | Path]) -> list[Path]:
+    """JSON files given directly, and every *.json below the given directories, sorted."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(path.rglob("*.json"))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UserError(f"{path}: no such file or directory")
+    if not found:
+        raise UserError(f"no run records (*.json) in {', '.join(map(str, paths))}")
+    return found
+
+
+def load_runs(paths: Sequence[Path]) -> pd.DataFrame:
+    """One row per run: model task shots seed, then the metrics (NaN where a record holds null)."""
+    rows = []
+    seen: dict[tuple, Path] = {}
+    for path in paths:
+        record = read_run_record(path)
+        key = tuple(record[name] for name in IDENTITY)
+        if key in seen:
+            raise UserError(f"{path}: the same run ({', '.join(map(str, key))}) as {seen[key]}")
+        seen[key] = path
+        metrics = {
+            m: np.nan if record["metrics"][m] is None else float(record["metrics"][m]) for m in METRICS
+        }
+        rows.append(dict(zip(IDENTITY, key, strict=True)) | metrics)
+    return pd.DataFrame(rows, columns=[*IDENTITY, *METRICS])
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Tidy: model task shots metric mean std n_seeds (std with ddof=1; NaN for a single seed)."""
+    long = runs.melt(id_vars=list(IDENTITY), value_vars=list(METRICS), var_name="metric")
+    grouped = long.groupby(["model", "task", "shots", "metric"], sort=False)["value"]
+    summary = grouped.agg(mean="mean", std="std", n_seeds="count").reset_index()
+    return summary
+
+
+def _order(values: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
+    values = list(dict.fromkeys(values))
+    first = [value for value in dict.fromkeys(preferred or []) if value in values]
+    return first + sorted(value for value in values if value not in first)
+
+
+def _task_title(task: str) -> str:
+    return TASKS[task].title if task in TASKS else task
+
+
+def _cell(mean: float, std: float, plus_minus: str) -> str:
+    if np.isnan(mean):
+        return "n/a"
+    return f"{mean:.3f}" if np.isnan(std) else f"{mean:.3f}{plus_minus}{std:.3f}"
+
+
+class FewShotTables:
+    """The summary arranged as the paper does: one block per metric, rows models, columns (task, shots)."""
+
+    def __init__(
+        self, summary: pd.DataFrame, model_order: Sequence[str] | None, task_order: Sequence[str] | None
+    ):
+        self.summary = summary
+        self.models = _order(summary.model, model_order)
+        tasks = _order(summary.task, [*(task_order or []), *TASKS])
+        self.columns = [
+            (task, shots)
+            for task in tasks
+            for shots in sorted(summary.loc[summary.task == task, "shots"].unique())
+        ]
+        self.metrics = [metric for metric in METRICS if metric in set(summary.metric)]
+
+    def values(self, metric: str, statistic: str) -> pd.DataFrame:
+        table = self.summary[self.summary.metric == metric].pivot_table(
+            index="model", columns=["task", "shots"], values=statistic, dropna=False
+        )
+        return table.reindex(index=self.models, columns=pd.MultiIndex.from_tuples(self.columns))
+
+    def cells(self, metric: str, plus_minus: str, bold: tuple[str, str] | None = None) -> list[list[str]]:
+        means, stds = self.values(metric, "mean"), self.values(metric, "std")
+        best = means.max(axis=0)
+        rows = []
+        for model in self.models:
+            row = []
+            for column in self.columns:
+                text = _cell(means.at[model, column], stds.at[model, column], plus_minus)
+                if bold and not np.isnan(means.at[model, column]) and means.at[model, column] == best[column]:
+                    text = f"{bold[0]}{text}{bold[1]}"
+                row.append(text)
+            rows.append(row)
+        return rows
+
+    def column_titles(self) -> list[str]:
+        return [f"{_task_title(task)} {shots}" for task, shots in self.columns]
+
+    def csv(self) -> str:
+        frames = [
+            pd.DataFrame(self.cells(metric, " ± "), columns=self.column_titles()).assign(
+                metric=metric, model=self.models
+            )
+            for metric in self.metrics
+        ]
+        table = pd.concat(frames)[["metric", "model", *self.column_titles()]]
+        return table.to_csv(index=False)
+
+    def markdown(self) -> str:
+        out = []
+        for metric in self.metrics:
+            out.append(f"## {METRIC_TITLES[metric]} (mean ± std over seeds; best per column in bold)\n")
+            out.append("| Model | " + " | ".join(self.column_titles()) + " |")
+            out.append("|---|" + "---:|" * len(self.columns))
+            for model, row in zip(self.models, self.cells(metric, " ± ", ("**", "**")), strict=True):
+                out.append(f"| {model} | " + " | ".join(row) + " |")
+            out.append("")
+        return "\n".join(out)
+
+    def latex(self) -> str:
+        tasks = list(dict.fromkeys(task for task, _ in self.columns))
+        spans = [sum(1 for t, _ in self.columns if t == task) for task in tasks]
+        out = ["% Few-shot results (mean $\\pm$ std over seeds); needs \\usepackage{booktabs}.", ""]
+        for metric in self.metrics:
+            header = " & ".join(
+                f"\\multicolumn{{{span}}}{{c}}{{{_latex_escape(_task_title(task))}}}"
+                for task, span in zip(tasks, spans, strict=True)
+            )
+            rules, start = [], 2
+            for span in spans:
+                rules.append(f"\\cmidrule(lr){{{start}-{start + span - 1}}}")
+                start += span
+            out += [
+                "\\begin{table}[ht]",
+                "\\centering",
+                f"\\caption{{Few-shot {METRIC_TITLES[metric]} (mean $\\pm$ std over seeds).}}",
+                f"\\begin{{tabular}}{{l{'r' * len(self.columns)}}}",
+                "\\toprule",
+                f" & {header} \\\\",
+                " ".join(rules),
+                "Model & " + " & ".join(str(shots) for _, shots in self.columns) + " \\\\",
+                "\\midrule",
+            ]
+            for model, row in zip(
+                self.models, self.cells(metric, " $\\pm$ ", ("\\textbf{", "}")), strict=True
+            ):
+                out.append(f"{_latex_escape(model)} & " + " & ".join(row) + " \\\\")
+            out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+        return "\n".join(out)
+
+
+def _latex_escape(text: str) -> str:
+    for char in "\\&%$#_{}":
+        text = text.replace(char, f"\\{char}")
+    return text
+
+
+def plot_task(summary: pd.DataFrame, task: str, models: Sequence[str], out: Path) -> None:
+    """One panel per metric: mean against shots (log scale), one line per model, error bars = std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = summary[summary.task == task]
+    metrics = [metric for metric in METRICS if metric in set(data.metric)]
+    shots = sorted(data.shots.unique())
+    figure, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.2), squeeze=False)
+    for axis, metric in zip(axes[0], metrics, strict=True):
+        for model in models:
+            line = data[(data.model == model) & (data.metric == metric)].sort_values("shots")
+            if line.empty:
+                continue
+            axis.errorbar(
+                line.shots, line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=3, label=model
+            )
+        axis.set_xscale("log")
+        axis.set_xticks(shots, [str(s) for s in shots])
+        axis.minorticks_off()
+        axis.set_xlabel("shots")
+        axis.set_title(METRIC_TITLES[metric])
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mean ± std over seeds")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
+    figure.suptitle(_task_title(task))
+    figure.tight_layout(rect=(0, 0.08 + 0.05 * ((len(labels) - 1) // 4), 1, 1))
+    with atomic_file(out) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
+
+
+def make_results(
+    run_paths: Iterable[str | Path],
+    out_dir: str | Path,
+    *,
+    model_order: Sequence[str] | None = None,
+    task_order: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Aggregate run records into tables/ and figures/ under `out_dir`; return the tidy summary."""
+    out_dir = Path(out_dir)
+    runs = load_runs(find_run_records(run_paths))
+    summary = summarise(runs)
+    tables = FewShotTables(summary, model_order, task_order)
+    for name, text in (
+        ("fewshot.csv", tables.csv()),
+        ("fewshot.md", tables.markdown()),
+        ("fewshot.tex", tables.latex()),
+    ):
+        with atomic_file(out_dir / "tables" / name) as tmp:
+            tmp.write_text(text)
+    with atomic_file(out_dir / "tables" / "fewshot_summary.csv") as tmp:
+        ordered = summary.assign(model=pd.Categorical(summary.model, tables.models, ordered=True))
+        ordered.sort_values(["task", "model", "shots", "metric"]).to_csv(
+            tmp, index=False, float_format="%.6g"
+        )
+    for task in dict.fromkeys(task for task, _ in tables.columns):
+        plot_task(summary, task, tables.models, out_dir / "figures" / f"{task}.png")
+    return summary

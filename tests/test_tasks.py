@@ -1,0 +1,407 @@
+"""Few-shot tasks: upstream pins, parsing of the real GeneMask files, preparation, sampling, simulated tasks."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genemask import cli
+from genemask.commands import tasks as tasks_command
+from genemask.errors import UserError
+from genemask.kmer_baseline import evaluate_kmer_baseline
+from genemask.simulate import simulate_genome
+from genemask.simulate_tasks import ACCEPTOR_START, DONOR_START, PROMOTER_OFFSETS, simulate_tasks
+from genemask.tasks import (
+    REAL_TASKS,
+    TASKS,
+    LabelledSequences,
+    detokenize,
+    download_task,
+    draw_sample,
+    git_blob_sha1,
+    prepare_task,
+    read_labelled_tsv,
+    sample_task,
+    write_labelled_tsv,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO / ".." / "shared" / "data").resolve()
+SHARED_FOLDERS = {
+    "prom-core": "prom_core",
+    "prom-300": "prom_300",
+    "cohn-enh": "cohn_enh",
+    "splice-40": "splice_40",
+}
+
+
+def shared_upstream(task: str) -> Path:
+    """The shared copy of a task's upstream folder (Data-B_fewshot-task-datasets/<Task>/)."""
+    folder = SHARED / SHARED_FOLDERS[task] / "genemask"
+    if not folder.is_dir():
+        pytest.skip(f"real data absent: {folder} (the shared data folder beside the repository)")
+    return folder
+
+
+def shared_file(task: str, upstream_path: str) -> Path:
+    return shared_upstream(task) / upstream_path.split("/", 1)[1]
+
+
+def kmer_tsv(data: LabelledSequences) -> str:
+    """Oracle: a TSV as the upstream test files are written (unquoted k-mer fields)."""
+    rows = (f"{kmer_line(seq)}\t{label}\n" for seq, label in zip(data.sequences, data.labels, strict=True))
+    return "sequence\tlabel\n" + "".join(rows)
+
+
+def kmer_line(sequence: str, k: int = 6) -> str:
+    """Oracle: the DNABERT text form, one k-mer at a time."""
+    return " ".join(sequence[i : i + k] for i in range(len(sequence) - k + 1))
+
+
+def test_command_module_lists_the_tasks_without_importing_numpy():
+    assert tasks_command.TASK_NAMES == tuple(TASKS)
+    assert tasks_command.REAL_TASK_NAMES == REAL_TASKS
+    assert tasks_command.SPLICE_MULTIPLIER == TASKS["splice-40"].rows_per_class(1)
+
+
+def test_git_blob_sha1_is_what_git_computes(tmp_path):
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    path = tmp_path / "f.tsv"
+    path.write_bytes(b'"sequence"\t"label"\n"AAAAAA"\t0\n')
+    expected = subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True, check=True)
+    assert git_blob_sha1(path) == expected.stdout.strip()
+
+
+@pytest.mark.parametrize("task", REAL_TASKS)
+def test_pinned_checksums_match_the_verbatim_copies(task):
+    spec = TASKS[task]
+    checked = 0
+    for upstream in spec.upstream_files():
+        path = shared_file(task, upstream.path)
+        if path.exists():
+            assert upstream.git_sha1 == git_blob_sha1(path), upstream.path
+            checked += 1
+        else:  # only files that could not be obtained offline are unpinned
+            assert upstream.git_sha1 is None, upstream.path
+    assert checked >= 4
+
+
+@pytest.mark.parametrize("task", REAL_TASKS)
+def test_real_published_draws_parse_to_raw_sequences(task):
+    spec = TASKS[task]
+    for shots, upstream in spec.published.items():
+        path = shared_file(task, upstream.path)
+        if not path.exists():
+            continue
+        data = read_labelled_tsv(path, length=spec.length, n_classes=spec.n_classes)
+        assert data.class_counts(spec.n_classes) == [spec.rows_per_class(shots)] * spec.n_classes
+        assert all(set(seq) <= set("ACGT") for seq in data.sequences)
+        # The raw sequences give back the file's k-mer fields exactly (the files quote every field).
+        lines = path.read_text().splitlines()[1:]
+        for row in (0, len(lines) // 2, len(lines) - 1):
+            field, label = lines[row].split("\t")
+            assert field == f'"{kmer_line(data.sequences[row])}"'
+            assert int(label.strip('"')) == data.labels[row]
+
+
+def test_quoted_unquoted_and_raw_files_read_alike(tmp_path):
+    source = shared_file("splice-40", TASKS["splice-40"].published[10].path)
+    quoted = read_labelled_tsv(source, length=40, n_classes=3)
+    unquoted = tmp_path / "test.tsv"  # the upstream test files: no quotes
+    unquoted.write_text(kmer_tsv(quoted))
+    raw = tmp_path / "raw.tsv"
+    write_labelled_tsv(raw, quoted)
+    for path in (unquoted, raw):
+        again = read_labelled_tsv(path, length=40, n_classes=3)
+        assert again.sequences == quoted.sequences
+        assert np.array_equal(again.labels, quoted.labels)
+
+
+def test_detokenize_checks_the_overlaps():
+    rng = np.random.default_rng(0)
+    for k in (3, 6):
+        sequence = "".join(rng.choice(list("ACGT"), 30))
+        assert detokenize(kmer_line(sequence, k), k, "x") == sequence
+    with pytest.raises(UserError, match="do not overlap"):
+        detokenize("AAAAAA AAAAAC CCCCCC", 6, "x")
+    with pytest.raises(UserError, match="6-mers"):
+        detokenize("AAAAAA AAAAA", 6, "x")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("seq\tlabel\nACGT\t0\n", "line 1: expected the header"),
+        ("sequence\tlabel\nACGTA\t0\tx\n", "line 2: expected 2 tab-separated fields"),
+        ("sequence\tlabel\nACGTA\t0\nACGXA\t1\n", "line 3: expected a sequence of A, C, G, T, N"),
+        ("sequence\tlabel\nACGTA\t0\nACGT\t1\n", "line 3: expected a sequence of 5 nt"),
+        ("sequence\tlabel\nACGTA\tone\n", "line 2: expected an integer label"),
+        ("sequence\tlabel\nACGTA\t2\n", r"line 2: expected a label in 0\.\.1"),
+        ('"sequence"\t"label"\n"AAAAAA AAAAAC CCCCCC"\t"1"\n', "line 2: consecutive 6-mers"),
+        ("sequence\tlabel\n", "no rows"),
+    ],
+)
+def test_bad_task_files_name_the_line(tmp_path, content, message):
+    path = tmp_path / "bad.tsv"
+    path.write_text(content)
+    with pytest.raises(UserError, match=message):
+        read_labelled_tsv(path, length=5, n_classes=2)
+
+
+def make_prom_core_source(tmp_path: Path, test_rows: LabelledSequences) -> Path:
+    """Upstream layout with the shared Prom-core draws (symlinked) and a stand-in test.tsv (unquoted k-mers)."""
+    source = tmp_path / "upstream"
+    for upstream in TASKS["prom-core"].published.values():
+        link = source / upstream.path
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(shared_file("prom-core", upstream.path))
+    (source / "Prom-core" / "test.tsv").write_text(kmer_tsv(test_rows))
+    return source
+
+
+def test_prepare_removes_every_test_sequence_from_training(tmp_path, capsys):
+    spec = TASKS["prom-core"]
+    draw_500 = read_labelled_tsv(shared_file("prom-core", spec.published[500].path))
+    draw_10 = read_labelled_tsv(shared_file("prom-core", spec.published[10].path))
+    # The stand-in test set shares 40 sequences with the 500-draw and 3 with the 10-draw.
+    test = LabelledSequences(
+        draw_500.sequences[:40] + draw_10.sequences[:3],
+        np.concatenate([draw_500.labels[:40], draw_10.labels[:3]]),
+    )
+    source = make_prom_core_source(tmp_path, test)
+    out = tmp_path / "prom-core"
+    provenance = prepare_task("prom-core", source, out)
+
+    assert "no pinned checksum for Prom-core/test.tsv" in capsys.readouterr().err
+    assert provenance["unpinned"] == ["Prom-core/test.tsv"]
+    test_set = set(read_labelled_tsv(out / "test.tsv", length=70, n_classes=2).sequences)
+    pool = read_labelled_tsv(out / "pool.tsv", length=70, n_classes=2)
+    assert not test_set & set(pool.sequences)
+    assert len(set(pool.sequences)) == len(pool)
+    all_training = set()
+    for shots, upstream in spec.published.items():
+        original = read_labelled_tsv(shared_file("prom-core", upstream.path))
+        all_training |= set(original.sequences)
+        published = read_labelled_tsv(out / "published" / f"{shots}.tsv")
+        assert published.sequences == [s for s in original.sequences if s not in test_set]
+        assert provenance["test_sequences_removed_from_training"][upstream.path] == len(original) - len(
+            published
+        )
+    assert provenance["test_sequences_removed_from_training"][spec.published[10].path] >= 3
+    assert set(pool.sequences) == all_training - test_set
+
+
+def test_prepare_rejects_a_file_that_differs_from_its_pin(tmp_path):
+    source = make_prom_core_source(
+        tmp_path, read_labelled_tsv(shared_file("prom-core", "Prom-core/10/train.tsv"))
+    )
+    tampered = source / "Prom-core" / "50" / "train.tsv"
+    content = tampered.read_bytes()
+    tampered.unlink()
+    tampered.write_bytes(content.replace(b'"1"', b'"0"', 1) if b'"1"' in content else content + b"\n")
+    with pytest.raises(UserError, match="Prom-core/50/train.tsv.*does not match the pinned"):
+        prepare_task("prom-core", source, tmp_path / "out")
+    assert not (tmp_path / "out" / "pool.tsv").exists()
+
+
+@pytest.fixture
+def upstream_server(tmp_path):
+    """A local HTTP server over a copy of the Prom-core upstream layout (never the network)."""
+    root = tmp_path / "served"
+    make_prom_core_source(root, read_labelled_tsv(shared_file("prom-core", "Prom-core/10/train.tsv")))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root / "upstream"))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root / "upstream"
+    server.shutdown()
+
+
+def test_download_verifies_every_file_against_its_pin(tmp_path, upstream_server):
+    base_url, served = upstream_server
+    out = tmp_path / "resources"
+    download_task("prom-core", out, base_url=base_url)
+    for upstream in TASKS["prom-core"].upstream_files():
+        assert (out / upstream.path).read_bytes() == (served / upstream.path).read_bytes()
+
+    # A served file that differs from its pin is rejected and not kept.
+    served_file = served / "Prom-core" / "100" / "train.tsv"
+    content = served_file.read_bytes()
+    served_file.unlink()
+    served_file.write_bytes(content[:-10] + b"X" * 10)
+    bad = tmp_path / "bad.tsv"
+    code = cli.main(
+        ["tasks", "download", "--task", "prom-core", "--path", "Prom-core/100/train.tsv", "--out", str(bad)]
+        + ["--base-url", base_url]
+    )
+    assert code == 2
+    assert not bad.exists()
+
+
+def toy_pool(per_class: int, n_classes: int) -> LabelledSequences:
+    rng = np.random.default_rng(1)
+    sequences = ["".join(rng.choice(list("ACGT"), 20)) for _ in range(per_class * n_classes)]
+    return LabelledSequences(sequences, np.repeat(np.arange(n_classes), per_class))
+
+
+def test_draws_are_balanced_seeded_and_independent():
+    pool = toy_pool(50, 3)
+    draws = {seed: draw_sample(pool, 10, 3, seed) for seed in range(4)}
+    for sample in draws.values():
+        assert sample.class_counts(3) == [10, 10, 10]
+        assert len(set(sample.sequences)) == 30
+        index = {seq: i for i, seq in enumerate(pool.sequences)}
+        assert all(pool.labels[index[s]] == y for s, y in zip(sample.sequences, sample.labels, strict=True))
+    assert draw_sample(pool, 10, 3, 2).sequences == draws[2].sequences
+    assert len({tuple(sorted(d.sequences)) for d in draws.values()}) == 4
+    # Another k is another draw, not an extension of the same permutation.
+    assert not set(draws[0].sequences) <= set(draw_sample(pool, 11, 3, 0).sequences)
+    with pytest.raises(UserError, match="pool has only 50"):
+        draw_sample(pool, 51, 3, 0)
+
+
+def test_the_published_draw_is_kept_and_topped_up():
+    pool = toy_pool(30, 2)
+    published = pool.subset([0, 1, 2, 30, 31])  # class 0 complete at 3, class 1 lost one to the test set
+    sample = draw_sample(pool, 3, 2, 0, published=published)
+    assert sample.class_counts(2) == [3, 3]
+    assert set(published.sequences) < set(sample.sequences)
+    with pytest.raises(UserError, match="more than the 2 requested"):
+        draw_sample(pool, 2, 2, 0, published=published)
+
+
+def test_sample_command_applies_the_splice_convention(tmp_path):
+    task_dir = tmp_path / "sim-splice"
+    pool = toy_pool(40, 3)
+    write_labelled_tsv(task_dir / "pool.tsv", pool)
+    write_labelled_tsv(
+        task_dir / "test.tsv", LabelledSequences(["ACGT" * 5, "TTTT" * 5, "GGGG" * 5], np.arange(3))
+    )
+    out = tmp_path / "sample.tsv"
+    args = [
+        "tasks",
+        "sample",
+        "--task",
+        "sim-splice",
+        "--task-dir",
+        str(task_dir),
+        "--shots",
+        "3",
+        "--seed",
+        "1",
+    ]
+    assert cli.main([*args, "--splice-multiplier", "4", "--out", str(out)]) == 0
+    sample = read_labelled_tsv(out, n_classes=3)
+    assert sample.class_counts(3) == [12, 12, 12]
+    assert set(sample.sequences) <= set(pool.sequences)
+
+
+def test_sampling_refuses_a_pool_that_leaks_test_sequences(tmp_path):
+    write_labelled_tsv(tmp_path / "pool.tsv", toy_pool(40, 3))
+    write_labelled_tsv(tmp_path / "test.tsv", toy_pool(40, 3).subset([5, 50]))
+    with pytest.raises(UserError, match="2 sequences also occur in test.tsv"):
+        sample_task(tmp_path, 3, 0, tmp_path / "sample.tsv", n_classes=3)
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """A small simulated genome and the simulated tasks drawn from it."""
+    root = tmp_path_factory.mktemp("simulated")
+    genome = root / "sim.fa.gz"
+    simulate_genome(genome, length=600_000, seed=5, n_contigs=3, instances_per_mb=400)
+    summary = simulate_tasks(
+        genome, root / "sim.motifs.tsv", root / "tasks", seed=9, test_size=300, pool_size=600
+    )
+    return root, summary
+
+
+def test_simulated_tasks_have_the_promised_shape(simulated):
+    root, summary = simulated
+    for task in ("sim-promoter", "sim-enhancer", "sim-splice"):
+        spec = TASKS[task]
+        test = read_labelled_tsv(
+            root / "tasks" / task / "test.tsv", length=spec.length, n_classes=spec.n_classes
+        )
+        pool = read_labelled_tsv(
+            root / "tasks" / task / "pool.tsv", length=spec.length, n_classes=spec.n_classes
+        )
+        assert test.class_counts(spec.n_classes) == [300 // spec.n_classes] * spec.n_classes
+        assert pool.class_counts(spec.n_classes) == [600] * spec.n_classes
+        assert not set(test.sequences) & set(pool.sequences)
+        assert all(set(seq) <= set("ACGT") for seq in pool.sequences)
+    assert len(summary["promoter_motifs"]) == 2 and len(summary["enhancer_motifs"]) == 3
+
+
+def test_simulated_tasks_carry_their_grammar(simulated):
+    root, summary = simulated
+    splice = read_labelled_tsv(root / "tasks" / "sim-splice" / "pool.tsv")
+    donor_gt = np.array([s[DONOR_START + 3 : DONOR_START + 5] == "GT" for s in splice.sequences])
+    acceptor_ag = np.array([s[ACCEPTOR_START + 12 : ACCEPTOR_START + 14] == "AG" for s in splice.sequences])
+    assert donor_gt[splice.labels == 1].all() and acceptor_ag[splice.labels == 2].all()
+    assert 0.05 < donor_gt[splice.labels == 0].mean() < 0.3  # decoys and chance GTs, not all
+
+    # Every promoter positive holds a planted site of the first promoter motif inside its window.
+    truth = (root / "sim.motifs.tsv").read_text().splitlines()[1:]
+    complement = str.maketrans("ACGT", "TGCA")
+    sites = set()
+    for line in truth:
+        _, _, _, strand, motif_id, _, sequence = line.split("\t")
+        if motif_id == summary["promoter_motifs"][0]:
+            sites.add(sequence.translate(complement)[::-1] if strand == "-" else sequence)
+    promoter = read_labelled_tsv(root / "tasks" / "sim-promoter" / "pool.tsv")
+    low, high = PROMOTER_OFFSETS[0]
+    size = len(next(iter(sites)))
+    for sequence, label in zip(promoter.sequences[:200], promoter.labels[:200], strict=True):
+        found = any(sequence[start : start + size] in sites for start in range(low, high + 1))
+        assert found or label == 0
+
+
+def test_simulated_tasks_are_deterministic(simulated, tmp_path):
+    root, _ = simulated
+    simulate_tasks(
+        root / "sim.fa.gz", root / "sim.motifs.tsv", tmp_path, seed=9, test_size=300, pool_size=600
+    )
+    for task in ("sim-promoter", "sim-enhancer", "sim-splice"):
+        for part in ("test.tsv", "pool.tsv"):
+            assert (tmp_path / task / part).read_bytes() == (root / "tasks" / task / part).read_bytes()
+
+
+def test_simulated_tasks_are_learnable_but_not_trivial(simulated):
+    """The k-mer logistic regression at 50 shots lands between chance and perfect."""
+    root, _ = simulated
+    for task in ("sim-promoter", "sim-enhancer", "sim-splice"):
+        spec = TASKS[task]
+        pool = read_labelled_tsv(root / "tasks" / task / "pool.tsv")
+        test = read_labelled_tsv(root / "tasks" / task / "test.tsv")
+        rows = spec.rows_per_class(50)
+        accuracy = np.mean(
+            [
+                evaluate_kmer_baseline(draw_sample(pool, rows, spec.n_classes, seed), test, spec.n_classes)[
+                    "accuracy"
+                ]
+                for seed in (0, 1)
+            ]
+        )
+        assert 0.65 < accuracy < 0.95, (task, accuracy)
+
+
+def test_simulate_tasks_command_writes_the_layout(simulated, tmp_path):
+    root, _ = simulated
+    out = tmp_path / "tasks"
+    assert (
+        cli.main(
+            ["simulate-tasks", "--genome", str(root / "sim.fa.gz"), "--out", str(out), "--test-size", "30"]
+        )
+        == 0
+    )
+    assert (out / "simulation.json").exists()
+    assert read_labelled_tsv(out / "sim-splice" / "test.tsv").class_counts(3) == [10, 10, 10]
+    assert cli.main(["simulate-tasks", "--genome", str(root / "absent.fa.gz"), "--out", str(out)]) == 2

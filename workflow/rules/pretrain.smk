@@ -1,0 +1,76 @@
+# Checkpoints live in results/checkpoints/, outside the declared outputs, so Snakemake never deletes them and a
+# retried job (time limit, preemption: exit 75) continues from the latest one.
+
+
+rule pretrain_model:
+    input:
+        chunks=rules.chunk_genome.output.store,
+        masks="results/masks/{strategy}",
+    output:
+        model=directory("results/models/{arch}_{strategy}_{steps}"),
+    log:
+        "logs/pretrain/{arch}_{strategy}_{steps}.log",
+    benchmark:
+        "results/benchmarks/pretrain_{arch}_{strategy}_{steps}.tsv"
+    wildcard_constraints:
+        arch="tiny|logo|dnabert",
+        strategy="|".join(config["pretrain"]["strategies"]),
+        steps=r"\d+",
+    conda:
+        "../envs/cuda.yaml"
+    threads: 2
+    resources:
+        gpu=0,
+        runtime=1440,
+        mem_mb=8000,
+    params:
+        checkpoint_dir="results/checkpoints/{arch}_{strategy}_{steps}",
+        launcher=pretrain_launcher,
+        seed=config["pretrain"]["seed"],
+        lr=config["pretrain"]["learning_rate"],
+        betas=" ".join(str(beta) for beta in config["pretrain"]["betas"]),
+        eps=config["pretrain"]["eps"],
+        weight_decay=config["pretrain"]["weight_decay"],
+        warmup=config["pretrain"]["warmup_steps"],
+        batch_size=config["pretrain"]["batch_size"],
+        global_batch=config["pretrain"]["batch_size"]
+        * config["pretrain"]["gradient_accumulation"],
+        eval_every=config["pretrain"]["eval_every"],
+        checkpoint_every=config["pretrain"]["checkpoint_every"],
+        compile="--compile" if config["pretrain"]["compile"] else "",
+        k=config["masking"]["k"],
+    shell:
+        "{params.launcher} pretrain --chunks {input.chunks} --masks {input.masks}"
+        " --strategy {wildcards.strategy} --preset {wildcards.arch} --steps {wildcards.steps}"
+        " --out {output.model} --checkpoint-dir {params.checkpoint_dir} --k {params.k}"
+        " --seed {params.seed} --lr {params.lr} --betas {params.betas} --eps {params.eps}"
+        " --weight-decay {params.weight_decay} --warmup {params.warmup}"
+        " --batch-size {params.batch_size} --global-batch {params.global_batch}"
+        " --eval-every {params.eval_every} --checkpoint-every {params.checkpoint_every}"
+        " --runtime-minutes {resources.runtime} --threads {threads} {params.compile} > {log} 2>&1"
+
+
+rule report_training:
+    input:
+        expand("results/models/{model}", model=PRETRAINED_MODELS),
+    output:
+        report(
+            "results/report/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="4. Pretraining",
+        ),
+    log:
+        "logs/report/training.log",
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        metrics=lambda wildcards, input: " ".join(
+            f"{path}/metrics.csv" for path in input
+        ),
+    shell:
+        "genemask report training --metrics {params.metrics} --figure {output} > {log} 2>&1"
+
+
+rule pretrain:
+    input:
+        rules.report_training.output,
