@@ -1,3 +1,5 @@
+import hashlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -141,6 +143,11 @@ def sample_inputs(wildcards):
 def task_upstream_files(wildcards):
     spec = TASKS[wildcards.task]
     return [f"resources/tasks/{wildcards.task}/{f.path}" for f in spec.upstream_files()]
+
+
+PRETRAIN_FINGERPRINT = hashlib.sha1(
+    json.dumps([config["pretrain"], config["masking"]], sort_keys=True).encode()
+).hexdigest()[:10]
 
 
 def pretrain_launcher(wildcards, resources):

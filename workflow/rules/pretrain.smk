@@ -1,5 +1,6 @@
 # Checkpoints live in results/checkpoints/, outside the declared outputs, so Snakemake never deletes them and a
-# retried job (time limit, preemption: exit 75) continues from the latest one.
+# retried job (time limit, preemption: exit 75) continues from the latest one. Their folder name carries a hash of
+# the pretraining and masking settings, so a changed setting starts afresh instead of meeting a stale checkpoint.
 
 
 rule pretrain_model:
@@ -24,7 +25,7 @@ rule pretrain_model:
         runtime=1440,
         mem_mb=8000,
     params:
-        checkpoint_dir="results/checkpoints/{arch}_{strategy}_{steps}",
+        checkpoint_dir=f"results/checkpoints/{{arch}}_{{strategy}}_{{steps}}-{PRETRAIN_FINGERPRINT}",
         launcher=pretrain_launcher,
         seed=config["pretrain"]["seed"],
         lr=config["pretrain"]["learning_rate"],
@@ -36,6 +37,8 @@ rule pretrain_model:
         global_batch=config["pretrain"]["batch_size"]
         * config["pretrain"]["gradient_accumulation"],
         eval_every=config["pretrain"]["eval_every"],
+        eval_chunks=config["pretrain"]["eval_chunks"],
+        workers=lambda wildcards, threads: max(1, threads // 2),
         checkpoint_every=config["pretrain"]["checkpoint_every"],
         compile="--compile" if config["pretrain"]["compile"] else "",
         k=config["masking"]["k"],
@@ -46,8 +49,9 @@ rule pretrain_model:
         " --seed {params.seed} --lr {params.lr} --betas {params.betas} --eps {params.eps}"
         " --weight-decay {params.weight_decay} --warmup {params.warmup}"
         " --batch-size {params.batch_size} --global-batch {params.global_batch}"
-        " --eval-every {params.eval_every} --checkpoint-every {params.checkpoint_every}"
-        " --runtime-minutes {resources.runtime} --threads {threads} {params.compile} > {log} 2>&1"
+        " --eval-every {params.eval_every} --eval-chunks {params.eval_chunks}"
+        " --checkpoint-every {params.checkpoint_every} --workers {params.workers}"
+        " --runtime-minutes {resources.runtime} --threads {threads} {params.compile} >> {log} 2>&1"
 
 
 rule report_training:
