@@ -12,6 +12,7 @@ size with the same product, and (epoch, step within epoch) is all a resumed run 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -136,7 +137,11 @@ class ChunkTokens(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> dict:
         epoch, index = key
-        return {"input_ids": codes_to_token_ids(self.store[index], self.k), "chunk_index": index, "epoch": epoch}
+        return {
+            "input_ids": codes_to_token_ids(self.store[index], self.k),
+            "chunk_index": index,
+            "epoch": epoch,
+        }
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_store": None}
@@ -181,6 +186,19 @@ def make_loader(
         worker_init_fn=_ignore_stop_signals if workers else None,
         prefetch_factor=4 if workers else None,
     )
+
+
+@contextlib.contextmanager
+def iterate(loader: DataLoader) -> Iterator[Iterator[dict]]:
+    """Iterate a loader and shut its workers down however the block ends. Otherwise an exception whose traceback
+    keeps the iterator alive would leave the interpreter's exit waiting on workers that ignore SIGTERM."""
+    iterator = iter(loader)
+    try:
+        yield iterator
+    finally:
+        shutdown = getattr(iterator, "_shutdown_workers", None)  # present when there are worker processes
+        if shutdown is not None:
+            shutdown()
 
 
 def eval_batches(

@@ -52,10 +52,18 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def model_config(preset: str, k: int = 6) -> BertConfig:
-    """The `BertConfig` of a preset, with the k-mer vocabulary and DNABERT's special token ids."""
+def model_config(preset: str, k: int = 6, dropout: float | None = None) -> BertConfig:
+    """The `BertConfig` of a preset, with the k-mer vocabulary and DNABERT's special token ids.
+
+    `dropout` overrides the preset's hidden and attention dropout.
+    """
     if preset not in PRESETS:
         raise UserError(f"unknown model preset '{preset}', expected one of {', '.join(PRESETS)}")
+    sizes = dict(PRESETS[preset])
+    if dropout is not None:
+        if not 0.0 <= dropout < 1.0:
+            raise UserError(f"dropout must be in [0, 1), got {dropout}")
+        sizes.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     return BertConfig(
         vocab_size=vocab_size(k),
         max_position_embeddings=MAX_POSITIONS,
@@ -64,13 +72,15 @@ def model_config(preset: str, k: int = 6) -> BertConfig:
         bos_token_id=CLS_ID,
         eos_token_id=SEP_ID,
         architectures=["BertForMaskedLM"],
-        **PRESETS[preset],
+        **sizes,
     )
 
 
-def build_model(preset: str, k: int = 6, seed: int = 0, attn_implementation: str = "sdpa") -> BertForMaskedLM:
+def build_model(
+    preset: str, k: int = 6, seed: int = 0, dropout: float | None = None, attn_implementation: str = "sdpa"
+) -> BertForMaskedLM:
     """A freshly initialised masked LM; the initial weights depend on `seed` only."""
-    config = model_config(preset, k)
+    config = model_config(preset, k, dropout)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return BertForMaskedLM._from_config(config, attn_implementation=attn_implementation)

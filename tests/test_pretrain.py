@@ -1,0 +1,373 @@
+"""Pretraining: batch order, padding, and exact resume after SIGKILL, SIGTERM and the runtime limit (CPU, tiny)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from genemask.chunkstore import ChunkStore
+from genemask.collator import MLMCollator
+from genemask.data import (
+    ChunkTokens,
+    LengthBuckets,
+    StepLayout,
+    WithMaskedPositions,
+    eval_batches,
+    padding_waste,
+    token_lengths,
+)
+from genemask.errors import UserError
+from genemask.pretrain import EXIT_RESUMABLE, PretrainConfig, list_checkpoints, pretrain
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_chunk_store(directory: Path, lengths: dict[str, np.ndarray], seed: int = 0) -> Path:
+    """A chunk store in the documented format: random ACGT chunks of the given lengths per split."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, split_lengths in lengths.items():
+        offsets = np.concatenate([[0], np.cumsum(split_lengths)]).astype(np.int64)
+        np.save(directory / f"{split}.seq.npy", rng.integers(0, 4, offsets[-1], dtype=np.uint8))
+        np.save(directory / f"{split}.offsets.npy", offsets)
+        np.save(directory / f"{split}.contig.npy", np.zeros(len(split_lengths), dtype=np.int32))
+        np.save(directory / f"{split}.start.npy", offsets[:-1].copy())
+    total = sum(int(v.sum()) for v in lengths.values())
+    (directory / "contigs.tsv").write_text(f"name\tlength\nsim1\t{total}\n")
+    (directory / "summary.json").write_text(
+        json.dumps({"chunks": {s: len(v) for s, v in lengths.items()}}) + "\n"
+    )
+    return directory
+
+
+def published_lengths(rng: np.random.Generator, n: int, max_length: int = 511) -> np.ndarray:
+    """method.md section 2: 511 nt with probability 0.5, else uniform in 6..510."""
+    return np.where(rng.random(n) < 0.5, max_length, rng.integers(6, max_length, n)).astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def chunks(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(1)
+    # Short chunks keep each step fast; 60 train chunks = 7 steps per epoch, so the runs cross epochs.
+    lengths = {"train": published_lengths(rng, 60, 120), "valid": published_lengths(rng, 24, 120)}
+    return write_chunk_store(tmp_path_factory.mktemp("chunks"), lengths)
+
+
+STEPS = 24
+SETTINGS = dict(
+    preset="tiny",
+    steps=STEPS,
+    seed=3,
+    batch_size=4,
+    global_batch=8,
+    warmup_steps=4,
+    eval_every=8,
+    eval_chunks=16,
+    checkpoint_every=5,
+    log_every=1,
+    threads=1,
+    device="cpu",
+)
+
+
+def cli_args(config: PretrainConfig) -> list[str]:
+    return [
+        "--chunks", str(config.chunks), "--out", str(config.out), "--checkpoint-dir", str(config.checkpoint_dir),
+        "--preset", config.preset, "--steps", str(config.steps), "--seed", str(config.seed),
+        "--batch-size", str(config.batch_size), "--global-batch", str(config.global_batch),
+        "--warmup", str(config.warmup_steps), "--eval-every", str(config.eval_every),
+        "--eval-chunks", str(config.eval_chunks), "--checkpoint-every", str(config.checkpoint_every),
+        "--log-every", str(config.log_every), "--threads", "1", "--device", "cpu", "--workers", "1",
+    ]  # fmt: skip
+
+
+def make_config(chunks: Path, root: Path, **overrides) -> PretrainConfig:
+    return PretrainConfig(
+        chunks=chunks,
+        out=root / "model",
+        checkpoint_dir=root / "checkpoints",
+        workers=0,
+        **(SETTINGS | overrides),
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(chunks, tmp_path_factory) -> PretrainConfig:
+    """One uninterrupted run, in this process."""
+    config = make_config(chunks, tmp_path_factory.mktemp("reference"))
+    assert pretrain(config) == 0
+    return config
+
+
+def assert_same_run(config: PretrainConfig, reference: PretrainConfig, context: str) -> None:
+    ours, theirs = load_file(config.out / "model.safetensors"), load_file(reference.out / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    different = [name for name in ours if not torch.equal(ours[name], theirs[name])]
+    assert not different, (
+        f"{context}: {len(different)} tensors differ from the uninterrupted run, e.g. {different[:3]}"
+    )
+    assert (config.out / "model.safetensors").read_bytes() == (
+        reference.out / "model.safetensors"
+    ).read_bytes()
+    # Every logged loss matches too (timings aside).
+    columns = [
+        "step",
+        "learning_rate",
+        "train_loss",
+        "train_accuracy",
+        "valid_loss",
+        "valid_accuracy",
+        "tokens",
+    ]
+    ours_rows = [line.split(",") for line in (config.out / "metrics.csv").read_text().splitlines()]
+    theirs_rows = [line.split(",") for line in (reference.out / "metrics.csv").read_text().splitlines()]
+    keep = [ours_rows[0].index(c) for c in columns]
+    assert [[r[i] for i in keep] for r in ours_rows] == [[r[i] for i in keep] for r in theirs_rows], context
+    assert len(ours_rows) == STEPS + 1
+
+
+CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def start_cli(config: PretrainConfig) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "genemask", "pretrain", *cli_args(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=CLI_ENV,
+        cwd=REPO,
+        start_new_session=True,  # its own process group, like a SLURM job step: signals reach the loader workers too
+    )
+
+
+def wait_for_step(process: subprocess.Popen, step: int) -> list[str]:
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith(f"step {step}/"):
+            return lines
+    process.wait()
+    raise AssertionError(f"the run ended (exit {process.returncode}) before step {step}:\n{''.join(lines)}")
+
+
+def test_resume_after_sigkill_is_bit_identical(chunks, reference, tmp_path):
+    config = make_config(chunks, tmp_path)
+    kill_after = random.randint(6, STEPS - 3)
+    process = start_cli(config)
+    log = wait_for_step(process, kill_after)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not config.out.exists()
+    saved = [step for step, _ in list_checkpoints(config.checkpoint_dir)]
+    assert saved and max(saved) <= kill_after + 1 and len(saved) <= 2, (saved, "".join(log))
+    assert pretrain(config) == 0
+    assert_same_run(config, reference, f"killed after step {kill_after}, resumed from step {max(saved)}")
+
+
+def test_resume_after_sigterm_is_bit_identical(chunks, reference, tmp_path):
+    config = make_config(chunks, tmp_path)
+    stop_after = random.randint(3, STEPS - 3)
+    process = start_cli(config)
+    wait_for_step(process, stop_after)
+    os.killpg(process.pid, signal.SIGTERM)  # to the whole group, as SLURM does: workers must not die of it
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == EXIT_RESUMABLE, output
+    assert "stopping before step" in output and "SIGTERM" in output, output
+    saved = [step for step, _ in list_checkpoints(config.checkpoint_dir)]
+    assert stop_after <= max(saved) < STEPS, (saved, output)
+    assert pretrain(config) == 0
+    assert_same_run(config, reference, f"SIGTERM after step {stop_after}, resumed from step {max(saved)}")
+
+
+def test_a_crash_with_loader_workers_exits_instead_of_hanging(chunks, tmp_path):
+    """Workers ignore SIGTERM, so they must be shut down explicitly: here the log pipe breaks mid-run."""
+    process = start_cli(make_config(chunks, tmp_path))
+    wait_for_step(process, 2)
+    process.stdout.close()  # the next log line raises BrokenPipeError in the training loop
+    try:
+        assert process.wait(timeout=60) not in (0, EXIT_RESUMABLE)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_sigusr1_stops_like_sigterm(chunks, reference, tmp_path, capsys):
+    """SLURM's --signal=USR1@seconds warning before the time limit (here raised in this process)."""
+    config = make_config(chunks, tmp_path)
+    timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1))
+    timer.start()
+    try:
+        assert pretrain(config) == EXIT_RESUMABLE
+    finally:
+        timer.cancel()
+    assert "(SIGUSR1)" in capsys.readouterr().out
+    assert pretrain(config) == 0
+    assert_same_run(config, reference, "stopped by SIGUSR1")
+
+
+def test_runtime_limit_stops_with_a_checkpoint_and_resumes(chunks, reference, tmp_path, capsys):
+    config = make_config(chunks, tmp_path, runtime_minutes=1e-6, stop_margin_minutes=0.0)
+    assert pretrain(config) == EXIT_RESUMABLE
+    assert "the runtime limit" in capsys.readouterr().out
+    assert [step for step, _ in list_checkpoints(config.checkpoint_dir)] == [0]
+    assert not config.out.exists()
+    with pytest.raises(UserError, match="learning_rate: 0.0008 there, 0.0004 now"):
+        pretrain(replace(config, learning_rate=4e-4))
+    assert pretrain(replace(config, runtime_minutes=None)) == 0
+    assert_same_run(config, reference, "stopped by the runtime limit at step 0")
+
+
+def test_rerun_after_completion_only_rewrites_the_model(reference, tmp_path, capsys):
+    """A finished run's last checkpoint is its end: running again saves the same model, without training."""
+    config = replace(reference, out=tmp_path / "again", metrics=tmp_path / "again.csv")
+    assert pretrain(config) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    assert (config.out / "model.safetensors").read_bytes() == (
+        reference.out / "model.safetensors"
+    ).read_bytes()
+    assert config.metrics.read_text() == (reference.out / "metrics.csv").read_text()
+
+
+def test_final_model_and_metrics(reference):
+    summary = json.loads((reference.out / "pretrain.json").read_text())
+    assert summary["steps"] == STEPS and summary["settings"]["learning_rate"] == 8e-4
+    header, *rows = [line.split(",") for line in (reference.out / "metrics.csv").read_text().splitlines()]
+    rows = [dict(zip(header, row, strict=True)) for row in rows]
+    assert [int(r["step"]) for r in rows] == list(range(1, STEPS + 1))
+    assert [r["step"] for r in rows if r["valid_loss"]] == ["8", "16", "24"]
+    # Warm-up from 0 over 4 steps, then linear decay to 0 at the last step (HF's linear schedule).
+    lrs = [float(r["learning_rate"]) for r in rows]
+    assert lrs[:5] == pytest.approx([0, 2e-4, 4e-4, 6e-4, 8e-4])
+    assert lrs[-1] == pytest.approx(8e-4 / (STEPS - 4))
+    tokens = [int(r["tokens"]) for r in rows]
+    assert all(b > a for a, b in zip(tokens, tokens[1:], strict=False))
+    assert all(np.isfinite(float(r["train_loss"])) for r in rows)
+
+
+def test_two_processes_train_like_one_with_the_same_global_batch(chunks, tmp_path):
+    """torchrun with 2 CPU processes (gloo) x 1 micro-batch = 1 process x 2 micro-batches, up to float rounding.
+
+    Dropout off: its random draws are per process, so they differ by design."""
+    single = make_config(chunks, tmp_path / "one", dropout=0.0, steps=8, checkpoint_every=100)
+    assert pretrain(single) == 0
+    double = make_config(chunks, tmp_path / "two", dropout=0.0, steps=8, checkpoint_every=100)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    result = subprocess.run(
+        [*torchrun, "-m", "genemask", "pretrain", *cli_args(double), "--dropout", "0"],
+        capture_output=True,
+        text=True,
+        env=CLI_ENV,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(4 x 1 accumulation x 2 processes)" in result.stdout
+    ours, theirs = load_file(double.out / "model.safetensors"), load_file(single.out / "model.safetensors")
+    for name in theirs:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=0, atol=1e-5, msg=name)
+    trainer = json.loads((double.checkpoint_dir / "step-00000008" / "trainer.json").read_text())
+    assert trainer["world_size"] == 2 and trainer["accum"] == 1
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Batches
+
+
+def test_length_buckets_partition_each_epoch_deterministically():
+    rng = np.random.default_rng(0)
+    lengths = token_lengths(published_lengths(rng, 1003), 6)
+    buckets = LengthBuckets(lengths, batch_size=10, seed=5, bucket_batches=8)
+    epoch0, epoch1 = buckets.epoch(0), buckets.epoch(1)
+    assert epoch0.shape == (100, 10)
+    assert len(np.unique(epoch0)) == 1000  # no chunk twice; 3 sit the epoch out
+    assert np.array_equal(epoch0, LengthBuckets(lengths, 10, 5, 8).epoch(0))
+    assert not np.array_equal(epoch0, epoch1)
+    assert not np.array_equal(epoch0, LengthBuckets(lengths, 10, 6, 8).epoch(0))
+
+
+def test_padding_waste_is_under_ten_percent_on_published_lengths():
+    rng = np.random.default_rng(0)
+    lengths = token_lengths(published_lengths(rng, 50_000), 6)
+    bucketed = padding_waste(LengthBuckets(lengths, 10, 0).epoch(0), lengths)
+    unbucketed = padding_waste(rng.permutation(50_000).reshape(-1, 10), lengths)
+    assert bucketed < 0.03 < 0.2 < unbucketed
+    # Brute force: pad each batch to its longest, rounded up to a multiple of 8.
+    batches = LengthBuckets(lengths, 10, 0).epoch(3)[:50]
+    padded = sum(10 * (-(-max(lengths[b]) // 8) * 8) for b in batches)
+    assert padding_waste(batches, lengths) == pytest.approx(
+        1 - sum(lengths[b].sum() for b in batches) / padded
+    )
+
+
+def test_padding_waste_matches_the_collated_batches(chunks):
+    dataset = ChunkTokens(chunks, "train", 6)
+    lengths = token_lengths(dataset.store.lengths, 6)
+    batches = LengthBuckets(lengths, 4, 0, bucket_batches=4).epoch(0)
+    collate = WithMaskedPositions(MLMCollator(k=6))
+    collated = [collate([dataset[(0, int(i))] for i in row]) for row in batches]
+    real = sum(int(b["attention_mask"].sum()) for b in collated)
+    positions = sum(b["attention_mask"].numel() for b in collated)
+    assert padding_waste(batches, lengths) == pytest.approx(1 - real / positions)
+    for batch in collated:
+        flat = batch["labels"].reshape(-1)
+        assert torch.equal(flat[batch["masked_index"]], batch["masked_labels"])
+        assert int((flat != -100).sum()) == len(batch["masked_index"])
+
+
+def test_step_layout_resumes_without_replay_and_ignores_device_count():
+    lengths = token_lengths(np.random.default_rng(0).integers(6, 512, 203), 6)
+    buckets = LengthBuckets(lengths, batch_size=4, seed=1, bucket_batches=4)
+    one = StepLayout(buckets, accum=4, world=1)
+    two = StepLayout(buckets, accum=2, world=2)
+    assert one.steps_per_epoch == two.steps_per_epoch == 50 // 4
+    steps = 3 * one.steps_per_epoch + 2  # across epoch boundaries
+
+    def take(iterator, n):
+        return [next(iterator) for _ in range(n)]
+
+    from_start = take(one.rank_batches(0, 0), 4 * steps)
+    resumed = take(one.rank_batches(17, 0), 4 * (steps - 17))
+    assert resumed == from_start[4 * 17 :]
+    rank0, rank1 = take(two.rank_batches(0, 0), 2 * steps), take(two.rank_batches(0, 1), 2 * steps)
+    for step in range(steps):
+        global_one = sorted(map(tuple, from_start[4 * step : 4 * step + 4]))
+        global_two = sorted(map(tuple, rank0[2 * step : 2 * step + 2] + rank1[2 * step : 2 * step + 2]))
+        assert global_one == global_two
+    epochs = {epoch for batch in from_start for epoch, _ in batch}
+    assert epochs == {0, 1, 2, 3}
+
+
+def test_eval_batches_are_a_fixed_subset(chunks):
+    lengths = token_lengths(ChunkStore.open(chunks, "valid").lengths, 6)
+    batches = eval_batches(lengths, 10, 4, seed=0)
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert batches == eval_batches(lengths, 10, 4, seed=0)
+    assert {e for b in batches for e, _ in b} == {0}
+    indices = [i for b in batches for _, i in b]
+    assert len(set(indices)) == 10 and list(lengths[indices]) == sorted(lengths[indices])
+
+
+def test_bad_inputs_are_user_errors(chunks, tmp_path):
+    with pytest.raises(UserError, match="fewer than one global batch"):
+        pretrain(make_config(chunks, tmp_path, global_batch=400, batch_size=4))
+    with pytest.raises(UserError, match="not a multiple of --batch-size"):
+        make_config(chunks, tmp_path, global_batch=10, batch_size=4)
+    with pytest.raises(UserError, match="missing"):
+        pretrain(make_config(tmp_path / "nowhere", tmp_path))
+    long = write_chunk_store(tmp_path / "long", {"train": np.array([600, 10]), "valid": np.array([10])})
+    with pytest.raises(UserError, match="chunk 0 has 597 tokens"):
+        pretrain(make_config(long, tmp_path))
