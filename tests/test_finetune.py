@@ -321,10 +321,10 @@ finetune:
 
 @pytest.fixture
 def workflow_dir(tmp_path) -> Path:
-    """A scratch workflow: the draft rules, a simulated genome and a 'pretrained' tiny model in place."""
+    """A scratch workflow: the fine-tuning rules, a simulated genome and a 'pretrained' tiny model in place."""
     (tmp_path / "Snakefile").write_text(
         'configfile: "config.yaml"\n'
-        'SIMULATED_GENOME = "results/genome/simulated.fa.gz"\n'
+        f'include: "{REPO / "workflow" / "rules" / "common.smk"}"\n'
         f'include: "{REPO / "workflow" / "rules" / "finetune.smk"}"\n'
         "rule all:\n    input: rules.fewshot_results.output\n"
     )

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,8 @@ TEST_FLAGS = [
 # Resources that name things of a real site: the test cluster has none of them.
 SITE_KEYS = {"slurm_account", "slurm_partition", "gpu_model", "constraint", "qos", "slurm_extra"}
 GPU_RULES = ("pretrain_model", "finetune_model")
+# Fine-tuning runs bundled per SLURM job in the test, as README advises for clusters (finetune.group_size).
+GROUP_SIZE = 20
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+)")
 
 
@@ -156,7 +159,7 @@ def test_cluster_runs_a_job_with_the_requested_cpus(cluster: Cluster, tmp_path: 
 
 
 def cluster_profile(cluster: Cluster, rules: set[str]) -> dict:
-    """The profile's resources fitted to this cluster: no GPUs, no site keys, at most 1/CPUs of its memory.
+    """The profile's resources fitted to this cluster: no GPUs, no site keys, 1 CPU and 1/CPUs of its memory a job.
 
     It goes in a second --profile, whose top-level keys replace those of slurm/config.yaml. Every rule gets
     gpu=0: a gpu resource, the profile's or a rule's own, also reaches the `srun` inside the job, where
@@ -173,6 +176,8 @@ def cluster_profile(cluster: Cluster, rules: set[str]) -> dict:
             rule: {**local(profile["set-resources"].get(rule, {})), "gpu": 0} for rule in rules
         },
         "resources": {"mem_mb": cluster.memory_mb // cluster.cpus},
+        # One CPU per job, so that the node runs as many demo jobs side by side as it has CPUs.
+        "set-threads": {rule: 1 for rule in rules},
     }
 
 
@@ -201,41 +206,119 @@ def slurm_job_states() -> dict[str, str]:
     return dict(line.split("|") for line in listing.split())
 
 
-@pytest.mark.slow
-def test_demo_runs_through_the_profile_on_slurm(
-    cluster: Cluster, workflow_copy: Path, tmp_path: Path
-) -> None:
-    override = tmp_path / "cluster-profile"
+@dataclass(frozen=True)
+class DemoRun:
+    workdir: Path
+    log: str
+    elapsed: float
+    planned: list[list[str]]
+
+
+@pytest.fixture(scope="session")
+def slurm_demo(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The demo run once through the profile on the test cluster; later tests inspect what it made."""
+    root = tmp_path_factory.mktemp("demo")
+    workdir = root / "repo"
+    for folder in ("workflow", "config", "slurm"):
+        shutil.copytree(REPO / folder, workdir / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    override = root / "cluster-profile"
     override.mkdir()
-    fitted = cluster_profile(cluster, workflow_rules(workflow_copy))
+    fitted = cluster_profile(cluster, workflow_rules(workdir))
     (override / "config.yaml").write_text(yaml.safe_dump(fitted))
-    planned = summary(workflow_copy)
+    planned = summary(workdir)
     assert planned, "the demo plans no outputs"
     # Isolation: nothing the demo makes exists yet, so no output lies outside the fresh copy.
     assert not [row[0] for row in planned if row[4] == "ok"]
-
     started = time.monotonic()
     done = snakemake(
         *("--profile", "slurm", "--profile", override, "--configfile", DEMO_CONFIG),
         *("--cores", cluster.cpus, *TEST_FLAGS),
-        cwd=workflow_copy,
+        *("--group-components", f"finetune={GROUP_SIZE}"),
+        cwd=workdir,
         timeout=3600,
     )
     elapsed = time.monotonic() - started
-    assert done.returncode == 0, f"{done.stderr[-15000:]}{job_logs(workflow_copy)}"
-    log = done.stdout + done.stderr
+    assert done.returncode == 0, f"{done.stderr[-15000:]}{job_logs(workdir)}"
+    return DemoRun(workdir, done.stdout + done.stderr, elapsed, planned)
 
-    finished = summary(workflow_copy)
+
+@pytest.mark.slow
+def test_demo_runs_through_the_profile_on_slurm(slurm_demo: DemoRun) -> None:
+    workdir, log, planned = slurm_demo.workdir, slurm_demo.log, slurm_demo.planned
+    finished = summary(workdir)
     assert sorted(row[0] for row in finished) == sorted(row[0] for row in planned)
     for path, _date, rule, _logs, status, plan in finished:
         assert status in ("ok", "removed temp file") and plan == "no update", (path, rule, status, plan)
-        assert status != "ok" or (workflow_copy / path).exists(), path
-    # Every job that ran was a SLURM job, and SLURM saw each one complete.
-    jobs = re.findall(r"^rule (\w+):$", log, re.MULTILINE)
+        assert status != "ok" or (workdir / path).exists(), path
+    # Every job that ran was a SLURM job (fine-tuning runs inside group jobs), and SLURM saw each one complete.
+    grouped = re.findall(r"^\s+rule (\w+):$", log, re.MULTILINE)
+    single = re.findall(r"^rule (\w+):$", log, re.MULTILINE)
     local_jobs = re.findall(r"^localrule (\w+):$", log, re.MULTILINE)
     slurm_ids = SUBMITTED.findall(log)
-    print(f"demo through SLURM: {len(slurm_ids)} SLURM jobs, {len(local_jobs)} local, {elapsed:.0f} s")
-    assert jobs and len(slurm_ids) == len(jobs), (jobs, slurm_ids)
-    assert {row[2] for row in planned} <= set(jobs) | set(local_jobs)
+    print(
+        f"demo through SLURM: {len(slurm_ids)} SLURM jobs ({len(single)} single, {len(grouped)} rule jobs in groups),"
+        f" {len(local_jobs)} local, {slurm_demo.elapsed:.0f} s"
+    )
+    assert grouped and len(single) < len(slurm_ids) < len(single) + len(grouped), (single, grouped, slurm_ids)
+    assert {row[2] for row in planned} <= set(single) | set(grouped) | set(local_jobs)
     states = slurm_job_states()
     assert {states.get(slurm_id) for slurm_id in slurm_ids} == {"COMPLETED"}, states
+
+
+@pytest.mark.slow
+def test_demo_fills_every_cell_of_the_fewshot_table(slurm_demo: DemoRun) -> None:
+    table = (slurm_demo.workdir / "results" / "tables" / "fewshot.csv").read_text()
+    demo = yaml.safe_load((REPO / DEMO_CONFIG).read_text())["finetune"]
+    rows = [line.split(",") for line in table.splitlines()]
+    cells = [cell for row in rows[1:] for cell in row[1:]]
+    assert len(rows) > 1 and cells and all(cell.strip() for cell in cells), table
+    for task in demo["tasks"]:
+        assert (slurm_demo.workdir / "results" / "figures" / f"{task}.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_report_builds_from_the_demo(slurm_demo: DemoRun) -> None:
+    report = slurm_demo.workdir / "results" / "report.html"
+    succeed(snakemake("--report", report, "--configfile", DEMO_CONFIG, cwd=slurm_demo.workdir, timeout=600))
+    text = report.read_text(errors="replace")
+    assert report.stat().st_size > 200_000  # self-contained: figures are embedded
+    for section in ("Genome and chunks", "NPMI", "Masking", "Pretraining", "Few-shot", "Motif enrichment"):
+        assert section in text, section
+
+
+def planned_jobs(workdir: Path, config: dict, tmp_path: Path) -> dict[str, int]:
+    """Jobs per rule of a dry run of the finished demo under `config`."""
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plan = succeed(snakemake("--dry-run", "--configfile", path, cwd=workdir))
+    if "Nothing to be done" in plan:
+        return {}
+    stats = plan[plan.index("Job stats:") :].split("\n\n")[0].splitlines()[3:]
+    return {rule: int(count) for rule, count in (line.split() for line in stats) if rule != "total"}
+
+
+@pytest.mark.slow
+def test_rerun_semantics_after_config_changes(slurm_demo: DemoRun, tmp_path: Path) -> None:
+    demo = yaml.safe_load((REPO / DEMO_CONFIG).read_text())
+    assert planned_jobs(slurm_demo.workdir, demo, tmp_path) == {}
+
+    changed = yaml.safe_load((REPO / DEMO_CONFIG).read_text())
+    changed["finetune"]["regimes"]["few"]["learning_rate"] = 2.0e-3
+    jobs = planned_jobs(slurm_demo.workdir, changed, tmp_path)
+    neural_runs = (
+        len(demo["finetune"]["tasks"]) * len(demo["finetune"]["shots"]) * len(demo["finetune"]["seeds"])
+    )
+    neural_models = len(demo["pretrain"]["architectures"]) * (len(demo["pretrain"]["strategies"]) + 1)
+    assert jobs == {"finetune_model": neural_runs * neural_models, "fewshot_results": 1, "all": 1}
+
+    changed = yaml.safe_load((REPO / DEMO_CONFIG).read_text())
+    changed["npmi"]["min_count"] = 50
+    jobs = planned_jobs(slurm_demo.workdir, changed, tmp_path)
+    affected = {"npmi", "precompute_masks", "masking_statistics", "pretrain_model", "finetune_model"}
+    assert affected <= set(jobs)
+    assert not {"simulate_genome", "chunk_genome", "simulate_tasks", "sample_task", "kmer_baseline"} & set(
+        jobs
+    )
+    pretrained = len(demo["pretrain"]["architectures"]) * len(demo["pretrain"]["strategies"])
+    assert jobs["pretrain_model"] == pretrained
+    assert jobs["finetune_model"] == neural_runs * pretrained  # random-init floors do not depend on NPMI

@@ -164,8 +164,17 @@ rule fewshot_results:
     input:
         finetune_runs(),
     output:
-        tables=multiext("results/tables/fewshot", ".csv", ".md", ".tex", "_summary.csv"),
-        figures=expand("results/figures/{task}.png", task=FINETUNE["tasks"]),
+        table=report(
+            "results/tables/fewshot.csv",
+            caption="../report/fewshot_table.rst",
+            category="5. Few-shot",
+        ),
+        tables=multiext("results/tables/fewshot", ".md", ".tex", "_summary.csv"),
+        figures=report(
+            expand("results/figures/{task}.png", task=FINETUNE["tasks"]),
+            caption="../report/fewshot_figure.rst",
+            category="5. Few-shot",
+        ),
     log:
         "logs/finetune/results.log",
     conda:

@@ -5,6 +5,7 @@ rule download_genome:
         "logs/genome/download_{source}.log",
     wildcard_constraints:
         source="ucsc-hg38|ncbi-grch38.p13",
+    localrule: True
     conda:
         "../envs/cpu.yaml"
     params:
