@@ -36,9 +36,10 @@ TEST_FLAGS = [
 # Resources that name things of a real site: the test cluster has none of them.
 SITE_KEYS = {"slurm_account", "slurm_partition", "gpu_model", "constraint", "qos", "slurm_extra"}
 GPU_RULES = ("pretrain_model", "finetune_model")
-# Fine-tuning runs bundled per SLURM job in the test, as README advises for clusters (finetune.group_size).
-GROUP_SIZE = 20
-SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+)")
+# Fine-tuning runs bundled per SLURM job in the test, as README advises for clusters (finetune.group_size);
+# the demo's 48 runs make two group jobs, which run side by side on the two CPUs of the test node.
+GROUP_SIZE = 24
+SUBMITTED = re.compile(r"Job [\w-]+ has been submitted with SLURM jobid (\d+)")  # group jobs have UUIDs
 
 
 def venv_env() -> dict[str, str]:
@@ -232,7 +233,8 @@ def slurm_demo(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> De
     started = time.monotonic()
     done = snakemake(
         *("--profile", "slurm", "--profile", override, "--configfile", DEMO_CONFIG),
-        *("--cores", cluster.cpus, *TEST_FLAGS),
+        # One core a job (a group job runs its runs one after another), so the node runs jobs side by side.
+        *("--cores", 1, "--jobs", cluster.cpus, *TEST_FLAGS),
         *("--group-components", f"finetune={GROUP_SIZE}"),
         cwd=workdir,
         timeout=3600,
@@ -259,7 +261,8 @@ def test_demo_runs_through_the_profile_on_slurm(slurm_demo: DemoRun) -> None:
         f"demo through SLURM: {len(slurm_ids)} SLURM jobs ({len(single)} single, {len(grouped)} rule jobs in groups),"
         f" {len(local_jobs)} local, {slurm_demo.elapsed:.0f} s"
     )
-    assert grouped and len(single) < len(slurm_ids) < len(single) + len(grouped), (single, grouped, slurm_ids)
+    group_jobs = len(slurm_ids) - len(single)  # how many depends on when the runs become ready
+    assert grouped and 1 <= group_jobs < len(grouped), (single, grouped, slurm_ids)
     assert {row[2] for row in planned} <= set(single) | set(grouped) | set(local_jobs)
     states = slurm_job_states()
     assert {states.get(slurm_id) for slurm_id in slurm_ids} == {"COMPLETED"}, states

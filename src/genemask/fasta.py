@@ -56,7 +56,8 @@ class Contig:
     seq: np.ndarray  # uint8 ASCII, upper case
 
 
-def _open(path: Path) -> BinaryIO:
+def open_fasta(path: Path) -> BinaryIO:
+    """Open a plain, gzip or bgzip file for binary reading; a missing path is a one-line UserError."""
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if path.is_dir():
@@ -106,7 +107,7 @@ def read_fasta(path: str | Path, chromosomes: Iterable[str] | None = None) -> It
     def complete_lines() -> Iterator[bytes]:
         """Blocks cut at the last newline, so each one starts at the start of a line."""
         pending = b""
-        with _open(path) as handle:
+        with open_fasta(path) as handle:
             for block in _read_blocks(handle, path):
                 buffer = pending + block
                 cut = buffer.rfind(b"\n") + 1

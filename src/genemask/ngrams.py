@@ -35,7 +35,6 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -263,23 +262,13 @@ def count_sequences(sequences: Iterable[str | bytes], max_n: int, threads: int =
     return NgramCounts(max_n, counts, names, int(letters[:, 1].sum()))
 
 
-def _open(path: Path) -> BinaryIO:
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected a FASTA file")
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
-
-
 def _blocks(path: Path, block_bytes: int, buffers: int) -> Iterator[tuple[bytearray, int, bool]]:
     """(buffer, cut, last): buffer[:cut] is the next block of the (decompressed) file, ending at a line end
     or at EOF. Blocks rotate through `buffers` buffers, so a block stays valid until `buffers` - 1 more have
     been requested; the caller must be done with it by then."""
     pool = [bytearray(block_bytes) for _ in range(buffers)]
     filled = 0
-    with _open(path) as handle:
+    with fasta.open_fasta(path) as handle:
         eof = False
         for index in itertools.count():
             buffer = pool[index % buffers]
