@@ -13,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml src/genemask/_ngramcount.c
+$(STAMP): pyproject.toml src/genemask/ngrams/_ngramcount.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"

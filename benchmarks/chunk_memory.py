@@ -1,6 +1,6 @@
 """Peak memory and time of `genemask chunk` on one large synthetic contig (default 250 Mbp).
 
-Baseline, measured in the same run: reading the same FASTA with `genemask.fasta.read_fasta` alone. The issue's
+Baseline, measured in the same run: reading the same FASTA with `genemask.genome.fasta.read_fasta` alone. The issue's
 bar is about 3 GB RSS for a 250 Mbp contig.
 
     .venv/bin/python benchmarks/chunk_memory.py [--length 250000000]
@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-READ_ONLY = "from genemask.fasta import read_fasta\nimport sys\nfor c in read_fasta(sys.argv[1]): pass\n"
+READ_ONLY = (
+    "from genemask.genome.fasta import read_fasta\nimport sys\nfor c in read_fasta(sys.argv[1]): pass\n"
+)
 
 
 def write_contig(path: Path, length: int, seed: int = 0) -> None:

@@ -24,15 +24,15 @@ import time
 import numpy as np
 import torch
 
-from genemask.fasta import encode, read_fasta
-from genemask.masking import (
+from genemask.genome.fasta import encode, read_fasta
+from genemask.masking.strategies import (
     STRATEGIES,
     Masker,
     NgramVocabulary,
     load_kmer_ranks,
     load_ngram_vocabulary,
 )
-from genemask.tokenizer import CLS_ID, N_SPECIAL, PAD_ID, SEP_ID, chunk_token_ids
+from genemask.masking.tokenizer import CLS_ID, N_SPECIAL, PAD_ID, SEP_ID, chunk_token_ids
 
 MIN_RATIO = 0.7
 MIN_SEQUENCES_PER_SECOND = 20_000

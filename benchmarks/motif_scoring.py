@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from genemask import motifs
+from genemask.motifs import enrichment as motifs
 
 
 def naive_best(kmer: str, pwm: np.ndarray) -> float:

@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from transformers import BertForMaskedLM
 
-from genemask.chunkstore import ChunkStore
-from genemask.collator import MLMCollator
-from genemask.data import LengthBuckets, WithMaskedPositions, padding_waste, token_lengths
-from genemask.models import (
+from genemask.genome.chunkstore import ChunkStore
+from genemask.masking.collator import MLMCollator
+from genemask.masking.tokenizer import codes_to_token_ids
+from genemask.training.data import LengthBuckets, WithMaskedPositions, padding_waste, token_lengths
+from genemask.training.models import (
     build_model,
     count_parameters,
     dense_mlm_loss,
@@ -37,8 +38,7 @@ from genemask.models import (
     sparse_mlm_loss,
     training_flops_per_token,
 )
-from genemask.pretrain import resolve_device
-from genemask.tokenizer import codes_to_token_ids
+from genemask.training.pretrain import resolve_device
 
 # Dense bf16 tensor-core peaks (TFLOP/s), from the vendors' data sheets.
 PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from genemask.chunking import ChunkingOptions, chunk_genome
-from genemask.chunkstore import ChunkStore
-from genemask.fasta import encode, read_fasta
+from genemask.genome.chunking import ChunkingOptions, chunk_genome
+from genemask.genome.chunkstore import ChunkStore
+from genemask.genome.fasta import encode, read_fasta
 
 
 def random_genome(path, seed: int = 1, n_contigs: int = 3) -> dict[str, np.ndarray]:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from genemask.collator import IGNORE_INDEX, MLMCollator
-from genemask.masking import Masker, flatten
-from genemask.tokenizer import CLS_ID, MASK_ID, N_SPECIAL, PAD_ID, SEP_ID
+from genemask.masking.collator import IGNORE_INDEX, MLMCollator
+from genemask.masking.strategies import Masker, flatten
+from genemask.masking.tokenizer import CLS_ID, MASK_ID, N_SPECIAL, PAD_ID, SEP_ID
 
 
 def examples(lengths, seed=0, epoch=0, first_chunk=0):

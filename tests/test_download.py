@@ -1,4 +1,4 @@
-"""`genemask.download` against a real HTTP server on 127.0.0.1 that drops, stalls, fails and serves ranges."""
+"""`genemask.genome.download` against a real HTTP server on 127.0.0.1 that drops, stalls, fails and serves ranges."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from genemask.cli import main
-from genemask.download import download, md5_from_listing, partial_path, url_basename
 from genemask.errors import UserError
-from genemask.fasta import read_fasta
+from genemask.genome.download import download, md5_from_listing, partial_path, url_basename
+from genemask.genome.fasta import read_fasta
 
 HG38_SLICE = (Path(__file__).parents[1] / "../shared/data/hg38_slice/chr2_1-2333275.fa.gz").resolve()
 HG38_SLICE_MD5 = "e4738789a1507c053f97f1caa2ebed76"  # from the data set's README

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from genemask.errors import UserError
-from genemask.fasta import canonical_name, encode, read_fasta
+from genemask.genome.fasta import canonical_name, encode, read_fasta
 
 
 def write(path, text: str, compress: bool = False):
@@ -47,7 +47,7 @@ def test_bgzip_is_read(tmp_path, hg38_slice):
 
 
 def test_block_boundaries_do_not_matter(tmp_path, monkeypatch):
-    import genemask.fasta as fasta
+    import genemask.genome.fasta as fasta
 
     text = "".join(f">r{i}\n" + "ACGT" * (i + 3) + "\n" for i in range(50))
     path = write(tmp_path / "g.fa", text)

@@ -21,12 +21,12 @@ from transformers import BertConfig, BertForMaskedLM
 from genemask import cli
 from genemask.commands import finetune as finetune_command
 from genemask.errors import UserError
-from genemask.finetune import FinetuneSettings, encode_batch, finetune, kmer_size, load_model
-from genemask.kmer_baseline import fit_logistic_regression, kmer_counts
-from genemask.metrics import accuracy, binary_auc, classification_metrics, macro_f1, mcc, roc_auc
-from genemask.simulate import simulate_genome
-from genemask.tasks import LabelledSequences, write_labelled_tsv
-from genemask.tokenizer import CLS_ID, PAD_ID, SEP_ID, UNK_ID, kmer_to_id
+from genemask.evaluation.finetune import FinetuneSettings, encode_batch, finetune, kmer_size, load_model
+from genemask.evaluation.kmer_baseline import fit_logistic_regression, kmer_counts
+from genemask.evaluation.metrics import accuracy, binary_auc, classification_metrics, macro_f1, mcc, roc_auc
+from genemask.evaluation.tasks import LabelledSequences, write_labelled_tsv
+from genemask.genome.simulate import simulate_genome
+from genemask.masking.tokenizer import CLS_ID, PAD_ID, SEP_ID, UNK_ID, kmer_to_id
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -229,7 +229,9 @@ def test_pretrained_weights_are_loaded_and_random_init_is_not(tiny_model):
     scratch = load_model(str(tiny_model), 2, 0.2, random_init=True)
     assert not torch.equal(scratch.bert.embeddings.word_embeddings.weight, saved)
     assert scratch.config.hidden_size == 32 and scratch.config.attention_probs_dropout_prob == 0.2
-    preset = load_model("tiny", 2, 0.1, random_init=True)  # a genemask.models preset: no checkpoint needed
+    preset = load_model(
+        "tiny", 2, 0.1, random_init=True
+    )  # a genemask.training.models preset: no checkpoint needed
     assert preset.config.vocab_size == 4101
     with pytest.raises(UserError, match="cannot load a model"):
         load_model(str(tiny_model.parent / "absent"), 2, 0.1, random_init=False)

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genemask.chunking import ChunkingOptions, chunk_genome
-from genemask.chunkstore import ChunkStore
 from genemask.cli import main
-from genemask.collator import MLMCollator
-from genemask.mask_store import MaskStore, write_mask_store
-from genemask.masking import Masker, load_kmer_ranks, load_ngram_vocabulary
-from genemask.masking_stats import mask_statistics
-from genemask.tokenizer import N_SPECIAL, codes_to_token_ids
+from genemask.genome.chunking import ChunkingOptions, chunk_genome
+from genemask.genome.chunkstore import ChunkStore
+from genemask.masking.collator import MLMCollator
+from genemask.masking.statistics import mask_statistics
+from genemask.masking.store import MaskStore, write_mask_store
+from genemask.masking.strategies import Masker, load_kmer_ranks, load_ngram_vocabulary
+from genemask.masking.tokenizer import N_SPECIAL, codes_to_token_ids
 
 STRATEGIES = ("random", "genemask", "genemask-as-released", "pmi-vocab")
 

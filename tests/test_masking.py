@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genemask.errors import UserError
-from genemask.masking import (
+from genemask.masking.strategies import (
     STREAM_CENTRE,
     STREAM_OVERLAP,
     STREAM_UNIT_ORDER,
@@ -25,7 +25,7 @@ from genemask.masking import (
     stream_bits,
     window,
 )
-from genemask.tokenizer import N_SPECIAL, kmer_vocab, sequence_to_token_ids
+from genemask.masking.tokenizer import N_SPECIAL, kmer_vocab, sequence_to_token_ids
 
 N_KMERS = 4**6
 WORST = 5000

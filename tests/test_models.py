@@ -10,7 +10,8 @@ from conftest import SHARED_DATA
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from genemask.commands import pretrain as pretrain_command
-from genemask.models import (
+from genemask.masking.tokenizer import CLS_ID, PAD_ID, SEP_ID, sequence_to_token_ids
+from genemask.training.models import (
     MAX_POSITIONS,
     PRESETS,
     build_model,
@@ -21,8 +22,7 @@ from genemask.models import (
     sparse_mlm_loss,
     training_flops_per_token,
 )
-from genemask.pretrain import EXIT_RESUMABLE
-from genemask.tokenizer import CLS_ID, PAD_ID, SEP_ID, sequence_to_token_ids
+from genemask.training.pretrain import EXIT_RESUMABLE
 
 DNABERT_CONFIG = SHARED_DATA / "dnabert_6mer_vocab" / "config.json"
 

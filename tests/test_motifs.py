@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from genemask import motifs
 from genemask.cli import main
 from genemask.errors import UserError
+from genemask.motifs import enrichment as motifs
 
 COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
@@ -330,7 +330,7 @@ def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message)
 
 SIMULATION_READY = all(
     importlib.util.find_spec(name) is not None
-    for name in ("genemask.simulate", "genemask.commands.simulate_genome", "genemask.commands.npmi")
+    for name in ("genemask.genome.simulate", "genemask.commands.simulate_genome", "genemask.commands.npmi")
 )
 
 

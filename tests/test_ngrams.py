@@ -11,10 +11,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from genemask import ngrams
 from genemask.errors import UserError
-from genemask.fasta import read_fasta
-from genemask.ngrams import MAX_N, count_fasta, count_sequences, ngram_code, ngram_strings
+from genemask.genome.fasta import read_fasta
+from genemask.ngrams import counting as ngrams
+from genemask.ngrams.counting import MAX_N, count_fasta, count_sequences, ngram_code, ngram_strings
 
 
 def brute_counts(sequences: list[str], max_n: int) -> list[np.ndarray]:

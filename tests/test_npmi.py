@@ -17,8 +17,8 @@ from scipy.stats import spearmanr
 
 from genemask.cli import main
 from genemask.errors import UserError
-from genemask.ngrams import count_fasta, count_sequences, ngram_code, ngram_strings
-from genemask.npmi import discount, npmi_stage, rank_kmers, score
+from genemask.ngrams.counting import count_fasta, count_sequences, ngram_code, ngram_strings
+from genemask.ngrams.npmi import discount, npmi_stage, rank_kmers, score
 
 COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
@@ -196,7 +196,9 @@ def test_real_genome_ranking_is_strand_symmetric_and_sinks_cpg(hg38_slice):
 
 def test_planted_motifs_rise_in_the_ranking_of_the_simulated_genome(tmp_path):
     """Reports where the planted motifs' 6-mers land, against the same simulation without motifs."""
-    simulate = pytest.importorskip("genemask.simulate", reason="genemask simulate-genome is not available")
+    simulate = pytest.importorskip(
+        "genemask.genome.simulate", reason="genemask simulate-genome is not available"
+    )
     planted = simulate.simulate_genome(tmp_path / "planted.fa.gz", length=2_000_000, seed=7)
     control = simulate.simulate_genome(tmp_path / "control.fa.gz", length=2_000_000, seed=7, motifs=[])
     rankings = {

@@ -17,9 +17,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from genemask.chunkstore import ChunkStore
-from genemask.collator import MLMCollator
-from genemask.data import (
+from genemask.errors import UserError
+from genemask.genome.chunkstore import ChunkStore
+from genemask.masking.collator import MLMCollator
+from genemask.training.data import (
     ChunkTokens,
     LengthBuckets,
     StepLayout,
@@ -28,8 +29,7 @@ from genemask.data import (
     padding_waste,
     token_lengths,
 )
-from genemask.errors import UserError
-from genemask.pretrain import EXIT_RESUMABLE, PretrainConfig, list_checkpoints, pretrain
+from genemask.training.pretrain import EXIT_RESUMABLE, PretrainConfig, list_checkpoints, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 

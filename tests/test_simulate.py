@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genemask import simulate
 from genemask.cli import main
 from genemask.commands import simulate_genome as command
 from genemask.errors import UserError
-from genemask.fasta import read_fasta
+from genemask.genome import simulate
+from genemask.genome.fasta import read_fasta
 
 LENGTH = 200_000
 COMPLEMENT = str.maketrans("ACGT", "TGCA")

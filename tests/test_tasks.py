@@ -15,10 +15,9 @@ import pytest
 from genemask import cli
 from genemask.commands import tasks as tasks_command
 from genemask.errors import UserError
-from genemask.kmer_baseline import evaluate_kmer_baseline
-from genemask.simulate import simulate_genome
-from genemask.simulate_tasks import ACCEPTOR_START, DONOR_START, PROMOTER_OFFSETS, simulate_tasks
-from genemask.tasks import (
+from genemask.evaluation.kmer_baseline import evaluate_kmer_baseline
+from genemask.evaluation.simulate_tasks import ACCEPTOR_START, DONOR_START, PROMOTER_OFFSETS, simulate_tasks
+from genemask.evaluation.tasks import (
     REAL_TASKS,
     TASKS,
     LabelledSequences,
@@ -31,6 +30,7 @@ from genemask.tasks import (
     sample_task,
     write_labelled_tsv,
 )
+from genemask.genome.simulate import simulate_genome
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared" / "data").resolve()

@@ -11,9 +11,9 @@ import pytest
 from conftest import SHARED_DATA
 from transformers import AutoTokenizer
 
-from genemask.fasta import encode
-from genemask.hf_tokenizer import KmerTokenizer, encode_dna, save_tokenizer
-from genemask.tokenizer import (
+from genemask.genome.fasta import encode
+from genemask.masking.hf_tokenizer import KmerTokenizer, encode_dna, save_tokenizer
+from genemask.masking.tokenizer import (
     CLS_ID,
     SEP_ID,
     UNK_ID,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from genemask.config import load_schema, validate_config
 from genemask.errors import UserError
-from genemask.tasks import TASKS
+from genemask.evaluation.tasks import TASKS
 
 
 def _config_source():

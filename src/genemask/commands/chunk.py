@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from genemask.chunking import MAX_LENGTH, MIN_LENGTH, ChunkingOptions, chunk_genome
+from genemask.genome.chunking import MAX_LENGTH, MIN_LENGTH, ChunkingOptions, chunk_genome
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

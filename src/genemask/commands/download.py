@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from genemask.download import download
+from genemask.genome.download import download
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -77,8 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from genemask.finetune import FinetuneSettings, run_finetune
-    from genemask.results import write_run_record
+    from genemask.evaluation.finetune import FinetuneSettings, run_finetune
+    from genemask.evaluation.results import write_run_record
 
     torch.set_num_threads(args.threads)
     settings = FinetuneSettings(

@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genemask.errors import UserError
-    from genemask.kmer_baseline import run_kmer_baseline
-    from genemask.results import write_run_record
+    from genemask.evaluation.kmer_baseline import run_kmer_baseline
+    from genemask.evaluation.results import write_run_record
 
     if not 3 <= args.k <= 6:
         raise UserError(f"--k {args.k}: expected 3..6")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from genemask.chunkstore import SPLITS, ChunkStore
 from genemask.errors import UserError
-from genemask.mask_store import write_mask_store
-from genemask.masking import (
+from genemask.genome.chunkstore import SPLITS, ChunkStore
+from genemask.masking.store import write_mask_store
+from genemask.masking.strategies import (
     DEFAULT_ALL_HIGH_BELOW,
     DEFAULT_MASK_FRACTION,
     DEFAULT_MAX_N,

@@ -6,9 +6,9 @@ import argparse
 import json
 import time
 
-from genemask import motifs
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
+from genemask.motifs import enrichment as motifs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

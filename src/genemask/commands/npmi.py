@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so that other subcommands start without loading the counter.
-    from genemask.npmi import npmi_stage
+    from genemask.ngrams.npmi import npmi_stage
 
     start = time.perf_counter()
     summary = npmi_stage(

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-# Kept here so that `genemask --help` need not import torch; tests check them against genemask.models/pretrain.
+# Kept here so that `genemask --help` need not import torch; tests check them against genemask.training.models/pretrain.
 PRESET_NAMES = ("tiny", "logo", "dnabert")
 EXIT_RESUMABLE = 75
 
@@ -102,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genemask.pretrain import PretrainConfig, pretrain
+    from genemask.training.pretrain import PretrainConfig, pretrain
 
     config = PretrainConfig(
         chunks=args.chunks,

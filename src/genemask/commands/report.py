@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genemask import report
+    from genemask.report import figures as report
 
     if args.section == "chunks":
         report.chunk_report(args.summary, args.figure, args.table)

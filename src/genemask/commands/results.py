@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genemask.results import make_results
+    from genemask.evaluation.results import make_results
 
     summary = make_results(args.runs, args.out_dir, model_order=args.models, task_order=args.tasks)
     print(

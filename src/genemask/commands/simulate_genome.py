@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genemask.simulate import simulate_genome
+    from genemask.genome.simulate import simulate_genome
 
     summary = simulate_genome(
         args.out,

@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genemask.simulate import truth_table_path
-    from genemask.simulate_tasks import simulate_tasks
+    from genemask.evaluation.simulate_tasks import simulate_tasks
+    from genemask.genome.simulate import truth_table_path
 
     summary = simulate_tasks(
         args.genome,

@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_download(args: argparse.Namespace) -> int:
     from genemask.errors import UserError
-    from genemask.tasks import UPSTREAM_BASE, download_task, download_task_file
+    from genemask.evaluation.tasks import UPSTREAM_BASE, download_task, download_task_file
 
     base_url = args.base_url or UPSTREAM_BASE
     if (args.path is None) != (args.out is None) or (args.path is None) == (args.out_dir is None):
@@ -94,7 +94,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from genemask.tasks import prepare_task
+    from genemask.evaluation.tasks import prepare_task
 
     provenance = prepare_task(args.task, args.source_dir, args.out_dir)
     removed = sum(provenance["test_sequences_removed_from_training"].values())
@@ -106,7 +106,7 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from genemask.tasks import sample_task, task_spec
+    from genemask.evaluation.tasks import sample_task, task_spec
 
     spec = task_spec(args.task)
     rows = spec.rows_per_class(args.shots, args.splice_multiplier)

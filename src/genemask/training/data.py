@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from genemask.chunkstore import ChunkStore
 from genemask.errors import UserError
-from genemask.models import MAX_POSITIONS, masked_positions
-from genemask.tokenizer import codes_to_token_ids
+from genemask.genome.chunkstore import ChunkStore
+from genemask.masking.tokenizer import codes_to_token_ids
+from genemask.training.models import MAX_POSITIONS, masked_positions
 
 N_SPECIAL_PER_SEQUENCE = 2  # [CLS] and [SEP]
 _EPOCH_STREAM = 0x5EED_0001  # keeps the batch-order stream apart from other uses of the same seed

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from genemask.atomic import atomic_dir
 from genemask.errors import UserError
-from genemask.fasta import NON_ACGT, encode, read_fasta
+from genemask.genome.fasta import NON_ACGT, encode, read_fasta
 
 MIN_LENGTH = 6
 MAX_LENGTH = 511

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from genemask.errors import UserError
-from genemask.metrics import classification_metrics
-from genemask.tasks import LabelledSequences, read_train_test
-from genemask.tokenizer import CLS_ID, MAX_K, MIN_K, N_SPECIAL, PAD_ID, SEP_ID, sequence_to_token_ids
+from genemask.evaluation.metrics import classification_metrics
+from genemask.evaluation.tasks import LabelledSequences, read_train_test
+from genemask.masking.tokenizer import CLS_ID, MAX_K, MIN_K, N_SPECIAL, PAD_ID, SEP_ID, sequence_to_token_ids
 
 MAX_GRAD_NORM = 1.0
 EVAL_BATCH_SIZE = 128
@@ -77,12 +77,12 @@ def encode_batch(sequences: list[str], k: int, max_length: int) -> tuple[torch.T
 def load_model(name_or_path: str, n_classes: int, dropout: float, random_init: bool) -> torch.nn.Module:
     """A sequence classifier from a pretrained checkpoint (local or HF id); random weights if `random_init`.
 
-    A random-init model may also be named by a model preset of genemask.models (e.g. `tiny`), so that the floor
+    A random-init model may also be named by a model preset of genemask.training.models (e.g. `tiny`), so that the floor
     reference needs no pretrained checkpoint.
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    from genemask.models import PRESETS, model_config
+    from genemask.training.models import PRESETS, model_config
 
     overrides = {
         "num_labels": n_classes,

@@ -7,9 +7,9 @@ length n form one array of 4**n entries. No n-gram crosses a non-ACGT letter or 
 How it is fast and exact:
 
 - The FASTA is read in blocks of raw bytes (plain or gzip), cut at line ends. The compiled loop
-  (`genemask._ngramcount`) reads the sequence bytes directly, newlines included, so no decoded copy of a
+  (`genemask.ngrams._ngramcount`) reads the sequence bytes directly, newlines included, so no decoded copy of a
   contig is ever made. Peak memory is three blocks (8 MiB each) plus the count arrays, whatever the
-  genome's length. (genemask.fasta.read_fasta, which decodes whole contigs, alone takes 3x KMC's time for
+  genome's length. (genemask.genome.fasta.read_fasta, which decodes whole contigs, alone takes 3x KMC's time for
   the benchmark's 93 Mbp.)
 - Each block's selected sequence bytes are cut into pieces, one group per thread, and queued: the worker
   threads count one block while this thread reads (or decompresses) the next. A piece counts the n-grams
@@ -38,14 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from genemask import fasta
 from genemask.errors import UserError
+from genemask.genome import fasta
 
 try:
-    from genemask import _ngramcount
+    from genemask.ngrams import _ngramcount
 except ImportError as error:  # pragma: no cover - only when the package was installed without building it
     raise ImportError(
-        "genemask._ngramcount (the compiled n-gram counter) is not built: run `make setup` "
+        "genemask.ngrams._ngramcount (the compiled n-gram counter) is not built: run `make setup` "
         "(pip install -e . builds it; it needs a C compiler)"
     ) from error
 
@@ -355,10 +355,10 @@ def count_fasta(
     block_bytes: int = BLOCK_BYTES,
 ) -> NgramCounts:
     """Count every n-gram, n = 1..max_n, over the contigs of a plain or gzip FASTA (`chromosomes` selects by
-    canonical or original name, as `genemask.fasta.read_fasta` does; every name asked for must be present).
+    canonical or original name, as `genemask.genome.fasta.read_fasta` does; every name asked for must be present).
 
     `threads` workers count while this thread reads (and decompresses) the next blocks. Malformed input
-    raises the same `UserError` as `genemask.fasta.read_fasta`, for the records counted.
+    raises the same `UserError` as `genemask.genome.fasta.read_fasta`, for the records counted.
     """
     path = Path(path)
     wanted = None if chromosomes is None else set(chromosomes)

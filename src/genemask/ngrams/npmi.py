@@ -28,7 +28,7 @@ import numpy as np
 
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
-from genemask.ngrams import NgramCounts, count_fasta, ngram_letters, ngram_strings
+from genemask.ngrams.counting import NgramCounts, count_fasta, ngram_letters, ngram_strings
 
 DEFAULT_MIN_COUNT = 101
 DEFAULT_K = 6

@@ -1,6 +1,6 @@
 """Simulated few-shot tasks drawn from the simulated genome, so that the demo runs offline.
 
-Background: windows of the simulated genome (genemask.simulate) without N, upper-cased. Positives carry a
+Background: windows of the simulated genome (genemask.genome.simulate) without N, upper-cased. Positives carry a
 planted motif grammar; the motif sites are drawn from the genome's truth table (X.motifs.tsv), i.e. from the
 same JASPAR matrices that were planted in the genome the models are pretrained on. Three tasks mirror the real
 ones in length and number of classes:
@@ -34,8 +34,8 @@ import pandas as pd
 
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
-from genemask.fasta import NON_ACGT, encode, read_fasta
-from genemask.tasks import TASKS, LabelledSequences, deduplicate, write_labelled_tsv
+from genemask.evaluation.tasks import TASKS, LabelledSequences, deduplicate, write_labelled_tsv
+from genemask.genome.fasta import NON_ACGT, encode, read_fasta
 
 # Inclusive ranges of site starts of the two promoter motifs in sim-promoter positives (windows of 70 nt).
 PROMOTER_OFFSETS = ((8, 14), (40, 46))

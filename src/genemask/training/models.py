@@ -16,7 +16,7 @@ from torch import nn
 from transformers import BertConfig, BertForMaskedLM
 
 from genemask.errors import UserError
-from genemask.tokenizer import CLS_ID, PAD_ID, SEP_ID, vocab_size
+from genemask.masking.tokenizer import CLS_ID, PAD_ID, SEP_ID, vocab_size
 
 MAX_POSITIONS = 512  # block 512: [CLS] + at most 506 6-mers of a 511-nt chunk + [SEP] fit
 IGNORE_INDEX = -100
@@ -172,13 +172,13 @@ def training_flops_per_token(config: BertConfig, sequence_length: float, masked_
 
 
 def save_model(model: BertForMaskedLM, directory: str | Path, k: int = 6) -> bool:
-    """`save_pretrained` (safetensors) plus the HF tokenizer files when `genemask.hf_tokenizer` is available.
+    """`save_pretrained` (safetensors) plus the HF tokenizer files when `genemask.masking.hf_tokenizer` is available.
 
     Returns whether the tokenizer was written.
     """
     model.save_pretrained(directory, safe_serialization=True)
     try:
-        from genemask.hf_tokenizer import save_tokenizer
+        from genemask.masking.hf_tokenizer import save_tokenizer
     except ImportError:
         return False
     save_tokenizer(directory, k=k)

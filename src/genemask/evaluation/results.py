@@ -23,8 +23,8 @@ import pandas as pd
 from genemask import __version__
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
-from genemask.metrics import METRICS
-from genemask.tasks import TASKS
+from genemask.evaluation.metrics import METRICS
+from genemask.evaluation.tasks import TASKS
 
 METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "mcc": "MCC", "auc": "AUC"}
 IDENTITY = ("model", "task", "shots", "seed")

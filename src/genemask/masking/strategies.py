@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from genemask.errors import UserError
-from genemask.tokenizer import N_SPECIAL, check_k, kmer_vocab
+from genemask.masking.tokenizer import N_SPECIAL, check_k, kmer_vocab
 
 STRATEGIES = ("random", "genemask", "genemask-as-released", "pmi-vocab")
 DEFAULT_CENTRE_PROBABILITY = {"random": 0.025, "genemask": 0.0176, "genemask-as-released": 0.0176}

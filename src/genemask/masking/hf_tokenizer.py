@@ -10,7 +10,7 @@
   string, no Python loop per k-mer).
 
 This module is copied into model directories, so it imports only the standard library, numpy and transformers
-(it repeats the few lines of `genemask.tokenizer` it needs; tests check that both encode identically).
+(it repeats the few lines of `genemask.masking.tokenizer` it needs; tests check that both encode identically).
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ DEFAULT_INSTANCES_PER_MB = 200.0
 MIN_CONTIG_LENGTH = 10_000
 LINE_WIDTH = 60
 
-_N = 4  # code for N; A=0 C=1 G=2 T=3 as in genemask.fasta
+_N = 4  # code for N; A=0 C=1 G=2 T=3 as in genemask.genome.fasta
 _LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
 _LOWER_BIT = np.uint8(0x20)
 _CODE_OF = np.full(256, 4, dtype=np.uint8)  # ASCII (either case) -> 2-bit code, N and others -> 4

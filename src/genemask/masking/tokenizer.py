@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from genemask.fasta import NON_ACGT, encode
+from genemask.genome.fasta import NON_ACGT, encode
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)

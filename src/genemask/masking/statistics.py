@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from genemask.chunkstore import ChunkStore
 from genemask.errors import UserError
-from genemask.mask_store import MaskStore
-from genemask.tokenizer import N_SPECIAL, chunk_token_ids
+from genemask.genome.chunkstore import ChunkStore
+from genemask.masking.store import MaskStore
+from genemask.masking.tokenizer import N_SPECIAL, chunk_token_ids
 
 STAT_K = 6  # the NPMI ranking is over 6-mers
 N_DECILES = 10

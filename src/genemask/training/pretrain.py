@@ -48,9 +48,11 @@ from torch.optim.lr_scheduler import LambdaLR
 from transformers import BertForMaskedLM
 
 from genemask.atomic import atomic_dir, atomic_file
-from genemask.chunkstore import ChunkStore
-from genemask.collator import MLMCollator
-from genemask.data import (
+from genemask.errors import UserError
+from genemask.genome.chunkstore import ChunkStore
+from genemask.masking.collator import MLMCollator
+from genemask.masking.store import MaskStore
+from genemask.training.data import (
     ChunkTokens,
     LengthBuckets,
     StepLayout,
@@ -61,10 +63,8 @@ from genemask.data import (
     make_loader,
     token_lengths,
 )
-from genemask.errors import UserError
-from genemask.mask_store import MaskStore
-from genemask.models import SparseMLMLoss, build_model, sparse_mlm_loss
-from genemask.models import save_model as save_pretrained_model
+from genemask.training.models import SparseMLMLoss, build_model, sparse_mlm_loss
+from genemask.training.models import save_model as save_pretrained_model
 
 EXIT_RESUMABLE = 75  # EX_TEMPFAIL: stopped with a checkpoint; running the same command again continues
 CHECKPOINT_FORMAT = 1

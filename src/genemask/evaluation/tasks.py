@@ -10,7 +10,7 @@ obtain offline (every `test.tsv`, the >4 MiB few-shot files, Splice-40's full tr
 are downloaded, their sha1 is printed and recorded in `provenance.json`, and a warning says they were not
 verified. Pin them here once someone has checked them against the upstream tree.
 
-Prepared layout (`prepare_task` for the real tasks, `genemask.simulate_tasks` for the simulated ones), every file a
+Prepared layout (`prepare_task` for the real tasks, `genemask.evaluation.simulate_tasks` for the simulated ones), every file a
 TSV with header `sequence<TAB>label` and raw upper-case sequences:
   <dir>/test.tsv                   the full test set
   <dir>/pool.tsv                   every training sequence available, minus every test sequence, deduplicated
@@ -171,7 +171,7 @@ TASKS: dict[str, TaskSpec] = {
             ),
             extra_pool=(UpstreamFile("Splice-40/full-dataset/train.tsv", None),),
         ),
-        # Simulated stand-ins for the demo (genemask.simulate_tasks): same lengths and class counts.
+        # Simulated stand-ins for the demo (genemask.evaluation.simulate_tasks): same lengths and class counts.
         TaskSpec("sim-promoter", "sim-promoter", 70, 2),
         TaskSpec("sim-enhancer", "sim-enhancer", 300, 2),
         TaskSpec("sim-splice", "sim-splice", 40, 3, splice_convention=True),
@@ -320,7 +320,7 @@ def download_task_file(
     task: str, path: str, out: str | Path, *, base_url: str = UPSTREAM_BASE, progress: bool = True
 ) -> str:
     """Download one upstream file of `task` to `out` and verify it (a mismatch removes it); return its sha1."""
-    from genemask.download import download
+    from genemask.genome.download import download
 
     upstream = task_spec(task).upstream_file(path)
     out = Path(out)

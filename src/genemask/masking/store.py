@@ -20,10 +20,10 @@ import numpy as np
 from tqdm import tqdm
 
 from genemask.atomic import atomic_dir
-from genemask.chunkstore import ChunkStore
 from genemask.errors import UserError
-from genemask.masking import Masker
-from genemask.tokenizer import chunk_token_ids
+from genemask.genome.chunkstore import ChunkStore
+from genemask.masking.strategies import Masker
+from genemask.masking.tokenizer import chunk_token_ids
 
 META = "meta.json"
 TOKEN_OFFSETS = "token_offsets.npy"

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genemask.mask_store import MaskStore
-from genemask.masking import (
+from genemask.masking.store import MaskStore
+from genemask.masking.strategies import (
     DEFAULT_ALL_HIGH_BELOW,
     DEFAULT_MASK_FRACTION,
     DEFAULT_MAX_N,
@@ -30,7 +30,7 @@ from genemask.masking import (
     load_ngram_vocabulary,
     replace_masked,
 )
-from genemask.tokenizer import CLS_ID, MASK_ID, PAD_ID, SEP_ID
+from genemask.masking.tokenizer import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 
 IGNORE_INDEX = -100
 

@@ -20,10 +20,10 @@ import scipy.sparse
 from scipy.special import log_softmax, softmax
 
 from genemask.errors import UserError
-from genemask.fasta import encode
-from genemask.metrics import classification_metrics
-from genemask.tasks import LabelledSequences, read_train_test
-from genemask.tokenizer import N_SPECIAL, UNK_ID, codes_to_token_ids
+from genemask.evaluation.metrics import classification_metrics
+from genemask.evaluation.tasks import LabelledSequences, read_train_test
+from genemask.genome.fasta import encode
+from genemask.masking.tokenizer import N_SPECIAL, UNK_ID, codes_to_token_ids
 
 
 def kmer_counts(sequences: list[str], k: int = 6) -> scipy.sparse.csr_matrix:

@@ -1,0 +1,1 @@
+"""Stage 1: genomes (FASTA reading, download, simulation) and the chunk store for pretraining."""

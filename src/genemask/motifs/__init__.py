@@ -1,0 +1,1 @@
+"""Stage 6: JASPAR motif enrichment among top-NPMI k-mers."""

@@ -1,0 +1,1 @@
+"""Stage 7: report figures and tables over every stage's outputs."""

@@ -1,0 +1,1 @@
+"""Stage 4: model presets, pretraining data, checkpoints and the pretraining loop."""
