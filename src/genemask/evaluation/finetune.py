@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from genemask.errors import UserError
-from genemask.evaluation.metrics import classification_metrics
+from genemask.evaluation.metrics import classification_metrics, prediction_summary
 from genemask.evaluation.tasks import LabelledSequences, read_train_test
 from genemask.masking.tokenizer import CLS_ID, MAX_K, MIN_K, N_SPECIAL, PAD_ID, SEP_ID, sequence_to_token_ids
 
@@ -192,6 +192,7 @@ def finetune(
     probabilities = predict_proba(model, test_ids, test_mask, run_device)
     return {
         "metrics": classification_metrics(test.labels, probabilities),
+        **prediction_summary(probabilities),
         "n_classes": n_classes,
         "n_train": len(train),
         "n_test": len(test),

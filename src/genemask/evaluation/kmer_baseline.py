@@ -20,7 +20,7 @@ import scipy.sparse
 from scipy.special import log_softmax, softmax
 
 from genemask.errors import UserError
-from genemask.evaluation.metrics import classification_metrics
+from genemask.evaluation.metrics import classification_metrics, prediction_summary
 from genemask.evaluation.tasks import LabelledSequences, read_train_test
 from genemask.genome.fasta import encode
 from genemask.masking.tokenizer import N_SPECIAL, UNK_ID, codes_to_token_ids
@@ -94,9 +94,11 @@ def run_kmer_baseline(train_path: str | Path, test_path: str | Path, *, k: int =
     """Fit on the train TSV, evaluate on the test TSV; the run record (without the run's identity fields)."""
     started = time.perf_counter()
     train, test, n_classes = read_train_test(train_path, test_path)
-    metrics = evaluate_kmer_baseline(train, test, n_classes, k=k, l2=l2)
+    model = fit_logistic_regression(kmer_counts(train.sequences, k), train.labels, n_classes, l2=l2)
+    probabilities = model.predict_proba(kmer_counts(test.sequences, k))
     return {
-        "metrics": metrics,
+        "metrics": classification_metrics(test.labels, probabilities),
+        **prediction_summary(probabilities),
         "n_classes": n_classes,
         "n_train": len(train),
         "n_test": len(test),

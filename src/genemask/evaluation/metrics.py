@@ -89,3 +89,13 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
         "mcc": mcc(y_true, y_pred, n_classes),
         "auc": roc_auc(y_true, probabilities),
     }
+
+
+def prediction_summary(probabilities: np.ndarray) -> dict:
+    """How often each class is predicted (argmax), and whether one class took the whole test set ("collapsed").
+
+    A collapsed run scores chance accuracy whatever it learned (its AUC may still rank well): tables count them.
+    """
+    probabilities = np.asarray(probabilities, dtype=float)
+    counts = np.bincount(probabilities.argmax(axis=1), minlength=probabilities.shape[1])
+    return {"predicted_class_counts": counts.tolist(), "collapsed": bool(np.count_nonzero(counts) <= 1)}

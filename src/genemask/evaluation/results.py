@@ -5,9 +5,18 @@ run adds (sizes, hyper-parameters, losses, timings). `make_results` aggregates t
 sample standard deviation, ddof = 1) into the paper's layout: rows are models, columns are task x shots.
 
   <out>/tables/fewshot.csv          metric, model, then one "mean ± std" column per task x shots
-  <out>/tables/fewshot.md / .tex    one table per metric (best mean per column in bold)
-  <out>/tables/fewshot_summary.csv  the same numbers, tidy: model task shots metric mean std n_seeds
-  <out>/figures/<task>.png          each metric against shots, one line per model, error bars = std
+  <out>/tables/fewshot.md / .tex    one table per metric (best mean per column in bold); each cell also shows
+                                    its paired-test mark against random masking (genemask.evaluation.paired),
+                                    how many seeds collapsed to one predicted class, and the paper's mean ± std
+                                    where the paper has the same cell (genemask.evaluation.published)
+  <out>/tables/fewshot_summary.csv  the same numbers, tidy: model task shots metric mean std n_seeds n_collapsed
+  <out>/tables/paired.csv           every paired comparison (vs random masking and vs the random-init floor)
+  <out>/tables/vs_paper.csv / .md   ours beside the published numbers, Welch's t-test, a verdict per task
+  <out>/figures/<task>.png          each metric against shots, one line per model, error bars = std; the
+                                    paper's points (filled: exact match; hollow: nearest published row)
+  <out>/figures/paired_vs_random.png  mean difference against random masking, 95% interval, per cell
+
+Shots are an integer (examples per class) or "full" (the whole training set), which sorts last.
 """
 
 from __future__ import annotations
@@ -24,10 +33,18 @@ from genemask import __version__
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
 from genemask.evaluation.metrics import METRICS
+from genemask.evaluation.paired import MARK_TEXT, paired_table, plot_differences
+from genemask.evaluation.published import verdicts, vs_paper, vs_paper_markdown
 from genemask.evaluation.tasks import TASKS
 
 METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "mcc": "MCC", "auc": "AUC"}
 IDENTITY = ("model", "task", "shots", "seed")
+FULL_SHOTS = "full"  # fine-tune on the whole training set
+
+
+def shots_key(shots: object) -> tuple[int, int]:
+    """Sort key: integer shots ascending, then "full"."""
+    return (1, 0) if shots == FULL_SHOTS else (0, int(shots))
 
 
 def write_run_record(path: str | Path, record: dict, *, model: str, task: str, shots: int, seed: int) -> dict:
@@ -57,9 +74,11 @@ def read_run_record(path: Path) -> dict:
     missing = [key for key in (*IDENTITY, "metrics") if key not in record]
     if missing:
         raise UserError(f"{path}: run record lacks {', '.join(missing)}")
-    if not isinstance(record["shots"], int) or not isinstance(record["seed"], int):
+    shots_ok = isinstance(record["shots"], int) or record["shots"] == FULL_SHOTS
+    if not shots_ok or not isinstance(record["seed"], int):
         raise UserError(
-            f"{path}: expected integer shots and seed, got {record['shots']!r} and {record['seed']!r}"
+            f"{path}: expected integer (or '{FULL_SHOTS}') shots and an integer seed, got {record['shots']!r} "
+            f"and {record['seed']!r}"
         )
     absent = [metric for metric in METRICS if metric not in record["metrics"]]
     if absent:
@@ -95,16 +114,18 @@ def load_runs(paths: Sequence[Path]) -> pd.DataFrame:
         metrics = {
             m: np.nan if record["metrics"][m] is None else float(record["metrics"][m]) for m in METRICS
         }
-        rows.append(dict(zip(IDENTITY, key, strict=True)) | metrics)
-    return pd.DataFrame(rows, columns=[*IDENTITY, *METRICS])
+        collapsed = {"collapsed": bool(record.get("collapsed", False))}  # older records lack the mark
+        rows.append(dict(zip(IDENTITY, key, strict=True)) | metrics | collapsed)
+    return pd.DataFrame(rows, columns=[*IDENTITY, *METRICS, "collapsed"])
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Tidy: model task shots metric mean std n_seeds (std with ddof=1; NaN for a single seed)."""
-    long = runs.melt(id_vars=list(IDENTITY), value_vars=list(METRICS), var_name="metric")
-    grouped = long.groupby(["model", "task", "shots", "metric"], sort=False)["value"]
-    summary = grouped.agg(mean="mean", std="std", n_seeds="count").reset_index()
-    return summary
+    """Tidy: model task shots metric mean std n_seeds n_collapsed (std with ddof=1; NaN for a single seed)."""
+    long = runs.melt(id_vars=[*IDENTITY, "collapsed"], value_vars=list(METRICS), var_name="metric")
+    grouped = long.groupby(["model", "task", "shots", "metric"], sort=False)
+    summary = grouped["value"].agg(mean="mean", std="std", n_seeds="count")
+    summary["n_collapsed"] = grouped["collapsed"].sum().astype(int)
+    return summary.reset_index()
 
 
 def _order(values: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
@@ -127,15 +148,41 @@ class FewShotTables:
     """The summary arranged as the paper does: one block per metric, rows models, columns (task, shots)."""
 
     def __init__(
-        self, summary: pd.DataFrame, model_order: Sequence[str] | None, task_order: Sequence[str] | None
+        self,
+        summary: pd.DataFrame,
+        model_order: Sequence[str] | None,
+        task_order: Sequence[str] | None,
+        *,
+        paired: pd.DataFrame | None = None,
+        paper: pd.DataFrame | None = None,
     ):
         self.summary = summary
+        cell = ["model", "task", "shots", "metric"]
+        self.marks: dict[tuple, str] = {}
+        if paired is not None:
+            against_random = paired[paired.comparison == "random"]
+            self.marks = dict(
+                zip(map(tuple, against_random[cell].to_numpy()), against_random["mark"], strict=True)
+            )
+        self.paper: dict[tuple, tuple[float, float]] = {}
+        if paper is not None:
+            exact = paper[paper.match == "exact"]
+            self.paper = {
+                tuple(key): (mean, std)
+                for key, mean, std in zip(
+                    exact[cell].to_numpy(), exact.paper_mean, exact.paper_std, strict=True
+                )
+            }
+        self.collapsed = {
+            (row.model, row.task, row.shots, row.metric): (row.n_collapsed, row.n_seeds)
+            for row in summary.itertuples(index=False)
+        }
         self.models = _order(summary.model, model_order)
         tasks = _order(summary.task, [*(task_order or []), *TASKS])
         self.columns = [
             (task, shots)
             for task in tasks
-            for shots in sorted(summary.loc[summary.task == task, "shots"].unique())
+            for shots in sorted(summary.loc[summary.task == task, "shots"].unique(), key=shots_key)
         ]
         self.metrics = [metric for metric in METRICS if metric in set(summary.metric)]
 
@@ -145,7 +192,10 @@ class FewShotTables:
         )
         return table.reindex(index=self.models, columns=pd.MultiIndex.from_tuples(self.columns))
 
-    def cells(self, metric: str, plus_minus: str, bold: tuple[str, str] | None = None) -> list[list[str]]:
+    def cells(
+        self, metric: str, plus_minus: str, bold: tuple[str, str] | None = None, style: str = "markdown"
+    ) -> list[list[str]]:
+        """Cell texts: mean ± std, the mark against random, "[c/n collapsed]", "(paper mean ± std)"."""
         means, stds = self.values(metric, "mean"), self.values(metric, "std")
         best = means.max(axis=0)
         rows = []
@@ -155,6 +205,14 @@ class FewShotTables:
                 text = _cell(means.at[model, column], stds.at[model, column], plus_minus)
                 if bold and not np.isnan(means.at[model, column]) and means.at[model, column] == best[column]:
                     text = f"{bold[0]}{text}{bold[1]}"
+                key = (model, *column, metric)
+                if self.marks.get(key):
+                    text += MARK_TEXT[style][self.marks[key]]
+                collapsed, n_seeds = self.collapsed.get(key, (0, 0))
+                if collapsed:
+                    text += f" [{collapsed}/{n_seeds} collapsed]"
+                if key in self.paper:
+                    text += f" (paper {_cell(*self.paper[key], plus_minus)})"
                 row.append(text)
             rows.append(row)
         return rows
@@ -176,6 +234,7 @@ class FewShotTables:
         out = []
         for metric in self.metrics:
             out.append(f"## {METRIC_TITLES[metric]} (mean ± std over seeds; best per column in bold)\n")
+            out.append(f"{LEGEND}\n")
             out.append("| Model | " + " | ".join(self.column_titles()) + " |")
             out.append("|---|" + "---:|" * len(self.columns))
             for model, row in zip(self.models, self.cells(metric, " ± ", ("**", "**")), strict=True):
@@ -199,7 +258,7 @@ class FewShotTables:
             out += [
                 "\\begin{table}[ht]",
                 "\\centering",
-                f"\\caption{{Few-shot {METRIC_TITLES[metric]} (mean $\\pm$ std over seeds).}}",
+                f"\\caption{{Few-shot {METRIC_TITLES[metric]} (mean $\\pm$ std over seeds). {LATEX_LEGEND}}}",
                 f"\\begin{{tabular}}{{l{'r' * len(self.columns)}}}",
                 "\\toprule",
                 f" & {header} \\\\",
@@ -208,11 +267,19 @@ class FewShotTables:
                 "\\midrule",
             ]
             for model, row in zip(
-                self.models, self.cells(metric, " $\\pm$ ", ("\\textbf{", "}")), strict=True
+                self.models, self.cells(metric, " $\\pm$ ", ("\\textbf{", "}"), "latex"), strict=True
             ):
                 out.append(f"{_latex_escape(model)} & " + " & ".join(row) + " \\\\")
             out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
         return "\n".join(out)
+
+
+LEGEND = (
+    "Marks: paired t-test against random masking of the same size and steps over the seeds, "
+    "Benjamini-Hochberg corrected over the table (** q<0.01, * q<0.05, † q<0.1; all values in paired.csv). "
+    "[c/n collapsed]: c of n seeds predicted one class for the whole test set. "
+    "(paper ...): the published mean ± std of the same architecture, strategy, steps, task and shots."
+)
 
 
 def _latex_escape(text: str) -> str:
@@ -221,8 +288,24 @@ def _latex_escape(text: str) -> str:
     return text
 
 
-def plot_task(summary: pd.DataFrame, task: str, models: Sequence[str], out: Path) -> None:
-    """One panel per metric: mean against shots (log scale), one line per model, error bars = std."""
+LATEX_LEGEND = _latex_escape(LEGEND).replace("†", "$^\\dagger$").replace("<", "$<$").replace("±", "$\\pm$")
+
+
+def _x_positions(shots: Sequence[object]) -> dict[object, float]:
+    """Shots on a log axis; "full" one decade beyond the largest integer shots."""
+    numeric = [int(s) for s in shots if s != FULL_SHOTS]
+    full_at = 10.0 * max(numeric, default=100)
+    return {s: full_at if s == FULL_SHOTS else float(s) for s in shots}
+
+
+def plot_task(
+    summary: pd.DataFrame, task: str, models: Sequence[str], out: Path, paper: pd.DataFrame | None = None
+) -> None:
+    """One panel per metric: mean against shots (log scale), one line per model, error bars = std.
+
+    With `paper` (the vs_paper table), the published points matched to our models are drawn beside them:
+    filled squares for exact matches, hollow ones for the nearest published rows (labelled as such).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -230,27 +313,54 @@ def plot_task(summary: pd.DataFrame, task: str, models: Sequence[str], out: Path
 
     data = summary[summary.task == task]
     metrics = [metric for metric in METRICS if metric in set(data.metric)]
-    shots = sorted(data.shots.unique())
+    shots = sorted(data.shots.unique(), key=shots_key)
+    x_of = _x_positions(shots)
+    published = pd.DataFrame() if paper is None else paper[paper.task == task]
     figure, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.2), squeeze=False)
     for axis, metric in zip(axes[0], metrics, strict=True):
+        drawn: set[tuple] = set()
         for model in models:
-            line = data[(data.model == model) & (data.metric == metric)].sort_values("shots")
+            line = data[(data.model == model) & (data.metric == metric)]
+            line = line.iloc[sorted(range(len(line)), key=lambda i: shots_key(line.shots.iloc[i]))]
             if line.empty:
                 continue
-            axis.errorbar(
-                line.shots, line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=3, label=model
-            )
+            x = [x_of[s] for s in line.shots]
+            handle = axis.errorbar(
+                x, line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=3, label=model
+            )[0]
+            if published.empty:
+                continue
+            for row in published[(published.model == model) & (published.metric == metric)].itertuples():
+                point = (row.paper_architecture, row.paper_masking, row.paper_steps, row.shots, row.match)
+                if point in drawn:
+                    continue
+                drawn.add(point)
+                exact = row.match == "exact"
+                kind = "" if exact else ", nearest"
+                axis.errorbar(
+                    [x_of[row.shots] * 1.08],
+                    [row.paper_mean],
+                    yerr=[row.paper_std],
+                    marker="s",
+                    capsize=2,
+                    color=handle.get_color(),
+                    markerfacecolor=handle.get_color() if exact else "none",
+                    linestyle="none",
+                    alpha=0.8,
+                    label=f"paper {row.paper_architecture} {row.paper_masking} {row.paper_steps // 1000}K{kind}",
+                )
         axis.set_xscale("log")
-        axis.set_xticks(shots, [str(s) for s in shots])
+        axis.set_xticks([x_of[s] for s in shots], [str(s) for s in shots])
         axis.minorticks_off()
         axis.set_xlabel("shots")
         axis.set_title(METRIC_TITLES[metric])
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel("mean ± std over seeds")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
+    unique = dict(zip(labels, handles, strict=True))
+    figure.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(len(unique), 4), frameon=False)
     figure.suptitle(_task_title(task))
-    figure.tight_layout(rect=(0, 0.08 + 0.05 * ((len(labels) - 1) // 4), 1, 1))
+    figure.tight_layout(rect=(0, min(0.6, 0.08 + 0.05 * ((len(unique) - 1) // 4)), 1, 1))
     with atomic_file(out) as tmp:
         figure.savefig(tmp, format="png", dpi=120)
     plt.close(figure)
@@ -267,19 +377,28 @@ def make_results(
     out_dir = Path(out_dir)
     runs = load_runs(find_run_records(run_paths))
     summary = summarise(runs)
-    tables = FewShotTables(summary, model_order, task_order)
+    paired = paired_table(runs)
+    paper = vs_paper(summary)
+    tables = FewShotTables(summary, model_order, task_order, paired=paired, paper=paper)
+    tasks = list(dict.fromkeys(task for task, _ in tables.columns))
+    titles = {task: _task_title(task) for task in tasks}
     for name, text in (
         ("fewshot.csv", tables.csv()),
         ("fewshot.md", tables.markdown()),
         ("fewshot.tex", tables.latex()),
+        ("paired.csv", paired.to_csv(index=False, float_format="%.6g")),
+        ("vs_paper.csv", paper.to_csv(index=False, float_format="%.6g")),
+        ("vs_paper.md", vs_paper_markdown(paper, verdicts(paper, tasks), titles)),
     ):
         with atomic_file(out_dir / "tables" / name) as tmp:
             tmp.write_text(text)
     with atomic_file(out_dir / "tables" / "fewshot_summary.csv") as tmp:
         ordered = summary.assign(model=pd.Categorical(summary.model, tables.models, ordered=True))
-        ordered.sort_values(["task", "model", "shots", "metric"]).to_csv(
+        ordered = ordered.assign(_shots=ordered.shots.map(shots_key))
+        ordered.sort_values(["task", "model", "_shots", "metric"]).drop(columns="_shots").to_csv(
             tmp, index=False, float_format="%.6g"
         )
-    for task in dict.fromkeys(task for task, _ in tables.columns):
-        plot_task(summary, task, tables.models, out_dir / "figures" / f"{task}.png")
+    for task in tasks:
+        plot_task(summary, task, tables.models, out_dir / "figures" / f"{task}.png", paper)
+    plot_differences(paired, tasks, titles, out_dir / "figures" / "paired_vs_random.png")
     return summary

@@ -280,9 +280,20 @@ def read_labelled_tsv(
 def read_train_test(
     train_path: str | Path, test_path: str | Path
 ) -> tuple[LabelledSequences, LabelledSequences, int]:
-    """A training and a test TSV, checked to agree: every class of either occurs in training. -> (.., n_classes)."""
+    """A training and a test TSV, checked to give a meaningful score. -> (train, test, n_classes).
+
+    Refused: a file with one class only (a test set of one class scores a classifier that always says it
+    perfectly), a test label that never occurs in training, a class missing from training.
+    """
     train = read_labelled_tsv(train_path)
     test = read_labelled_tsv(test_path)
+    for path, data in ((train_path, train), (test_path, test)):
+        present = np.unique(data.labels)
+        if present.size < 2:
+            raise UserError(f"{path}: every row has label {present[0]}; a score needs at least two classes")
+    unseen = sorted(set(np.unique(test.labels).tolist()) - set(np.unique(train.labels).tolist()))
+    if unseen:
+        raise UserError(f"{test_path}: label {unseen} never occurs in the training file {train_path}")
     n_classes = int(max(train.labels.max(), test.labels.max())) + 1
     missing = sorted(set(range(n_classes)) - set(train.labels.tolist()))
     if missing:
