@@ -1,0 +1,233 @@
+"""Statistics beside the results: paired tests, BH correction, the published numbers, collapsed runs, refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from genemask import cli
+from genemask.errors import UserError
+from genemask.evaluation.metrics import METRICS, prediction_summary
+from genemask.evaluation.paired import benjamini_hochberg, paired_statistics, paired_table, significance_mark
+from genemask.evaluation.published import (
+    PUBLISHED_CSV,
+    PUBLISHED_SHA1,
+    match_published,
+    parse_model_name,
+    published_table,
+    verdicts,
+    vs_paper,
+    welch_from_summaries,
+)
+from genemask.evaluation.results import write_run_record
+from genemask.evaluation.tasks import LabelledSequences, git_blob_sha1, read_train_test, write_labelled_tsv
+
+# ---------------------------------------------------------------- paired statistics
+
+
+def test_paired_statistics_match_scipy_and_the_textbook_formulas():
+    ours = np.array([0.62, 0.58, 0.66, 0.61, 0.70])
+    baseline = np.array([0.55, 0.57, 0.60, 0.62, 0.61])
+    differences = ours - baseline  # 0.07 0.01 0.06 -0.01 0.09
+    result = paired_statistics(differences)
+    mean, sd = differences.mean(), differences.std(ddof=1)
+    t = mean / (sd / math.sqrt(5))
+    assert result["mean_difference"] == pytest.approx(0.044)
+    assert result["t"] == pytest.approx(t)
+    assert result["t"] == pytest.approx(stats.ttest_rel(ours, baseline).statistic)
+    assert result["p_ttest"] == pytest.approx(stats.ttest_rel(ours, baseline).pvalue)
+    assert result["p_wilcoxon"] == pytest.approx(stats.wilcoxon(ours, baseline).pvalue)
+    half = stats.t.ppf(0.975, 4) * sd / math.sqrt(5)
+    assert (result["ci95_low"], result["ci95_high"]) == pytest.approx((mean - half, mean + half))
+
+
+def test_identical_results_and_single_seeds_give_no_test():
+    assert math.isnan(paired_statistics(np.zeros(4))["p_ttest"])
+    assert math.isnan(paired_statistics(np.zeros(4))["p_wilcoxon"])
+    single = paired_statistics(np.array([0.1]))
+    assert single["n_pairs"] == 1 and math.isnan(single["ci95_low"]) and math.isnan(single["p_ttest"])
+
+
+def test_benjamini_hochberg_by_hand():
+    p = pd.Series([0.01, 0.04, np.nan, 0.03, 0.20])
+    # sorted 0.01 0.03 0.04 0.20 (m = 4): 0.04, 0.06, 0.0533, 0.20 -> monotone from the top: 0.04 .0533 .0533 .2
+    expected = [0.04, 0.16 / 3, np.nan, 0.16 / 3, 0.20]
+    np.testing.assert_allclose(benjamini_hochberg(p).to_numpy(), expected)
+    assert [significance_mark(q) for q in (0.009, 0.01, 0.049, 0.099, 0.1, np.nan)] == [
+        "**",
+        "*",
+        "*",
+        "dagger",
+        "",
+        "",
+    ]
+
+
+def runs_frame(accuracies: dict[str, list[float]], task: str = "prom-core", shots: int = 10) -> pd.DataFrame:
+    rows = []
+    for model, values in accuracies.items():
+        for seed, value in enumerate(values):
+            rows.append(
+                {"model": model, "task": task, "shots": shots, "seed": seed, "collapsed": False}
+                | {metric: value for metric in METRICS}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_paired_table_compares_each_strategy_with_random_and_the_floor_seed_by_seed():
+    runs = runs_frame(
+        {
+            "logo_random_10000": [0.50, 0.55, 0.60, 0.52],
+            "logo_genemask_10000": [0.58, 0.60, 0.66, 0.57],
+            "logo_random-init": [0.50, 0.50, 0.51, 0.50],
+            "logo_genemask_500": [0.9, 0.9, 0.9, 0.9],  # no random model at 500 steps: only the floor
+            "kmer-logreg": [0.7, 0.7, 0.7, 0.7],
+        }
+    )
+    table = paired_table(runs)
+    pairs = set(zip(table.model, table.baseline, table.comparison, strict=True))
+    assert pairs == {
+        ("logo_genemask_10000", "logo_random_10000", "random"),
+        ("logo_genemask_10000", "logo_random-init", "random-init"),
+        ("logo_random_10000", "logo_random-init", "random-init"),
+        ("logo_genemask_500", "logo_random-init", "random-init"),
+    }
+    row = table[(table.comparison == "random") & (table.metric == "accuracy")].iloc[0]
+    expected = stats.ttest_rel([0.58, 0.60, 0.66, 0.57], [0.50, 0.55, 0.60, 0.52])
+    assert row.n_pairs == 4 and row.p_ttest == pytest.approx(expected.pvalue)
+    q = stats.false_discovery_control(table.p_ttest.dropna().to_numpy(), method="bh")
+    np.testing.assert_allclose(table.q_ttest.dropna().to_numpy(), q)
+    assert row.mark == significance_mark(row.q_ttest)
+
+
+# ---------------------------------------------------------------- the published numbers
+
+
+def test_the_shipped_published_numbers_are_the_shared_file():
+    assert git_blob_sha1(PUBLISHED_CSV) == PUBLISHED_SHA1
+    table = published_table()
+    assert len(table) == 360
+    row = table[
+        (table.architecture == "LOGO")
+        & (table.masking == "genemask")
+        & (table.task == "Prom-300")
+        & (table.shots == 10)
+        & (table.metric == "accuracy")
+    ]
+    assert len(row) == 1 and row.iloc[0]["std"] > 0
+
+
+def test_models_map_to_published_rows_exactly_or_labelled_nearest():
+    identity = parse_model_name("tiny_genemask-as-released_60")
+    assert (identity.preset, identity.strategy, identity.steps) == ("tiny", "genemask-as-released", 60)
+    assert parse_model_name("tiny_random-init") is None and parse_model_name("kmer-logreg") is None
+    exact = match_published("logo_random_10000", "prom-core", 10, "accuracy")
+    assert exact.kind == "exact" and exact.row.architecture == "LOGO" and exact.row.steps == 10000
+    nearest = match_published("tiny_random_60", "sim-promoter", 10, "auc")
+    assert (
+        nearest.kind == "nearest" and nearest.row.architecture == "LOGO" and nearest.row.task == "Prom-core"
+    )
+    assert "60" in nearest.label and "tiny" in nearest.label and "simulated" in nearest.label
+    reference = match_published("dnabert_random_120000", "splice-40", 50, "accuracy")
+    assert reference.kind == "exact" and reference.row.steps == 120000
+    assert match_published("dnabert_random_100000", "splice-40", 50, "accuracy").row.steps == 120000
+    assert match_published("logo_random-init", "prom-core", 10, "accuracy") is None
+    assert match_published("logo_random_10000", "prom-core", "full", "accuracy") is None
+
+
+def test_welch_from_summaries_matches_scipy_on_raw_samples():
+    ours = np.array([0.61, 0.55, 0.66, 0.59])
+    theirs = np.array([0.58, 0.60, 0.52, 0.57, 0.63, 0.55, 0.59, 0.61, 0.50, 0.56])
+    t, p = welch_from_summaries(
+        ours.mean(), ours.std(ddof=1), ours.size, theirs.mean(), theirs.std(ddof=1), theirs.size
+    )
+    expected = stats.ttest_ind(ours, theirs, equal_var=False)
+    assert (t, p) == pytest.approx((expected.statistic, expected.pvalue))
+    assert all(math.isnan(x) for x in welch_from_summaries(0.5, np.nan, 1, 0.6, 0.05, 10))
+
+
+def test_vs_paper_lists_exact_cells_with_a_verdict_per_task():
+    summary = pd.DataFrame(
+        [
+            # LOGO random 10K, Prom-core 10 shots accuracy: published 0.514 +- 0.032 (Table 1)
+            ("logo_random_10000", "prom-core", 10, "accuracy", 0.515, 0.03, 10),
+            ("logo_random_10000", "prom-core", 10, "auc", 0.99, 0.001, 10),
+            ("tiny_random_60", "sim-splice", 10, "accuracy", 0.40, 0.02, 3),
+            ("kmer-logreg", "prom-core", 10, "accuracy", 0.58, 0.02, 3),
+        ],
+        columns=["model", "task", "shots", "metric", "mean", "std", "n_seeds"],
+    )
+    table = vs_paper(summary)
+    assert list(table.model) == ["logo_random_10000", "logo_random_10000", "tiny_random_60"]
+    accuracy = table.iloc[0]
+    paper = (
+        published_table()
+        .query(
+            "architecture == 'LOGO' and masking == 'random' and steps == 10000 and task == 'Prom-core' "
+            "and shots == 10 and metric == 'accuracy'"
+        )
+        .iloc[0]
+    )
+    assert accuracy.paper_mean == paper["mean"] and accuracy.difference == pytest.approx(
+        0.515 - paper["mean"]
+    )
+    expected = stats.ttest_ind_from_stats(0.515, 0.03, 10, paper["mean"], paper["std"], 10, equal_var=False)
+    assert accuracy.welch_p == pytest.approx(expected.pvalue)
+    lines = verdicts(table, ["prom-core", "sim-splice"])
+    assert lines["prom-core"].startswith("differs from the paper: 1 of 2 exact cells agree")
+    assert "nearest rows are listed for orientation only" in lines["sim-splice"]
+
+
+# ---------------------------------------------------------------- collapsed runs and refused input
+
+
+def test_prediction_summary_marks_a_single_predicted_class():
+    assert prediction_summary(np.array([[0.6, 0.4], [0.7, 0.3]])) == {
+        "predicted_class_counts": [2, 0],
+        "collapsed": True,
+    }
+    assert not prediction_summary(np.array([[0.6, 0.4], [0.3, 0.7]]))["collapsed"]
+
+
+def test_a_run_that_predicts_one_class_is_marked_and_counted_in_the_tables(tmp_path):
+    rng = np.random.default_rng(0)
+    sequences = ["".join(rng.choice(list("ACGT"), 30)) for _ in range(60)]
+    labels = np.array([1] * 5 + [0] * 25 + [0, 1] * 15)
+    write_labelled_tsv(tmp_path / "train.tsv", LabelledSequences(sequences[:30], labels[:30]))
+    write_labelled_tsv(tmp_path / "test.tsv", LabelledSequences(sequences[30:], labels[30:]))
+    common = ["kmer-baseline", "--train", str(tmp_path / "train.tsv"), "--test", str(tmp_path / "test.tsv")]
+    common += ["--task", "toy", "--shots", "15", "--k", "3"]
+    # A huge penalty leaves only the intercept, which favours the majority class for every test sequence.
+    assert cli.main([*common, "--seed", "0", "--l2", "1e6", "--out", str(tmp_path / "runs/a.json")]) == 0
+    assert cli.main([*common, "--seed", "1", "--l2", "1", "--out", str(tmp_path / "runs/b.json")]) == 0
+    collapsed = json.loads((tmp_path / "runs/a.json").read_text())
+    assert collapsed["collapsed"] and collapsed["predicted_class_counts"] == [30, 0]
+    assert collapsed["metrics"]["accuracy"] == 0.5
+    assert not json.loads((tmp_path / "runs/b.json").read_text())["collapsed"]
+    assert cli.main(["results", "--runs", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "out")]) == 0
+    assert "[1/2 collapsed]" in (tmp_path / "out/tables/fewshot.md").read_text()
+    summary = pd.read_csv(tmp_path / "out/tables/fewshot_summary.csv")
+    assert set(summary.n_collapsed) == {1}
+
+
+@pytest.mark.parametrize(
+    ("train_labels", "test_labels", "bad", "message"),
+    [
+        ([0, 0, 0], [0, 1], "train", "every row has label 0"),
+        ([0, 1, 0], [1, 1], "test", "every row has label 1"),
+        ([0, 1, 0], [0, 2, 1], "test", "label [2] never occurs in the training file"),
+    ],
+)
+def test_input_that_cannot_give_a_meaningful_score_is_refused(
+    tmp_path, train_labels, test_labels, bad, message
+):
+    for name, labels in (("train", train_labels), ("test", test_labels)):
+        data = LabelledSequences(["ACGTACGTAC"] * len(labels), np.array(labels))
+        write_labelled_tsv(tmp_path / f"{name}.tsv", data)
+    with pytest.raises(UserError, match=rf"^{tmp_path / bad}\.tsv: .*{message}".replace("[", r"\[")):
+        read_train_test(tmp_path / "train.tsv", tmp_path / "test.tsv")
