@@ -24,7 +24,6 @@ from genemask.evaluation.published import (
     vs_paper,
     welch_from_summaries,
 )
-from genemask.evaluation.results import write_run_record
 from genemask.evaluation.tasks import LabelledSequences, git_blob_sha1, read_train_test, write_labelled_tsv
 
 # ---------------------------------------------------------------- paired statistics
