@@ -175,6 +175,22 @@ rule fewshot_results:
             caption="../report/fewshot_figure.rst",
             category="5. Few-shot",
         ),
+        vs_paper=report(
+            "results/tables/vs_paper.html",
+            caption="../report/vs_paper.rst",
+            category="5. Few-shot",
+        ),
+        vs_paper_tables=multiext("results/tables/vs_paper", ".csv", ".md"),
+        paired=report(
+            "results/tables/paired.csv",
+            caption="../report/paired_table.rst",
+            category="5. Few-shot",
+        ),
+        paired_figure=report(
+            "results/figures/paired_vs_random.png",
+            caption="../report/paired_figure.rst",
+            category="5. Few-shot",
+        ),
     log:
         "logs/finetune/results.log",
     conda:

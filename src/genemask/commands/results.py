@@ -13,7 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Read every run record (JSON) under --runs, aggregate mean and std over seeds, and write "
             "OUT/tables/fewshot.{csv,md,tex} (rows models, columns task x shots), OUT/tables/fewshot_summary.csv "
-            "(tidy) and OUT/figures/<task>.png (each metric against shots, one line per model)."
+            "(tidy), OUT/tables/paired.csv (paired t-test and Wilcoxon of each strategy against random masking and "
+            "the random-init floor, Benjamini-Hochberg corrected), OUT/tables/vs_paper.{csv,md,html} (ours beside "
+            "the published numbers, Welch's t-test, a verdict per task), OUT/figures/<task>.png (each metric "
+            "against shots, one line per model, the paper's points) and OUT/figures/paired_vs_random.png."
         ),
     )
     parser.add_argument("--runs", required=True, nargs="+", type=Path, help="run record files or directories")
@@ -29,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     summary = make_results(args.runs, args.out_dir, model_order=args.models, task_order=args.tasks)
     print(
         f"{args.out_dir}: {summary.model.nunique()} models x {summary.task.nunique()} tasks, "
-        f"tables/fewshot.{{csv,md,tex}}, figures/<task>.png"
+        "tables/fewshot.{csv,md,tex}, paired.csv, vs_paper.{csv,md,html}, figures/<task>.png, "
+        "figures/paired_vs_random.png"
     )
     return 0

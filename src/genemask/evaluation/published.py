@@ -20,6 +20,7 @@ two summaries (scipy.stats.ttest_ind_from_stats; the paper's cells are means of 
 from __future__ import annotations
 
 import functools
+import html
 import math
 import re
 from dataclasses import dataclass
@@ -257,3 +258,20 @@ def vs_paper_markdown(table: pd.DataFrame, lines: dict[str, str], task_titles: d
             f"{paper} | {row.difference:+.3f} | {p} | {row.match}; {source} |"
         )
     return "\n".join(out) + "\n"
+
+
+def vs_paper_html(table: pd.DataFrame, lines: dict[str, str], task_titles: dict[str, str]) -> str:
+    """The verdicts and the table as one HTML page, for the Snakemake report."""
+    verdict_items = "".join(
+        f"<li><b>{html.escape(task_titles.get(task, task))}</b>: {html.escape(line)}</li>"
+        for task, line in lines.items()
+    )
+    style = (
+        "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px}th{background:#eee}</style>"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Ours beside the paper</title>{style}</head>"
+        f"<body><h2>Ours beside the published numbers</h2><ul>{verdict_items}</ul>"
+        f"{table.to_html(index=False, float_format=lambda x: f'{x:.4g}', na_rep='n/a')}</body></html>\n"
+    )

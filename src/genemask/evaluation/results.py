@@ -11,7 +11,7 @@ sample standard deviation, ddof = 1) into the paper's layout: rows are models, c
                                     where the paper has the same cell (genemask.evaluation.published)
   <out>/tables/fewshot_summary.csv  the same numbers, tidy: model task shots metric mean std n_seeds n_collapsed
   <out>/tables/paired.csv           every paired comparison (vs random masking and vs the random-init floor)
-  <out>/tables/vs_paper.csv / .md   ours beside the published numbers, Welch's t-test, a verdict per task
+  <out>/tables/vs_paper.csv/.md/.html  ours beside the published numbers, Welch's t-test, a verdict per task
   <out>/figures/<task>.png          each metric against shots, one line per model, error bars = std; the
                                     paper's points (filled: exact match; hollow: nearest published row)
   <out>/figures/paired_vs_random.png  mean difference against random masking, 95% interval, per cell
@@ -34,7 +34,7 @@ from genemask.atomic import atomic_file
 from genemask.errors import UserError
 from genemask.evaluation.metrics import METRICS
 from genemask.evaluation.paired import MARK_TEXT, paired_table, plot_differences
-from genemask.evaluation.published import verdicts, vs_paper, vs_paper_markdown
+from genemask.evaluation.published import verdicts, vs_paper, vs_paper_html, vs_paper_markdown
 from genemask.evaluation.tasks import TASKS
 
 METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "mcc": "MCC", "auc": "AUC"}
@@ -382,13 +382,15 @@ def make_results(
     tables = FewShotTables(summary, model_order, task_order, paired=paired, paper=paper)
     tasks = list(dict.fromkeys(task for task, _ in tables.columns))
     titles = {task: _task_title(task) for task in tasks}
+    lines = verdicts(paper, tasks)
     for name, text in (
         ("fewshot.csv", tables.csv()),
         ("fewshot.md", tables.markdown()),
         ("fewshot.tex", tables.latex()),
         ("paired.csv", paired.to_csv(index=False, float_format="%.6g")),
         ("vs_paper.csv", paper.to_csv(index=False, float_format="%.6g")),
-        ("vs_paper.md", vs_paper_markdown(paper, verdicts(paper, tasks), titles)),
+        ("vs_paper.md", vs_paper_markdown(paper, lines, titles)),
+        ("vs_paper.html", vs_paper_html(paper, lines, titles)),
     ):
         with atomic_file(out_dir / "tables" / name) as tmp:
             tmp.write_text(text)
