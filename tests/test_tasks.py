@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
+import os
 import shutil
 import subprocess
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +24,12 @@ from genemask.evaluation.tasks import (
     REAL_TASKS,
     TASKS,
     LabelledSequences,
+    TaskSpec,
+    UpstreamFile,
+    concatenate,
     detokenize,
     download_task,
+    download_task_file,
     draw_sample,
     git_blob_sha1,
     prepare_task,
@@ -33,18 +40,19 @@ from genemask.evaluation.tasks import (
 from genemask.genome.simulate import simulate_genome
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared" / "data").resolve()
-SHARED_FOLDERS = {
-    "prom-core": "prom_core",
-    "prom-300": "prom_300",
-    "cohn-enh": "cohn_enh",
-    "splice-40": "splice_40",
+SHARED = Path(os.environ.get("GENEMASK_SHARED_DATA", REPO / ".." / "shared" / "data")).resolve()
+SHARED_FOLDERS = {  # where the shared data keeps each task's verbatim upstream files
+    "prom-core": "prom_core/genemask",
+    "prom-300": "prom_300/genemask",
+    "cohn-enh": "cohn_enh/genemask",
+    "splice-40": "splice_40/genemask",
+    "sil-300": "sil_300",
 }
 
 
 def shared_upstream(task: str) -> Path:
-    """The shared copy of a task's upstream folder (Data-B_fewshot-task-datasets/<Task>/)."""
-    folder = SHARED / SHARED_FOLDERS[task] / "genemask"
+    """The shared copy of a task's upstream folder (e.g. Data-B_fewshot-task-datasets/<Task>/)."""
+    folder = SHARED / SHARED_FOLDERS[task]
     if not folder.is_dir():
         pytest.skip(f"real data absent: {folder} (the shared data folder beside the repository)")
     return folder
@@ -85,13 +93,27 @@ def test_pinned_checksums_match_the_verbatim_copies(task):
     spec = TASKS[task]
     checked = 0
     for upstream in spec.upstream_files():
+        assert len(upstream.git_sha1) == 40, upstream.path  # every file is pinned
         path = shared_file(task, upstream.path)
         if path.exists():
             assert upstream.git_sha1 == git_blob_sha1(path), upstream.path
             checked += 1
-        else:  # only files that could not be obtained offline are unpinned
-            assert upstream.git_sha1 is None, upstream.path
-    assert checked >= 4
+    assert checked >= 2
+
+
+def test_every_genemask_file_is_pinned_as_the_upstream_tree_lists_it():
+    listing = SHARED / "published" / "upstream_task_pins.tsv"
+    if not listing.is_file():
+        pytest.skip(f"real data absent: {listing}")
+    rows = [line.split("\t") for line in listing.read_text().splitlines()[1:]]
+    tree = {path: sha1 for path, sha1, _ in rows}
+    ours = {f.path: f.git_sha1 for task in REAL_TASKS for f in TASKS[task].upstream_files()}
+    genemask = {path: sha1 for path, sha1 in ours.items() if not path.startswith("silencer/")}
+    assert genemask == {path: tree[path] for path in genemask}
+    # Everything the tree lists is used, except Splice-40's full-dataset dev/test (copies of test.tsv's rows).
+    assert set(tree) - set(genemask) == {"Splice-40/full-dataset/dev.tsv", "Splice-40/full-dataset/test.tsv"}
+    for task in ("prom-core", "prom-300", "cohn-enh"):
+        assert f"{TASKS[task].title}/full-dataset.zip" in {f.path for f in TASKS[task].extra_pool}
 
 
 @pytest.mark.parametrize("task", REAL_TASKS)
@@ -110,6 +132,17 @@ def test_real_published_draws_parse_to_raw_sequences(task):
             field, label = lines[row].split("\t")
             assert field == f'"{kmer_line(data.sequences[row])}"'
             assert int(label.strip('"')) == data.labels[row]
+
+
+def test_sil_300_reads_as_variable_length_with_its_dev_set_as_test():
+    spec = TASKS["sil-300"]
+    test = read_labelled_tsv(shared_file("sil-300", spec.test.path), length=spec.length, n_classes=2)
+    assert test.class_counts(2) == [794, 863]
+    lengths = {len(seq) for seq in test.sequences}
+    assert min(lengths) >= 100 and max(lengths) <= 300 and len(lengths) > 50
+    assert spec.rows_per_class(10) == 100 and spec.test.source.startswith(
+        "roysoumya/curriculum-GeneMask@d0bad0d"
+    )
 
 
 def test_quoted_unquoted_and_raw_files_read_alike(tmp_path):
@@ -156,94 +189,153 @@ def test_bad_task_files_name_the_line(tmp_path, content, message):
         read_labelled_tsv(path, length=5, n_classes=2)
 
 
-def make_prom_core_source(tmp_path: Path, test_rows: LabelledSequences) -> Path:
-    """Upstream layout with the shared Prom-core draws (symlinked) and a stand-in test.tsv (unquoted k-mers)."""
-    source = tmp_path / "upstream"
-    for upstream in TASKS["prom-core"].published.values():
-        link = source / upstream.path
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(shared_file("prom-core", upstream.path))
-    (source / "Prom-core" / "test.tsv").write_text(kmer_tsv(test_rows))
-    return source
-
-
-def test_prepare_removes_every_test_sequence_from_training(tmp_path, capsys):
-    spec = TASKS["prom-core"]
-    draw_500 = read_labelled_tsv(shared_file("prom-core", spec.published[500].path))
-    draw_10 = read_labelled_tsv(shared_file("prom-core", spec.published[10].path))
-    # The stand-in test set shares 40 sequences with the 500-draw and 3 with the 10-draw.
-    test = LabelledSequences(
-        draw_500.sequences[:40] + draw_10.sequences[:3],
-        np.concatenate([draw_500.labels[:40], draw_10.labels[:3]]),
-    )
-    source = make_prom_core_source(tmp_path, test)
-    out = tmp_path / "prom-core"
-    provenance = prepare_task("prom-core", source, out)
-
-    assert "no pinned checksum for Prom-core/test.tsv" in capsys.readouterr().err
-    assert provenance["unpinned"] == ["Prom-core/test.tsv"]
-    test_set = set(read_labelled_tsv(out / "test.tsv", length=70, n_classes=2).sequences)
-    pool = read_labelled_tsv(out / "pool.tsv", length=70, n_classes=2)
-    assert not test_set & set(pool.sequences)
-    assert len(set(pool.sequences)) == len(pool)
-    all_training = set()
-    for shots, upstream in spec.published.items():
-        original = read_labelled_tsv(shared_file("prom-core", upstream.path))
-        all_training |= set(original.sequences)
-        published = read_labelled_tsv(out / "published" / f"{shots}.tsv")
-        assert published.sequences == [s for s in original.sequences if s not in test_set]
-        assert provenance["test_sequences_removed_from_training"][upstream.path] == len(original) - len(
-            published
-        )
-    assert provenance["test_sequences_removed_from_training"][spec.published[10].path] >= 3
-    assert set(pool.sequences) == all_training - test_set
-
-
-def test_prepare_rejects_a_file_that_differs_from_its_pin(tmp_path):
-    source = make_prom_core_source(
-        tmp_path, read_labelled_tsv(shared_file("prom-core", "Prom-core/10/train.tsv"))
-    )
-    tampered = source / "Prom-core" / "50" / "train.tsv"
-    content = tampered.read_bytes()
-    tampered.unlink()
-    tampered.write_bytes(content.replace(b'"1"', b'"0"', 1) if b'"1"' in content else content + b"\n")
-    with pytest.raises(UserError, match="Prom-core/50/train.tsv.*does not match the pinned"):
-        prepare_task("prom-core", source, tmp_path / "out")
-    assert not (tmp_path / "out" / "pool.tsv").exists()
+def random_sequences(rng: np.random.Generator, n: int, length: int = 30) -> list[str]:
+    return ["".join(rng.choice(list("ACGT"), length)) for _ in range(n)]
 
 
 @pytest.fixture
-def upstream_server(tmp_path):
-    """A local HTTP server over a copy of the Prom-core upstream layout (never the network)."""
+def toy_task(tmp_path, monkeypatch):
+    """A small task in the upstream layout (a full-dataset.zip included), registered with its own pins.
+
+    Full training set: 200 per class. Test: 60 rows, 12 of them also in the full training set, 2 of these in
+    the published 10-shot draw. The published 10-shot draw: 9 per class from the full set, 1 per class not in it.
+    """
+    rng = np.random.default_rng(3)
+    full = LabelledSequences(random_sequences(rng, 400), np.repeat([0, 1], 200))
+    outside = LabelledSequences(random_sequences(rng, 2), np.array([0, 1]))
+    published = concatenate([full.subset([*range(9), *range(200, 209)]), outside])
+    test_only = random_sequences(rng, 48)
+    test = LabelledSequences(
+        test_only + full.sequences[100:105] + full.sequences[300:305] + published.sequences[:2],
+        np.concatenate([np.repeat([0, 1], 24), np.repeat([0, 1], 5), published.labels[:2]]),
+    )
     root = tmp_path / "served"
-    make_prom_core_source(root, read_labelled_tsv(shared_file("prom-core", "Prom-core/10/train.tsv")))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root / "upstream"))
+    (root / "Toy" / "10").mkdir(parents=True)
+    (root / "Toy" / "test.tsv").write_text(kmer_tsv(test))
+    quoted = ['"' + line.replace("\t", '"\t"') + '"' for line in kmer_tsv(published).splitlines()]
+    (root / "Toy" / "10" / "train.tsv").write_text("\n".join(quoted) + "\n")  # as upstream: every field quoted
+    with zipfile.ZipFile(root / "Toy" / "full-dataset.zip", "w") as archive:
+        archive.writestr("full-dataset/train.tsv", kmer_tsv(full))
+        archive.writestr("full-dataset/dev.tsv", kmer_tsv(test))
+    pin = {
+        path: git_blob_sha1(root / path)
+        for path in ("Toy/test.tsv", "Toy/10/train.tsv", "Toy/full-dataset.zip")
+    }
+    spec = TaskSpec(
+        "toy-task",
+        "Toy",
+        30,
+        2,
+        test=UpstreamFile("Toy/test.tsv", pin["Toy/test.tsv"]),
+        published={10: UpstreamFile("Toy/10/train.tsv", pin["Toy/10/train.tsv"])},
+        extra_pool=(UpstreamFile("Toy/full-dataset.zip", pin["Toy/full-dataset.zip"]),),
+    )
+    monkeypatch.setitem(TASKS, "toy-task", spec)
+    return root, full, published, test
+
+
+def test_prepare_draws_the_pool_from_the_full_training_set_minus_every_test_sequence(tmp_path, toy_task):
+    source, full, published, test = toy_task
+    out = tmp_path / "toy"
+    provenance = prepare_task("toy-task", source, out)
+    test_set = set(test.sequences)
+    pool = read_labelled_tsv(out / "pool.tsv", length=30, n_classes=2)
+    assert set(pool.sequences) == (set(full.sequences) | set(published.sequences)) - test_set
+    assert len(pool) == 400 - 12 + 2  # the full set minus 12 test rows, plus the 2 published-only rows
+    assert provenance["full_training_set_rows"] == 400
+    assert provenance["full_training_set_rows_minus_test_deduplicated"] == 388
+    assert provenance["pool_rows"] == len(pool) and provenance["pool_rows_per_class"] == pool.class_counts(2)
+    assert provenance["published_sequences_outside_the_full_training_set"] == {"10": 2}
+    assert provenance["verified_against_pins"] and set(provenance["git_blob_sha1"]) == {
+        "Toy/test.tsv",
+        "Toy/10/train.tsv",
+        "Toy/full-dataset.zip",
+    }
+    kept = read_labelled_tsv(out / "published" / "10.tsv")
+    assert kept.sequences == [seq for seq in published.sequences if seq not in test_set]
+    assert json.loads((out / "provenance.json").read_text()) == provenance
+    # Seed 0 keeps the published draw (topped up from the pool); no draw holds a test sequence.
+    seed0 = sample_task(out, 10, 0, tmp_path / "s0.tsv", n_classes=2, published=out / "published" / "10.tsv")
+    assert set(kept.sequences) < set(seed0.sequences) and not set(seed0.sequences) & test_set
+    whole = sample_task(out, None, 3, tmp_path / "full.tsv", n_classes=2)
+    assert sorted(whole.sequences) == sorted(pool.sequences)
+
+
+def test_prepare_checks_every_file_against_its_pin_first(tmp_path, toy_task):
+    source = toy_task[0]
+    archive = source / "Toy" / "full-dataset.zip"
+    with zipfile.ZipFile(archive, "a") as handle:
+        handle.writestr("other/train.tsv", "sequence\tlabel\n")
+    with pytest.raises(UserError, match="Toy/full-dataset.zip: git blob sha1 .* does not match the pinned"):
+        prepare_task("toy-task", source, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_zip_without_exactly_one_training_member_is_refused(tmp_path):
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as handle:
+        handle.writestr("a/train.tsv", "sequence\tlabel\nACGT\t0\n")
+        handle.writestr("b/train.tsv", "sequence\tlabel\nACGT\t1\n")
+    with pytest.raises(UserError, match="expected exactly one member named train.tsv, found 2"):
+        read_labelled_tsv(two, member="train.tsv")
+    one = tmp_path / "one.zip"
+    with zipfile.ZipFile(one, "w") as handle:
+        handle.writestr("a/train.tsv", "sequence\tlabel\nACGT\t0\n")
+    with pytest.raises(UserError, match="one.zip:a/train.tsv: line 2: expected a sequence of 5 nt"):
+        read_labelled_tsv(one, member="train.tsv", length=5)
+
+
+def serve(root: Path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root / "upstream"
-    server.shutdown()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def test_download_verifies_every_file_against_its_pin(tmp_path, upstream_server):
-    base_url, served = upstream_server
-    out = tmp_path / "resources"
-    download_task("prom-core", out, base_url=base_url)
-    for upstream in TASKS["prom-core"].upstream_files():
-        assert (out / upstream.path).read_bytes() == (served / upstream.path).read_bytes()
+def test_download_verifies_every_file_against_its_pin(tmp_path, toy_task):
+    root = toy_task[0]
+    server, base_url = serve(root)
+    try:
+        out = tmp_path / "resources"
+        download_task("toy-task", out, base_url=base_url)
+        for upstream in TASKS["toy-task"].upstream_files():
+            assert (out / upstream.path).read_bytes() == (root / upstream.path).read_bytes()
+        served = root / "Toy" / "test.tsv"
+        served.write_text(served.read_text().replace("\t1", "\t0", 1))
+        with pytest.raises(UserError, match="does not match the pinned"):
+            download_task_file(
+                "toy-task", "Toy/test.tsv", tmp_path / "bad.tsv", base_url=base_url, progress=False
+            )
+        assert not (tmp_path / "bad.tsv").exists()
+    finally:
+        server.shutdown()
 
-    # A served file that differs from its pin is rejected and not kept.
-    served_file = served / "Prom-core" / "100" / "train.tsv"
-    content = served_file.read_bytes()
-    served_file.unlink()
-    served_file.write_bytes(content[:-10] + b"X" * 10)
-    bad = tmp_path / "bad.tsv"
-    code = cli.main(
-        ["tasks", "download", "--task", "prom-core", "--path", "Prom-core/100/train.tsv", "--out", str(bad)]
-        + ["--base-url", base_url]
-    )
-    assert code == 2
-    assert not bad.exists()
+
+def test_download_checks_the_real_pins(tmp_path):
+    """The shared verbatim Prom-core draw, served locally, passes its real pin; a changed copy fails (exit 2)."""
+    root = tmp_path / "served"
+    (root / "Prom-core" / "10").mkdir(parents=True)
+    shutil.copy(shared_file("prom-core", "Prom-core/10/train.tsv"), root / "Prom-core" / "10" / "train.tsv")
+    server, base_url = serve(root)
+    try:
+        args = [
+            "tasks",
+            "download",
+            "--task",
+            "prom-core",
+            "--path",
+            "Prom-core/10/train.tsv",
+            "--base-url",
+            base_url,
+        ]
+        assert cli.main([*args, "--out", str(tmp_path / "good.tsv")]) == 0
+        served = root / "Prom-core" / "10" / "train.tsv"
+        served.write_bytes(served.read_bytes()[:-10] + b"X" * 10)
+        assert cli.main([*args, "--out", str(tmp_path / "bad.tsv")]) == 2
+        assert not (tmp_path / "bad.tsv").exists()
+    finally:
+        server.shutdown()
 
 
 def toy_pool(per_class: int, n_classes: int) -> LabelledSequences:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from genemask.commands.tasks import shots_value
+
 # Repeated here so that `genemask --help` does not import torch; test_finetune checks they agree.
 DEFAULTS = {
     "learning_rate": 1e-4,
@@ -24,7 +26,9 @@ def add_run_identity(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test", required=True, type=Path, help="test TSV (sequence<TAB>label)")
     parser.add_argument("--out", required=True, type=Path, metavar="metrics.json", help="the run record")
     parser.add_argument("--task", required=True, help="task name, recorded in the run record")
-    parser.add_argument("--shots", required=True, type=int, help="shots (examples per class), recorded")
+    parser.add_argument(
+        "--shots", required=True, type=shots_value, help="shots (examples per class, or 'full'), recorded"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,9 +6,34 @@ import argparse
 from pathlib import Path
 
 # Repeated here so that `genemask --help` does not import numpy; test_tasks checks they agree.
-TASK_NAMES = ("prom-core", "prom-300", "cohn-enh", "splice-40", "sim-promoter", "sim-enhancer", "sim-splice")
-REAL_TASK_NAMES = TASK_NAMES[:4]
+TASK_NAMES = (
+    "prom-core",
+    "prom-300",
+    "cohn-enh",
+    "splice-40",
+    "sil-300",
+    "sim-promoter",
+    "sim-enhancer",
+    "sim-splice",
+)
+REAL_TASK_NAMES = TASK_NAMES[:5]
 SPLICE_MULTIPLIER = 10
+FULL_SHOTS = "full"
+
+
+def shots_value(text: str) -> int | str:
+    """--shots: a positive integer (examples per class) or 'full' (the whole training set)."""
+    if text == FULL_SHOTS:
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or '{FULL_SHOTS}', got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or '{FULL_SHOTS}', got {text!r}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,10 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "tasks",
         help="download, prepare and sample the few-shot tasks",
         description=(
-            "The GeneMask few-shot tasks (Prom-core, Prom-300, Cohn-enh, Splice-40) at the pinned upstream commit: "
-            "download verifies every file against its pinned git blob sha1; prepare parses the 6-mer TSVs to raw "
-            "sequences, validates them and writes test.tsv, pool.tsv (training pool minus every test sequence) and "
-            "published/<shots>.tsv; sample draws a k-shot training set from a prepared (or simulated) task."
+            "The GeneMask few-shot tasks (Prom-core, Prom-300, Cohn-enh, Splice-40) and CM-GEMS's Sil-300 at the "
+            "pinned upstream commits: download verifies every file against its pinned git blob sha1; prepare parses "
+            "the 6-mer TSVs to raw sequences, validates them and writes test.tsv, pool.tsv (the full training set "
+            "and published draws minus every test sequence) and published/<shots>.tsv; sample draws a k-shot "
+            "training set from a prepared (or simulated) task, or takes the whole pool (--shots full)."
         ),
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -65,7 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sample.add_argument("--task", required=True, choices=TASK_NAMES)
     sample.add_argument("--task-dir", required=True, type=Path, help="holds pool.tsv and test.tsv")
-    sample.add_argument("--shots", required=True, type=int, help="examples per class")
+    sample.add_argument(
+        "--shots", required=True, type=shots_value, help="examples per class, or 'full' (the whole pool)"
+    )
     sample.add_argument("--seed", required=True, type=int)
     sample.add_argument("--out", required=True, type=Path, help="the sample TSV")
     sample.add_argument(
@@ -80,9 +108,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_download(args: argparse.Namespace) -> int:
     from genemask.errors import UserError
-    from genemask.evaluation.tasks import UPSTREAM_BASE, download_task, download_task_file
+    from genemask.evaluation.tasks import download_task, download_task_file
 
-    base_url = args.base_url or UPSTREAM_BASE
+    base_url = args.base_url
     if (args.path is None) != (args.out is None) or (args.path is None) == (args.out_dir is None):
         raise UserError("give either --out-dir, or both --path and --out")
     if args.out_dir is not None:
@@ -109,7 +137,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from genemask.evaluation.tasks import sample_task, task_spec
 
     spec = task_spec(args.task)
-    rows = spec.rows_per_class(args.shots, args.splice_multiplier)
+    rows = None if args.shots == FULL_SHOTS else spec.rows_per_class(args.shots, args.splice_multiplier)
     sample = sample_task(
         args.task_dir, rows, args.seed, args.out, n_classes=spec.n_classes, published=args.published
     )

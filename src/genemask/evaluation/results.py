@@ -47,7 +47,9 @@ def shots_key(shots: object) -> tuple[int, int]:
     return (1, 0) if shots == FULL_SHOTS else (0, int(shots))
 
 
-def write_run_record(path: str | Path, record: dict, *, model: str, task: str, shots: int, seed: int) -> dict:
+def write_run_record(
+    path: str | Path, record: dict, *, model: str, task: str, shots: int | str, seed: int
+) -> dict:
     """Write one run's JSON (identity first, non-finite numbers as null), atomically; return what was written."""
     full = {
         "model": model,

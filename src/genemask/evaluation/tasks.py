@@ -1,190 +1,55 @@
 """Few-shot classification tasks: upstream files and checksums, parsing, validation, pools and k-shot draws.
 
-The four GeneMask tasks come from the authors' repository at a pinned commit (`UPSTREAM_BASE`). Their sequences
-are written as space-separated overlapping 6-mers; the few-shot `train*.tsv` files quote every field, the test files
-do not. `read_labelled_tsv` reads all of these, and our own raw-sequence TSVs, back to raw sequences.
-
-Checksums: GitHub raw has no checksum listing, so every upstream file is pinned by its git blob sha1 (what GitHub's
-tree API lists). The pins below were computed from verbatim copies of the files. Files that were too large to
-obtain offline (every `test.tsv`, the >4 MiB few-shot files, Splice-40's full training set) have no pin: they
-are downloaded, their sha1 is printed and recorded in `provenance.json`, and a warning says they were not
-verified. Pin them here once someone has checked them against the upstream tree.
+The tasks and their upstream files, each pinned by its git blob sha1, are in `genemask.evaluation.task_registry`
+(re-exported here). Upstream sequences are written as space-separated overlapping 6-mers; the few-shot `train*.tsv`
+files quote every field, the GeneMask test files do not. `read_labelled_tsv` reads all of these, a member of a
+`full-dataset.zip`, and our own raw-sequence TSVs, back to raw sequences.
 
 Prepared layout (`prepare_task` for the real tasks, `genemask.evaluation.simulate_tasks` for the simulated ones), every file a
 TSV with header `sequence<TAB>label` and raw upper-case sequences:
   <dir>/test.tsv                   the full test set
-  <dir>/pool.tsv                   every training sequence available, minus every test sequence, deduplicated
+  <dir>/pool.tsv                   the full training set and the published draws, minus every test sequence,
+                                   deduplicated (the whole pool is the `full` shots setting)
   <dir>/published/<shots>.tsv      the published draw (real tasks only), minus test sequences
   <dir>/<shots>/seed<seed>.tsv     k-shot draws (`sample_task`)
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import io
 import json
-import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
+from genemask.evaluation.task_registry import (  # noqa: F401  (re-exported: the tasks' public interface)
+    FULL_TRAINING_MEMBER,
+    PUBLISHED_SHOTS,
+    REAL_TASKS,
+    SIMULATED_TASKS,
+    SPLICE_MULTIPLIER,
+    TASKS,
+    UPSTREAM_BASE,
+    UPSTREAM_COMMIT,
+    UPSTREAM_FOLDER,
+    UPSTREAM_REPOSITORY,
+    TaskSpec,
+    UpstreamFile,
+    task_spec,
+)
 
-UPSTREAM_REPOSITORY = "roysoumya/GeneMask"
-UPSTREAM_COMMIT = "c7614461323015ffcbbdb39fc4778e9255ddfcab"
-UPSTREAM_FOLDER = "Data-B_fewshot-task-datasets"
-UPSTREAM_BASE = f"https://raw.githubusercontent.com/{UPSTREAM_REPOSITORY}/{UPSTREAM_COMMIT}/{UPSTREAM_FOLDER}"
-PUBLISHED_SHOTS = (10, 50, 100, 500, 1000)
-SPLICE_MULTIPLIER = 10  # Splice-40's folder N holds 10*N examples per class
 TOKEN_K = 6  # the upstream files hold overlapping 6-mers
 HEADER = ("sequence", "label")
 _ALPHABET = np.zeros(256, dtype=bool)
 _ALPHABET[np.frombuffer(b"ACGTN", dtype=np.uint8)] = True
-
-
-@dataclass(frozen=True)
-class UpstreamFile:
-    path: str  # relative to UPSTREAM_FOLDER
-    git_sha1: str | None  # None: not pinned (the file could not be obtained offline)
-
-    @property
-    def url(self) -> str:
-        return f"{UPSTREAM_BASE}/{self.path}"
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    name: str  # pipeline name, used in paths and config
-    title: str  # as the paper writes it, for tables and figures
-    length: int  # nt
-    n_classes: int
-    splice_convention: bool = False  # the published folder N holds multiplier*N per class
-    test: UpstreamFile | None = None  # None: a simulated task
-    published: dict[int, UpstreamFile] = field(default_factory=dict)
-    extra_pool: tuple[UpstreamFile, ...] = ()  # training files beyond the published draws
-
-    @property
-    def simulated(self) -> bool:
-        return self.test is None
-
-    def upstream_files(self) -> list[UpstreamFile]:
-        if self.test is None:
-            return []
-        return [self.test, *self.published.values(), *self.extra_pool]
-
-    def upstream_file(self, path: str) -> UpstreamFile:
-        for upstream in self.upstream_files():
-            if upstream.path == path:
-                return upstream
-        known = ", ".join(f.path for f in self.upstream_files()) or "none (a simulated task)"
-        raise UserError(f"task {self.name}: no upstream file {path!r}; expected one of {known}")
-
-    def rows_per_class(self, shots: int, splice_multiplier: int = SPLICE_MULTIPLIER) -> int:
-        """Training examples per class for `shots`: shots, or splice_multiplier*shots under the splice convention."""
-        return shots * splice_multiplier if self.splice_convention else shots
-
-
-def _published(folder: str, name: str, sha1s: dict[int, str | None]) -> dict[int, UpstreamFile]:
-    return {
-        shots: UpstreamFile(f"{folder}/{shots}/{name.format(shots=shots)}", sha1s[shots])
-        for shots in PUBLISHED_SHOTS
-    }
-
-
-TASKS: dict[str, TaskSpec] = {
-    spec.name: spec
-    for spec in (
-        TaskSpec(
-            "prom-core",
-            "Prom-core",
-            70,
-            2,
-            test=UpstreamFile("Prom-core/test.tsv", None),
-            published=_published(
-                "Prom-core",
-                "train.tsv",
-                {
-                    10: "5d3729ba1bd5bcc6ea1df7c80005db77a97dde13",
-                    50: "1a48e3e452a09e2960261c3116603742e3a97563",
-                    100: "2084a77a343ecafef73e3fd83d79dde297f01d5a",
-                    500: "f4964839f515cfb90e66ae2ecb04348ff19e9193",
-                    1000: "1d6040d669d8c4fe63dc03a45f77d0862f90a6e5",
-                },
-            ),
-        ),
-        TaskSpec(
-            "prom-300",
-            "Prom-300",
-            300,
-            2,
-            test=UpstreamFile("Prom-300/test.tsv", None),
-            published=_published(
-                "Prom-300",
-                "train.tsv",
-                {
-                    10: "fea7d4ad07477cbb09ddfe008be3996d03278921",
-                    50: "269b7ef97b04c1976a92fc623012549883df2f1c",
-                    100: "c1e5f767752f9ff2e897f4d4332cb97499077bbe",
-                    500: "81dfd935191af4542410ddae5e696181fdb23c57",
-                    1000: "369e9179fb264f293ff94a111cb700655ca4f20c",
-                },
-            ),
-        ),
-        TaskSpec(
-            "cohn-enh",
-            "Cohn-enh",
-            500,
-            2,
-            test=UpstreamFile("Cohn-enh/test.tsv", None),
-            published=_published(
-                "Cohn-enh",
-                "train.tsv",
-                {
-                    10: "31f93483606cf6a71024e53da2a259c5f2e604a1",
-                    50: "3bbc17559ee95f12771a09f7f1d3a15e0f90d77e",
-                    100: "33747f9e3fd170860920ac46f95d325fc78ee942",
-                    500: "1cf523c6f2989580e7f1cc08e9b61cc1acbe594b",
-                    1000: None,
-                },
-            ),
-        ),
-        TaskSpec(
-            "splice-40",
-            "Splice-40",
-            40,
-            3,
-            splice_convention=True,
-            test=UpstreamFile("Splice-40/test.tsv", None),
-            published=_published(
-                "Splice-40",
-                "train_splice40_{shots}.tsv",
-                {
-                    10: "39d62293e57096024dbd13b371c884dc9ed2373f",
-                    50: "cc75eb79554036074b9f557b4f60d2c586386cec",
-                    100: "e1dbcaabaf76a85a6118b9b09ceb7434f86338fc",
-                    500: "3e046f186a46ae9c2b0c86303a10876a601df52e",
-                    1000: None,
-                },
-            ),
-            extra_pool=(UpstreamFile("Splice-40/full-dataset/train.tsv", None),),
-        ),
-        # Simulated stand-ins for the demo (genemask.evaluation.simulate_tasks): same lengths and class counts.
-        TaskSpec("sim-promoter", "sim-promoter", 70, 2),
-        TaskSpec("sim-enhancer", "sim-enhancer", 300, 2),
-        TaskSpec("sim-splice", "sim-splice", 40, 3, splice_convention=True),
-    )
-}
-REAL_TASKS = tuple(name for name, spec in TASKS.items() if not spec.simulated)
-SIMULATED_TASKS = tuple(name for name, spec in TASKS.items() if spec.simulated)
-
-
-def task_spec(name: str) -> TaskSpec:
-    if name not in TASKS:
-        raise UserError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}")
-    return TASKS[name]
 
 
 @dataclass(frozen=True)
@@ -235,9 +100,11 @@ def read_labelled_tsv(
     length: int | None = None,
     n_classes: int | None = None,
     k: int = TOKEN_K,
+    member: str | None = None,
 ) -> LabelledSequences:
     """Read a `sequence<TAB>label` TSV: quoted or not, raw sequences or space-separated overlapping k-mers.
 
+    With `member`, `path` is a zip archive and the TSV is its one member of that file name (in any folder).
     Validates the header, the field count, the alphabet (ACGT, N allowed), the length (if given) and the labels
     (integers in 0..n_classes-1 if given); every error names the file and line.
     """
@@ -246,13 +113,13 @@ def read_labelled_tsv(
         raise UserError(f"{path}: no such file")
     sequences: list[str] = []
     labels: list[int] = []
-    with path.open(newline="", encoding="ascii", errors="replace") as handle:
+    with _open_text(path, member) as (name, handle):
         rows = csv.reader(handle, delimiter="\t", quotechar='"')
         header = next(rows, None)
         if header is None or tuple(header) != HEADER:
-            raise UserError(f"{path}: line 1: expected the header 'sequence<TAB>label', got {header!r}")
+            raise UserError(f"{name}: line 1: expected the header 'sequence<TAB>label', got {header!r}")
         for line, row in enumerate(rows, start=2):
-            where = f"{path}: line {line}"
+            where = f"{name}: line {line}"
             if len(row) != 2:
                 raise UserError(f"{where}: expected 2 tab-separated fields, got {len(row)}")
             field_, label_text = row
@@ -273,8 +140,33 @@ def read_labelled_tsv(
             sequences.append(sequence)
             labels.append(label)
     if not sequences:
-        raise UserError(f"{path}: no rows after the header")
+        raise UserError(f"{name}: no rows after the header")
     return LabelledSequences(sequences, np.array(labels, dtype=np.int64))
+
+
+@contextlib.contextmanager
+def _open_text(path: Path, member: str | None) -> Iterator[tuple[str, io.TextIOBase]]:
+    """(name for messages, text handle) of a file, or of the member of a zip archive with that file name."""
+    if member is None:
+        with path.open(newline="", encoding="ascii", errors="replace") as handle:
+            yield str(path), handle
+        return
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise UserError(f"{path}: not a zip archive") from None
+    with archive:
+        names = [info.filename for info in archive.infolist() if not info.is_dir()]
+        matches = [name for name in names if name.rsplit("/", 1)[-1] == member]
+        if len(matches) != 1:
+            raise UserError(
+                f"{path}: expected exactly one member named {member}, found {len(matches)} among {names[:20]}"
+            )
+        with archive.open(matches[0]) as raw:
+            yield (
+                f"{path}:{matches[0]}",
+                io.TextIOWrapper(raw, encoding="ascii", errors="replace", newline=""),
+            )
 
 
 def read_train_test(
@@ -311,31 +203,27 @@ def write_labelled_tsv(path: str | Path, data: LabelledSequences) -> None:
 
 
 def verify_upstream_file(path: str | Path, upstream: UpstreamFile) -> str:
-    """Check the file's git blob sha1 against the pin; return it. Unpinned files are reported, not checked."""
+    """Check the file's git blob sha1 against its pin; return it."""
     actual = git_blob_sha1(path)
-    if upstream.git_sha1 is None:
-        print(
-            f"genemask tasks: warning: {path}: no pinned checksum for {upstream.path} (not obtainable offline); "
-            f"not verified, git blob sha1 {actual}",
-            file=sys.stderr,
-        )
-    elif actual != upstream.git_sha1:
+    if actual != upstream.git_sha1:
         raise UserError(
-            f"{path}: git blob sha1 {actual} does not match the pinned {upstream.git_sha1} of "
-            f"{UPSTREAM_REPOSITORY}@{UPSTREAM_COMMIT[:7]}:{UPSTREAM_FOLDER}/{upstream.path}"
+            f"{path}: git blob sha1 {actual} does not match the pinned {upstream.git_sha1} of {upstream.source}"
         )
     return actual
 
 
 def download_task_file(
-    task: str, path: str, out: str | Path, *, base_url: str = UPSTREAM_BASE, progress: bool = True
+    task: str, path: str, out: str | Path, *, base_url: str | None = None, progress: bool = True
 ) -> str:
-    """Download one upstream file of `task` to `out` and verify it (a mismatch removes it); return its sha1."""
+    """Download one upstream file of `task` to `out` and verify it (a mismatch removes it); return its sha1.
+
+    `base_url` replaces the file's pinned folder URL (a mirror holding the same paths).
+    """
     from genemask.genome.download import download
 
     upstream = task_spec(task).upstream_file(path)
     out = Path(out)
-    download(f"{base_url}/{upstream.path}", out, progress=progress)
+    download(f"{base_url or upstream.base}/{upstream.path}", out, progress=progress)
     try:
         return verify_upstream_file(out, upstream)
     except UserError:
@@ -343,7 +231,7 @@ def download_task_file(
         raise
 
 
-def download_task(task: str, out_dir: str | Path, *, base_url: str = UPSTREAM_BASE) -> None:
+def download_task(task: str, out_dir: str | Path, *, base_url: str | None = None) -> None:
     """Download every upstream file of `task` into `out_dir`, keeping upstream paths; verified files are kept."""
     for upstream in task_spec(task).upstream_files():
         out = Path(out_dir) / upstream.path
@@ -378,45 +266,72 @@ def concatenate(parts: Sequence[LabelledSequences]) -> LabelledSequences:
 def prepare_task(task: str, source_dir: str | Path, out_dir: str | Path) -> dict:
     """Parse and validate one real task's upstream files (upstream layout under `source_dir`) into `out_dir`.
 
-    Writes test.tsv, pool.tsv (the published draws and extra training files, deduplicated, minus every test
-    sequence), published/<shots>.tsv (each published draw minus test sequences) and provenance.json, which it
-    also returns: checksums, counts and how many sequences were removed.
+    Every file is checked against its pin first. Writes test.tsv, pool.tsv (the full training set and the
+    published draws, deduplicated, minus every test sequence), published/<shots>.tsv (each published draw minus
+    test sequences) and provenance.json, which it also returns: checksums, row counts per file and class, the
+    full training set's size before and after removing test sequences, and the pool's.
     """
     spec = task_spec(task)
     if spec.simulated:
         raise UserError(f"task {task} is simulated: make it with `genemask simulate-tasks`")
     source_dir, out_dir = Path(source_dir), Path(out_dir)
-
-    def read(upstream: UpstreamFile) -> tuple[LabelledSequences, str]:
+    for upstream in spec.upstream_files():  # every pin before any parsing
         path = source_dir / upstream.path
         if not path.is_file():
             raise UserError(
                 f"{path}: no such file (download it with `genemask tasks download --task {task}`)"
             )
-        sha1 = verify_upstream_file(path, upstream)
-        return read_labelled_tsv(path, length=spec.length, n_classes=spec.n_classes), sha1
+    files = {
+        upstream.path: verify_upstream_file(source_dir / upstream.path, upstream)
+        for upstream in spec.upstream_files()
+    }
 
-    test, test_sha1 = read(spec.test)
+    def read(upstream: UpstreamFile) -> LabelledSequences:
+        member = FULL_TRAINING_MEMBER if upstream.path.endswith(".zip") else None
+        return read_labelled_tsv(
+            source_dir / upstream.path, length=spec.length, n_classes=spec.n_classes, member=member
+        )
+
+    test = read(spec.test)
+    if min(test.class_counts(spec.n_classes)) == 0:
+        raise UserError(
+            f"{source_dir / spec.test.path}: test rows per class {test.class_counts(spec.n_classes)}; "
+            f"expected every one of the {spec.n_classes} classes"
+        )
     test_sequences = set(test.sequences)
-    files = {spec.test.path: test_sha1}
+    rows: dict[str, list[int]] = {spec.test.path: test.class_counts(spec.n_classes)}
     removed: dict[str, int] = {}
 
     def read_training(upstream: UpstreamFile) -> LabelledSequences:
-        data, files[upstream.path] = read(upstream)
+        data = read(upstream)
+        rows[upstream.path] = data.class_counts(spec.n_classes)
         clean = data.without(test_sequences)
         removed[upstream.path] = len(data) - len(clean)
         return clean
 
     published = {shots: read_training(upstream) for shots, upstream in spec.published.items()}
-    extra = [read_training(upstream) for upstream in spec.extra_pool]
-    pool, conflicts = deduplicate(concatenate([*published.values(), *extra]))
-
+    full = [read_training(upstream) for upstream in spec.extra_pool]
+    full_clean, _ = deduplicate(concatenate(full)) if full else (None, 0)
+    pool, conflicts = deduplicate(concatenate([*full, *published.values()]))
+    full_sequences = set() if full_clean is None else set(full_clean.sequences)
     provenance = {
         "task": task,
-        "source": f"{UPSTREAM_REPOSITORY}@{UPSTREAM_COMMIT}:{UPSTREAM_FOLDER}",
+        "sources": sorted({upstream.source.split(":")[0] for upstream in spec.upstream_files()}),
         "git_blob_sha1": files,
-        "unpinned": [f.path for f in spec.upstream_files() if f.git_sha1 is None],
+        "verified_against_pins": True,
+        "rows_per_class": rows,
         "test_rows_per_class": test.class_counts(spec.n_classes),
+        "full_training_set_rows": None
+        if not full
+        else sum(len(part) + removed[f.path] for part, f in zip(full, spec.extra_pool, strict=True)),
+        "full_training_set_rows_minus_test_deduplicated": None if full_clean is None else len(full_clean),
+        "published_sequences_outside_the_full_training_set": {
+            str(shots): sum(seq not in full_sequences for seq in data.sequences)
+            for shots, data in published.items()
+        }
+        if full
+        else None,
+        "pool_rows": len(pool),
         "pool_rows_per_class": pool.class_counts(spec.n_classes),
         "test_sequences_removed_from_training": removed,
         "pool_sequences_with_conflicting_labels": conflicts,
@@ -474,14 +389,17 @@ def draw_sample(
 
 def sample_task(
     task_dir: str | Path,
-    rows_per_class: int,
+    rows_per_class: int | None,
     seed: int,
     out: str | Path,
     *,
     n_classes: int,
     published: str | Path | None = None,
 ) -> LabelledSequences:
-    """Draw one k-shot training set from `task_dir/pool.tsv` (or start from a published draw) and write it."""
+    """Draw one k-shot training set from `task_dir/pool.tsv` (or start from a published draw) and write it.
+
+    `rows_per_class` None: the whole pool (the `full` shots setting), whatever the seed.
+    """
     task_dir = Path(task_dir)
     pool = read_labelled_tsv(task_dir / "pool.tsv", n_classes=n_classes)
     test = set(read_labelled_tsv(task_dir / "test.tsv", n_classes=n_classes).sequences)
@@ -491,6 +409,9 @@ def sample_task(
     published_data = None if published is None else read_labelled_tsv(published, n_classes=n_classes)
     if published_data is not None and any(seq in test for seq in published_data.sequences):
         raise UserError(f"{published}: holds test sequences (prepare the task again)")
-    sample = draw_sample(pool, rows_per_class, n_classes, seed, published=published_data)
+    if rows_per_class is None:
+        sample = pool
+    else:
+        sample = draw_sample(pool, rows_per_class, n_classes, seed, published=published_data)
     write_labelled_tsv(out, sample)
     return sample
