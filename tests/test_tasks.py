@@ -213,7 +213,8 @@ def toy_task(tmp_path, monkeypatch):
     (root / "Toy" / "10").mkdir(parents=True)
     (root / "Toy" / "test.tsv").write_text(kmer_tsv(test))
     quoted = ['"' + line.replace("\t", '"\t"') + '"' for line in kmer_tsv(published).splitlines()]
-    (root / "Toy" / "10" / "train.tsv").write_text("\n".join(quoted) + "\n")  # as upstream: every field quoted
+    # As upstream: every field of a few-shot file quoted.
+    (root / "Toy" / "10" / "train.tsv").write_text("\n".join(quoted) + "\n")
     with zipfile.ZipFile(root / "Toy" / "full-dataset.zip", "w") as archive:
         archive.writestr("full-dataset/train.tsv", kmer_tsv(full))
         archive.writestr("full-dataset/dev.tsv", kmer_tsv(test))
