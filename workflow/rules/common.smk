@@ -109,8 +109,13 @@ def finetune_runs():
     )
 
 
+SHOTS_PATTERN = r"\d+|full"  # examples per class, or the whole training set
+
+
 def finetune_regime(wildcards):
-    """The hyper-parameter regime of a run: the one with the smallest max_shots >= its shots."""
+    """The hyper-parameter regime of a run: the one with the smallest max_shots >= its shots ("full": largest)."""
+    if wildcards.shots == "full":
+        return max(FINETUNE["regimes"].values(), key=lambda regime: regime["max_shots"])
     shots = int(wildcards.shots)
     fitting = [r for r in FINETUNE["regimes"].values() if r["max_shots"] >= shots]
     if not fitting:
@@ -134,9 +139,10 @@ def sample_inputs(wildcards):
     if (
         wildcards.seed == "0"
         and FINETUNE["published_seed0"]
+        and wildcards.shots != "full"
         and int(wildcards.shots) in spec.published
     ):
-        inputs["published"] = f"{task_dir}/published/{wildcards.shots}.tsv"
+        inputs["published"] = f"{task_dir}/published"
     return inputs
 
 

@@ -47,7 +47,7 @@ rule download_task_file:
         "logs/finetune/download/{task}/{path}.log",
     wildcard_constraints:
         task=REAL_TASK_PATTERN,
-        path=r".+\.tsv",
+        path=r".+\.(tsv|zip)",
     localrule: True
     conda:
         "../envs/cpu.yaml"
@@ -62,10 +62,7 @@ rule prepare_task:
     output:
         test="results/tasks/{task}/test.tsv",
         pool="results/tasks/{task}/pool.tsv",
-        published=expand(
-            "results/tasks/{{task}}/published/{shots}.tsv",
-            shots=[10, 50, 100, 500, 1000],
-        ),
+        published=directory("results/tasks/{task}/published"),
         provenance="results/tasks/{task}/provenance.json",
     log:
         "logs/finetune/prepare_{task}.log",
@@ -86,7 +83,7 @@ rule sample_task:
     log:
         "logs/finetune/sample/{task}/{shots}/seed{seed}.log",
     wildcard_constraints:
-        shots=r"\d+",
+        shots=SHOTS_PATTERN,
         seed=r"\d+",
     localrule: True
     conda:
@@ -94,7 +91,9 @@ rule sample_task:
     params:
         multiplier=FINETUNE["splice_shots_multiplier"],
         published=lambda wildcards, input: (
-            f"--published {input.published}" if "published" in input.keys() else ""
+            f"--published {input.published}/{wildcards.shots}.tsv"
+            if "published" in input.keys()
+            else ""
         ),
     shell:
         "genemask tasks sample --task {wildcards.task} --task-dir results/tasks/{wildcards.task}"
@@ -113,7 +112,7 @@ rule finetune_model:
         "logs/finetune/{model}/{task}/{shots}/seed{seed}.log",
     wildcard_constraints:
         model="|".join(re.escape(name) for name in FINETUNE_SOURCES),
-        shots=r"\d+",
+        shots=SHOTS_PATTERN,
         seed=r"\d+",
     group:
         "finetune"
@@ -149,7 +148,7 @@ rule kmer_baseline:
     log:
         f"logs/finetune/{KMER_MODEL}/{{task}}/{{shots}}/seed{{seed}}.log",
     wildcard_constraints:
-        shots=r"\d+",
+        shots=SHOTS_PATTERN,
         seed=r"\d+",
     group:
         "finetune"
