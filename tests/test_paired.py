@@ -24,6 +24,7 @@ from genemask.evaluation.published import (
     vs_paper,
     welch_from_summaries,
 )
+from genemask.evaluation.results import write_run_record
 from genemask.evaluation.tasks import LabelledSequences, git_blob_sha1, read_train_test, write_labelled_tsv
 
 # ---------------------------------------------------------------- paired statistics
@@ -153,7 +154,7 @@ def test_welch_from_summaries_matches_scipy_on_raw_samples():
 def test_vs_paper_lists_exact_cells_with_a_verdict_per_task():
     summary = pd.DataFrame(
         [
-            # LOGO random 10K, Prom-core 10 shots accuracy: published 0.514 +- 0.032 (Table 1)
+            # LOGO random 10K, Prom-core 10 shots accuracy: published 0.506 +- 0.017 (Table 1)
             ("logo_random_10000", "prom-core", 10, "accuracy", 0.515, 0.03, 10),
             ("logo_random_10000", "prom-core", 10, "auc", 0.99, 0.001, 10),
             ("tiny_random_60", "sim-splice", 10, "accuracy", 0.40, 0.02, 3),
@@ -230,3 +231,37 @@ def test_input_that_cannot_give_a_meaningful_score_is_refused(
         write_labelled_tsv(tmp_path / f"{name}.tsv", data)
     with pytest.raises(UserError, match=rf"^{tmp_path / bad}\.tsv: .*{message}".replace("[", r"\[")):
         read_train_test(tmp_path / "train.tsv", tmp_path / "test.tsv")
+
+
+def test_results_put_the_paper_marks_and_verdicts_beside_our_tables(tmp_path):
+    """Runs of LOGO random and genemask at 10K steps on Prom-core: every output of `genemask results`."""
+    accuracy = {
+        "logo_random_10000": [0.50, 0.52, 0.51, 0.49],
+        "logo_genemask_10000": [0.55, 0.58, 0.56, 0.55],
+    }
+    for model, values in accuracy.items():
+        for seed, value in enumerate(values):
+            record = {
+                "metrics": {"accuracy": value, "macro_f1": value, "mcc": 2 * value - 1, "auc": value + 0.05}
+            }
+            path = tmp_path / "runs" / model / f"seed{seed}.json"
+            write_run_record(
+                path, record | {"collapsed": False}, model=model, task="prom-core", shots=10, seed=seed
+            )
+    out = tmp_path / "results"
+    assert cli.main(["results", "--runs", str(tmp_path / "runs"), "--out-dir", str(out)]) == 0
+    markdown = (out / "tables" / "fewshot.md").read_text()
+    # Paired t on the differences 0.05 0.06 0.05 0.06: p ~ 1e-4, under 0.01 after BH over the four metrics.
+    # The mark as the paper prints it (escaped in Markdown), the paper's cell beside ours.
+    assert "**0.560 ± 0.014**\\*\\* (paper 0.540 ± 0.049)" in markdown
+    assert "0.505 ± 0.013 (paper 0.506 ± 0.017)" in markdown
+    assert "$^{**}$ (paper 0.540 $\\pm$ 0.049)" in (out / "tables" / "fewshot.tex").read_text()
+    assert "0.560 ± 0.014** (paper 0.540 ± 0.049)" in (out / "tables" / "fewshot.csv").read_text()
+    paired = pd.read_csv(out / "tables" / "paired.csv")
+    assert set(paired.comparison) == {"random"} and len(paired) == 4
+    vs = pd.read_csv(out / "tables" / "vs_paper.csv")
+    assert set(vs.match) == {"exact"} and len(vs) == 4  # accuracy and AUC of both models
+    assert "**Prom-core**: " in (out / "tables" / "vs_paper.md").read_text()
+    assert "Prom-core" in (out / "tables" / "vs_paper.html").read_text()
+    for figure in ("prom-core.png", "paired_vs_random.png"):
+        assert (out / "figures" / figure).stat().st_size > 10_000

@@ -23,8 +23,11 @@ from genemask.evaluation.metrics import METRICS
 from genemask.evaluation.published import parse_model_name
 
 MARK_THRESHOLDS = ((0.01, "**"), (0.05, "*"), (0.1, "dagger"))
-MARK_TEXT = {"markdown": {"**": "**", "*": "*", "dagger": "†"}, "latex": {"**": "$^{**}$", "*": "$^{*}$"}}
-MARK_TEXT["latex"]["dagger"] = "$^{\\dagger}$"
+MARK_TEXT = {  # how each output format prints a mark
+    "plain": {"**": "**", "*": "*", "dagger": "†"},
+    "markdown": {"**": "\\*\\*", "*": "\\*", "dagger": "†"},  # escaped: not bold or italics markers
+    "latex": {"**": "$^{**}$", "*": "$^{*}$", "dagger": "$^{\\dagger}$"},
+}
 PAIRED_COLUMNS = [
     "task",
     "shots",
@@ -168,9 +171,16 @@ def plot_differences(table: pd.DataFrame, tasks: list[str], titles: dict[str, st
                 if line.empty:
                     continue
                 x = np.array([shots.index(s) for s in line.shots]) + 0.12 * (offset - (len(models) - 1) / 2)
-                low = (line.mean_difference - line.ci95_low).fillna(0)
-                high = (line.ci95_high - line.mean_difference).fillna(0)
-                axis.errorbar(x, line.mean_difference, yerr=[low, high], fmt="o", capsize=3, label=model)
+                low = (line.mean_difference - line.ci95_low).fillna(0).to_numpy()
+                high = (line.ci95_high - line.mean_difference).fillna(0).to_numpy()
+                axis.errorbar(
+                    x,
+                    line.mean_difference.to_numpy(),
+                    yerr=np.vstack([low, high]),
+                    fmt="o",
+                    capsize=3,
+                    label=model,
+                )
             axis.axhline(0, color="grey", linewidth=0.8)
             axis.set_xticks(range(len(shots)), [str(s) for s in shots])
             axis.grid(alpha=0.3)

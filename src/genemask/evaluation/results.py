@@ -195,7 +195,7 @@ class FewShotTables:
         return table.reindex(index=self.models, columns=pd.MultiIndex.from_tuples(self.columns))
 
     def cells(
-        self, metric: str, plus_minus: str, bold: tuple[str, str] | None = None, style: str = "markdown"
+        self, metric: str, plus_minus: str, bold: tuple[str, str] | None = None, style: str = "plain"
     ) -> list[list[str]]:
         """Cell texts: mean ± std, the mark against random, "[c/n collapsed]", "(paper mean ± std)"."""
         means, stds = self.values(metric, "mean"), self.values(metric, "std")
@@ -236,10 +236,12 @@ class FewShotTables:
         out = []
         for metric in self.metrics:
             out.append(f"## {METRIC_TITLES[metric]} (mean ± std over seeds; best per column in bold)\n")
-            out.append(f"{LEGEND}\n")
+            out.append(LEGEND.replace("*", "\\*") + "\n")
             out.append("| Model | " + " | ".join(self.column_titles()) + " |")
             out.append("|---|" + "---:|" * len(self.columns))
-            for model, row in zip(self.models, self.cells(metric, " ± ", ("**", "**")), strict=True):
+            for model, row in zip(
+                self.models, self.cells(metric, " ± ", ("**", "**"), "markdown"), strict=True
+            ):
                 out.append(f"| {model} | " + " | ".join(row) + " |")
             out.append("")
         return "\n".join(out)
