@@ -498,3 +498,24 @@ def test_simulate_tasks_command_writes_the_layout(simulated, tmp_path):
     assert (out / "simulation.json").exists()
     assert read_labelled_tsv(out / "sim-splice" / "test.tsv").class_counts(3) == [10, 10, 10]
     assert cli.main(["simulate-tasks", "--genome", str(root / "absent.fa.gz"), "--out", str(out)]) == 2
+
+
+def test_sil_300_downloads_and_prepares_from_its_real_pins(tmp_path):
+    """The shared verbatim Sil-300 files, served locally under the upstream layout, end to end."""
+    root = tmp_path / "served"
+    root.mkdir()
+    (root / "silencer").symlink_to(shared_upstream("sil-300"))
+    server, base_url = serve(root)
+    try:
+        download_task("sil-300", tmp_path / "resources", base_url=base_url)
+    finally:
+        server.shutdown()
+    provenance = prepare_task("sil-300", tmp_path / "resources", tmp_path / "sil-300")
+    assert provenance["verified_against_pins"] and len(provenance["git_blob_sha1"]) == 3
+    assert provenance["test_rows_per_class"] == [794, 863]
+    test = set(read_labelled_tsv(tmp_path / "sil-300" / "test.tsv").sequences)
+    draws = [read_labelled_tsv(shared_file("sil-300", f.path)) for f in TASKS["sil-300"].published.values()]
+    union = set().union(*(draw.sequences for draw in draws))
+    pool = read_labelled_tsv(tmp_path / "sil-300" / "pool.tsv", n_classes=2)
+    assert set(pool.sequences) == union - test and provenance["pool_rows"] == len(pool)
+    assert provenance["full_training_set_rows"] is None  # only the published draws are public
