@@ -165,7 +165,9 @@ def plot_differences(table: pd.DataFrame, tasks: list[str], titles: dict[str, st
         for column, task in enumerate(tasks):
             axis = axes[row][column]
             cell = data[(data.metric == metric) & (data.task == task)]
-            shots = list(dict.fromkeys(cell.shots))
+            shots = sorted(
+                set(cell.shots), key=lambda s: (isinstance(s, str), 0 if isinstance(s, str) else s)
+            )
             for offset, model in enumerate(models):
                 line = cell[cell.model == model]
                 if line.empty:
