@@ -69,3 +69,15 @@ def test_wheel_installs_and_checks_both_configs(tmp_path):
         )
         assert checked.returncode == 0, checked.stderr
         assert "min_count: 101" in checked.stdout
+    # The published few-shot numbers ship as package data.
+    published = subprocess.run(
+        [
+            python,
+            "-c",
+            "from genemask.evaluation.published import published_table; print(len(published_table()))",
+        ],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+    )
+    assert published.stdout.strip() == "360", published.stderr
