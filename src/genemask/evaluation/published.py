@@ -74,6 +74,7 @@ VS_PAPER_COLUMNS = [
     "paper_mean",
     "paper_std",
     "paper_n",
+    "paper_significance_vs_random",
     "difference",
     "welch_t",
     "welch_p",
@@ -194,6 +195,9 @@ def vs_paper(summary: pd.DataFrame) -> pd.DataFrame:
                 "paper_mean": float(paper["mean"]),
                 "paper_std": float(paper["std"]),
                 "paper_n": PUBLISHED_RUNS,
+                "paper_significance_vs_random": ""
+                if pd.isna(paper.significance_vs_random_10k)
+                else paper.significance_vs_random_10k,
                 "difference": cell.mean - float(paper["mean"]),
                 "welch_t": t,
                 "welch_p": p,
