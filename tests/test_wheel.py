@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,7 @@ def test_wheel_installs_and_checks_both_configs(tmp_path):
     (site,) = (env_dir / "lib").glob("python3*/site-packages")
     (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
+    clean = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # nothing but the wheel
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.run(
@@ -66,6 +68,7 @@ def test_wheel_installs_and_checks_both_configs(tmp_path):
             cwd=elsewhere,
             capture_output=True,
             text=True,
+            env=clean,
         )
         assert checked.returncode == 0, checked.stderr
         assert "min_count: 101" in checked.stdout
