@@ -60,6 +60,7 @@ def test_wheel_installs_and_checks_both_configs(tmp_path):
         cwd=elsewhere,
         capture_output=True,
         text=True,
+        env=clean,
     )
     assert where.stdout.startswith(str(env_dir)), where.stdout + where.stderr
     for name in ("demo.yaml", "config.yaml"):
