@@ -1,0 +1,763 @@
+"""GPU check: does every CUDA path of the pipeline run on this GPU, and how fast? One command, at most 8 minutes.
+
+Sections, in this order, each written to OUT/report.{json,md} as soon as it ends (an interrupted run still
+reports what it finished; a section that fails is recorded and the next one runs):
+
+1. environment: torch, CUDA and driver versions, GPU name and memory, bf16 support, a bf16 SDPA call.
+2. throughput, LOGO- and DNABERT-size: tokens/s of our step (length buckets, sparse head, bf16 autocast, SDPA,
+   fused AdamW), with and without `torch.compile`, against the plain HF fp32 loop padded to 512, interleaved in
+   the same run (benchmarks/pretrain_throughput.py's loops); model FLOP utilisation against the GPU's peak.
+3. pretraining stop and resume: `genemask pretrain` (LOGO size) stopped by SIGTERM and run again continues the
+   same data order and step count as an uninterrupted run, with finite losses; the model loads with
+   `AutoModelForMaskedLM`.
+4. fine-tuning: one few-shot cell with `genemask finetune` on the GPU and on the CPU, compared within a tolerance.
+5. DDP: with two or more GPUs, `torchrun` pretraining against one GPU: its scaling efficiency.
+
+Then the goals (DNABERT-size step >= 3x the plain HF loop; >= 40% MFU on H100/H200-class GPUs), PASS or FALL SHORT.
+Without a CUDA GPU it says so in one line and exits 0. `--device cpu --tiny` runs every section on the CPU with the
+tiny model in under a minute (tests/test_gpu_check.py), so the code path never rots.
+
+    python benchmarks/gpu_check.py                                   # make gpu-check: one GPU, <= 8 minutes
+    python benchmarks/gpu_check.py --device cpu --tiny --out /tmp/gc  # the same code path on the CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+import genemask
+
+REPO = Path(__file__).resolve().parent.parent
+EXIT_RESUMABLE = 75  # `genemask pretrain` stopped with a checkpoint
+
+# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets, most specific name first.
+PEAK_BF16_TFLOPS: tuple[tuple[str, float, str], ...] = (
+    ("GH200", 989.0, ""),
+    ("H200", 989.0, ""),
+    ("H100 PCIe", 756.0, ""),
+    ("H100 NVL", 835.0, ""),
+    ("H100", 989.0, "SXM"),
+    ("B200", 2250.0, ""),
+    ("A100", 312.0, ""),
+    ("L40S", 362.0, ""),
+    ("L40", 181.0, ""),
+    ("L4", 121.0, ""),
+    ("RTX 4090", 165.0, "bf16 dense with fp32 accumulation"),
+    ("V100", 125.0, "fp16: V100 has no bf16 tensor cores"),
+)
+HOPPER_CLASS = ("H100", "H200", "GH200")  # the 40% MFU goal is stated for these
+GOAL_SPEEDUP, GOAL_MFU = 3.0, 0.40
+FINETUNE_TOLERANCE = {"accuracy": 0.05, "auc": 0.05}  # absolute; bf16 on GPU against fp32 on CPU
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and time caps of one check; `full()` is the 8-minute GPU check, `tiny()` the CPU test of the same path."""
+
+    presets: tuple[str, ...] = ("logo", "dnabert")
+    batch_size: int = 32
+    sequences: int = 1024
+    slice_seconds: dict | None = None  # per preset: seconds per loop per round
+    rounds: int = 3
+    warm_up_steps: int = 3  # compiled: the first shapes, then the dynamic-shape recompile
+    compile_backend: str = "inductor"
+    pretrain_preset: str = "logo"
+    pretrain_steps: int = 300
+    pretrain_batch: int = 16
+    stop_at_step: int = 5
+    genome_length: int = 600_000
+    chunk_max_length: int = 511  # nt; the published chunk law
+    finetune_shots: int = 10
+    finetune_test: int = 400
+    finetune_epochs: int = 10
+    ddp_preset: str = "dnabert"
+    ddp_steps: int = 12
+    threads: int = 8  # torch CPU threads, here and in the `genemask` subprocesses
+    budget_seconds: float = 480.0
+    caps: dict | None = None  # seconds per section
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(
+            slice_seconds={"logo": 3.0, "dnabert": 6.0},
+            caps={"environment": 30, "throughput": 150, "resume": 100, "finetune": 80, "ddp": 90},
+        )
+
+    @classmethod
+    def tiny(cls) -> Plan:
+        return cls(
+            presets=("tiny",),
+            batch_size=8,
+            sequences=48,
+            slice_seconds={"tiny": 0.25},
+            rounds=2,
+            warm_up_steps=2,
+            compile_backend="eager",  # inductor's C++ build takes minutes on a small CPU; eager still traces
+            pretrain_preset="tiny",
+            pretrain_steps=12,
+            pretrain_batch=4,
+            stop_at_step=3,
+            genome_length=20_000,
+            chunk_max_length=64,
+            finetune_shots=5,
+            finetune_test=40,
+            finetune_epochs=2,
+            ddp_preset="tiny",
+            ddp_steps=4,
+            threads=1,  # more than the free cores makes torch's CPU kernels spin and crawl
+            budget_seconds=300.0,
+            caps={"environment": 30, "throughput": 60, "resume": 120, "finetune": 90, "ddp": 60},
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Report
+
+
+class Report:
+    """Sections so far, rewritten to report.json and report.md after each one."""
+
+    def __init__(self, out: Path, meta: dict) -> None:
+        self.out, self.meta = out, meta
+        self.sections: list[dict] = []
+        self.goals: list[dict] = []
+        self.finished = False
+        out.mkdir(parents=True, exist_ok=True)
+
+    def add(self, section: dict) -> None:
+        self.sections.append(section)
+        self.write()
+        results = section.get("summary") or section.get("error") or section.get("reason", "")
+        print(
+            f"[{section['status']:>7}] {section['title']} ({section['seconds']:.0f} s): {results}", flush=True
+        )
+
+    def section(self, name: str) -> dict | None:
+        return next((s for s in self.sections if s["name"] == name), None)
+
+    def as_json(self) -> dict:
+        return {**self.meta, "finished": self.finished, "sections": self.sections, "goals": self.goals}
+
+    def write(self) -> None:
+        for name, text in (
+            ("report.json", json.dumps(self.as_json(), indent=2) + "\n"),
+            ("report.md", self.markdown()),
+        ):
+            tmp = self.out / f".{name}.tmp"
+            tmp.write_text(text)
+            tmp.replace(self.out / name)
+
+    def markdown(self) -> str:
+        lines = [
+            f"# GPU check: {self.meta['device_name']}",
+            "",
+            f"{self.meta['started']}, mode {self.meta['mode']}" + ("" if self.finished else " (unfinished)"),
+            "",
+            "| section | status | seconds | result |",
+            "|---|---|---|---|",
+        ]
+        for s in self.sections:
+            result = s.get("summary") or s.get("error") or s.get("reason", "")
+            lines.append(f"| {s['title']} | {s['status']} | {s['seconds']:.0f} | {result} |")
+        rows = [
+            (s["results"]["preset"], loop)
+            for s in self.sections
+            if s["name"].startswith("throughput-") and s["status"] == "ok"
+            for loop in s["results"]["loops"]
+        ]
+        if rows:
+            lines += ["", "| preset | loop | tokens/s | x plain HF | MFU |", "|---|---|---|---|---|"]
+            for preset, loop in rows:
+                mfu = "n/a" if loop["mfu"] is None else f"{loop['mfu']:.1%}"
+                lines.append(
+                    f"| {preset} | {loop['name']} | {loop['tokens_per_second']:,.0f} | "
+                    f"{loop['vs_baseline']:.2f} | {mfu} |"
+                )
+        if self.goals:
+            lines += ["", "| goal | measured | verdict |", "|---|---|---|"]
+            lines += [f"| {g['goal']} | {g['measured']} | {g['verdict']} |" for g in self.goals]
+        return "\n".join(lines) + "\n"
+
+
+class SectionTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise SectionTimeout in the main thread after `seconds` (children are killed by `run_cli`'s cleanup)."""
+
+    def expire(_signum: int, _frame: object) -> None:
+        raise SectionTimeout(f"over its {seconds:.0f} s cap")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_section(report: Report, name: str, title: str, cap: float, body: Callable[[], dict]) -> None:
+    """Run one section under its cap and the remaining budget; record ok / fail / error / timeout / skipped."""
+    remaining = report.meta["deadline"] - time.monotonic()
+    began = time.monotonic()
+    section: dict = {"name": name, "title": title}
+    if remaining < 5:
+        section |= {"status": "skipped", "reason": "the time budget is spent", "seconds": 0.0}
+        report.add(section)
+        return
+    try:
+        with time_limit(min(cap, remaining)):
+            results = body()
+        section["status"] = results.pop("status", "ok")
+        section["summary"] = results.pop("summary", "")
+        if section["status"] == "skipped":
+            section["reason"] = results.pop("reason", "")
+        section["results"] = results
+    except SectionTimeout as error:
+        section |= {"status": "timeout", "error": f"stopped: {error}"}
+    except Exception as error:  # a broken section is reported, and the next one runs
+        section |= {
+            "status": "error",
+            "error": f"{type(error).__name__}: {error}".splitlines()[0][:300],
+            "traceback": traceback.format_exc()[-4000:],
+        }
+    section["seconds"] = time.monotonic() - began
+    report.add(section)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sections
+
+
+def peak_tflops(gpu_name: str | None) -> tuple[float | None, str]:
+    for key, peak, note in PEAK_BF16_TFLOPS if gpu_name else ():
+        if key in gpu_name:
+            return peak, note
+    return None, "unknown GPU: MFU not judged"
+
+
+def nvidia_driver() -> str | None:
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
+
+
+def environment(device_type: str) -> dict:
+    import torch
+    import transformers
+
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "cuda_build": torch.version.cuda,
+        "cpu_count": os.cpu_count(),
+        "host": platform.node(),
+    }
+    if device_type != "cuda":
+        info |= {"gpu": None, "torch_threads": torch.get_num_threads(), "bf16_supported": False}
+        return info | {"summary": f"CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"}
+    props = torch.cuda.get_device_properties(0)
+    peak, note = peak_tflops(props.name)
+    q = torch.randn(2, 4, 64, 32, device="cuda", dtype=torch.bfloat16)
+    sdpa = torch.nn.functional.scaled_dot_product_attention(q, q, q)  # the kernel our model's attention uses
+    info |= {
+        "gpu": props.name,
+        "gpu_count": torch.cuda.device_count(),
+        "gpu_memory_gib": round(props.total_memory / 2**30, 1),
+        "compute_capability": f"{props.major}.{props.minor}",
+        "driver": nvidia_driver(),
+        "cudnn": torch.backends.cudnn.version(),
+        "bf16_supported": torch.cuda.is_bf16_supported(),
+        "bf16_sdpa_finite": bool(torch.isfinite(sdpa).all()),
+        "peak_bf16_tflops": peak,
+        "peak_note": note,
+    }
+    status = "ok" if info["bf16_supported"] and info["bf16_sdpa_finite"] else "fail"
+    summary = (
+        f"{props.name} x{info['gpu_count']}, {info['gpu_memory_gib']} GiB, CUDA {torch.version.cuda}, "
+        f"driver {info['driver']}, torch {torch.__version__}, bf16 {'yes' if info['bf16_supported'] else 'NO'}"
+    )
+    return info | {"status": status, "summary": summary}
+
+
+def throughput(preset: str, device_type: str, plan: Plan) -> dict:
+    """benchmarks/pretrain_throughput.py's three loops, plus ours compiled, interleaved in time slices."""
+    import pretrain_throughput as bench  # benchmarks/ is on sys.path: this script lives there
+    import torch
+    from transformers import BertForMaskedLM
+
+    # The only direct imports from genemask.training: this section builds models and batches in-process.
+    # Everything else (pretraining, resume, fine-tuning, DDP) goes through the `genemask` CLI in subprocesses.
+    from genemask.training.data import LengthBuckets, padding_waste, token_lengths
+    from genemask.training.models import build_model, count_parameters, model_config, training_flops_per_token
+
+    device = torch.device(device_type)
+    cuda = device.type == "cuda"
+    torch.manual_seed(0)
+    chunks = bench.published_chunks(plan.sequences, 0)
+    lengths = token_lengths(np.array([len(c) for c in chunks]), 6)
+    n_batches = len(chunks) // plan.batch_size
+    plain_rows = np.random.default_rng(1).permutation(len(chunks))[: n_batches * plan.batch_size]
+    plain_rows = plain_rows.reshape(-1, plan.batch_size)
+    bucketed_rows = LengthBuckets(lengths, plan.batch_size, seed=1).epoch(0)
+    plain = bench.collate_batches(chunks, plain_rows, pad_to=512)
+    bucketed = bench.collate_batches(chunks, bucketed_rows, pad_to=8)
+    if cuda:
+        plain = [{k: v.pin_memory() for k, v in b.items()} for b in plain]
+        bucketed = [{k: v.pin_memory() for k, v in b.items()} for b in bucketed]
+    masked_fraction = sum(len(b["masked_index"]) for b in bucketed) / sum(
+        int(b["attention_mask"].sum()) for b in bucketed
+    )
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda)
+    ours_step = bench.make_ours(autocast, sparse=True)
+    compiled_model = build_model(preset, seed=0).to(device)
+    compiled_model.bert.compile(dynamic=True, backend=plan.compile_backend)
+    loops = {
+        "baseline": bench.Loop(
+            "plain HF, fp32, pad 512",
+            BertForMaskedLM(model_config(preset)).to(device),
+            plain,
+            bench.hf_step,
+            False,
+        ),
+        "ours": bench.Loop("ours", build_model(preset, seed=0).to(device), bucketed, ours_step, cuda),
+        "ours_compiled": bench.Loop("ours + torch.compile", compiled_model, bucketed, ours_step, cuda),
+    }
+    warm_seconds = {}
+    for key, loop in loops.items():
+        began = time.perf_counter()
+        loop.warm_up(plan.warm_up_steps)  # compiled: the first shapes, then the dynamic-shape recompile
+        warm_seconds[key] = time.perf_counter() - began
+    for _ in range(plan.rounds):
+        for loop in loops.values():
+            loop.run_for(plan.slice_seconds[preset])
+    mean_length = float(lengths.mean())
+    flops_per_token = training_flops_per_token(compiled_model.config, mean_length, masked_fraction)
+    gpu = torch.cuda.get_device_name(device) if cuda else None
+    peak, _ = peak_tflops(gpu)
+    baseline_rate = loops["baseline"].tokens_per_second
+    rows = [
+        {
+            "key": key,
+            "name": loop.name,
+            "tokens_per_second": loop.tokens_per_second,
+            "steps": loop.steps,
+            "warm_up_seconds": warm_seconds[key],
+            "vs_baseline": loop.tokens_per_second / baseline_rate,
+            "mfu": None if peak is None else loop.tokens_per_second * flops_per_token / (peak * 1e12),
+        }
+        for key, loop in loops.items()
+    ]
+    best = max(rows[1:], key=lambda row: row["tokens_per_second"])
+    results = {
+        "preset": preset,
+        "gpu": gpu,
+        "parameters": count_parameters(compiled_model),
+        "batch_size": plan.batch_size,
+        "compile_backend": plan.compile_backend,
+        "mean_tokens_per_sequence": mean_length,
+        "masked_fraction": masked_fraction,
+        "padding_waste_baseline": padding_waste(plain_rows, lengths, 512),
+        "padding_waste_ours": padding_waste(bucketed_rows, lengths, 8),
+        "flops_per_token": flops_per_token,
+        "peak_tflops": peak,
+        "loops": rows,
+        "best": best["key"],
+    }
+    mfu = "" if best["mfu"] is None else f", MFU {best['mfu']:.1%}"
+    results["summary"] = (
+        f"{best['name']}: {best['tokens_per_second']:,.0f} tokens/s, {best['vs_baseline']:.2f}x plain HF{mfu}"
+    )
+    del loops, compiled_model
+    if cuda:
+        torch.cuda.empty_cache()
+    torch._dynamo.reset()
+    return results
+
+
+def goals(report: Report, tiny: bool) -> list[dict]:
+    """The issue's throughput goals, judged on the DNABERT-size section (not on CPU or the tiny model)."""
+    section = report.section("throughput-dnabert")
+    found = section is not None and section["status"] == "ok"
+    best = (
+        next(r for r in section["results"]["loops"] if r["key"] == section["results"]["best"])
+        if found
+        else None
+    )
+    gpu = section["results"]["gpu"] if found else None
+    not_run = "not judged: " + ("CPU tiny mode" if tiny else "the DNABERT-size section did not finish")
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FALL SHORT"
+
+    speed = {"goal": f"DNABERT-size step >= {GOAL_SPEEDUP:.0f}x the plain HF loop"}
+    speed |= (
+        {
+            "measured": f"{best['vs_baseline']:.2f}x ({best['name']})",
+            "verdict": verdict(best["vs_baseline"] >= GOAL_SPEEDUP),
+        }
+        if found
+        else {"measured": "-", "verdict": not_run}
+    )
+    mfu = {"goal": f"DNABERT-size MFU >= {GOAL_MFU:.0%} on H100/H200-class"}
+    if not found:
+        mfu |= {"measured": "-", "verdict": not_run}
+    elif best["mfu"] is None:
+        mfu |= {"measured": "n/a", "verdict": f"not judged: no peak known for {gpu}"}
+    elif not any(name in gpu for name in HOPPER_CLASS):
+        mfu |= {"measured": f"{best['mfu']:.1%}", "verdict": f"not judged: {gpu} is not H100/H200-class"}
+    else:
+        mfu |= {"measured": f"{best['mfu']:.1%}", "verdict": verdict(best["mfu"] >= GOAL_MFU)}
+    return [speed, mfu]
+
+
+# --- sections that drive the `genemask` CLI in subprocesses ---
+
+
+def cli_env() -> dict:
+    """The package this script imported, first on the path of every `genemask` subprocess."""
+    env = dict(os.environ)
+    package_root = str(Path(genemask.__file__).resolve().parent.parent)  # the genemask imported here
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    return env
+
+
+def run_cli(
+    args: list[str], log: Path, on_line: Callable[[str, subprocess.Popen], None] | None = None
+) -> int:
+    """Run `python -m genemask ARGS` (or a module given as ['-m', ...]), stdout+stderr to `log`; return its code."""
+    command = [sys.executable, *(args if args[0] == "-m" else ["-m", "genemask", *args])]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env(), cwd=REPO
+    )
+    try:
+        with log.open("a") as out:
+            out.write("$ " + " ".join(command) + "\n")
+            for line in process.stdout:
+                out.write(line)
+                if on_line is not None:
+                    on_line(line, process)
+        return process.wait()
+    finally:
+        if process.poll() is None:  # a section timeout: leave no process behind
+            process.kill()
+            process.wait()
+
+
+def make_chunks(work: Path, plan: Plan) -> Path:
+    """A random genome cut into a chunk store (the published chunk-length law), shared by the CLI sections."""
+    from genemask.genome.chunking import ChunkingOptions, chunk_genome
+
+    store = work / "chunks"
+    if not (store / "summary.json").exists():
+        bases = np.frombuffer(b"ACGT", np.uint8)[np.random.default_rng(0).integers(0, 4, plan.genome_length)]
+        fasta = work / "genome.fa"
+        fasta.write_text(">random\n" + bases.tobytes().decode() + "\n")
+        chunk_genome(fasta, store, ChunkingOptions(seed=0, max_length=plan.chunk_max_length))
+    return store
+
+
+def read_metrics(path: Path) -> list[dict]:
+    import csv
+
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def resume_check(work: Path, device_type: str, plan: Plan) -> dict:
+    chunks = make_chunks(work, plan)
+    steps = plan.pretrain_steps
+    common = [
+        "pretrain", "--chunks", str(chunks), "--preset", plan.pretrain_preset, "--steps", str(steps),
+        "--batch-size", str(plan.pretrain_batch), "--global-batch", str(2 * plan.pretrain_batch),
+        "--warmup", "5", "--eval-every", str(steps), "--eval-chunks", "32", "--checkpoint-every", str(steps),
+        "--log-every", "1", "--device", device_type, "--workers", "1", "--threads", str(plan.threads), "--seed", "0",
+    ]  # fmt: skip
+    log = work / "pretrain.log"
+    reference, stopped = work / "reference", work / "stopped"
+    code = run_cli(
+        [*common, "--out", str(reference / "model"), "--checkpoint-dir", str(reference / "ckpt")], log
+    )
+    if code != 0:
+        return {"status": "fail", "summary": f"uninterrupted run exited {code} (see {log})"}
+    signalled: list[int] = []
+
+    def stop_once(line: str, process: subprocess.Popen) -> None:
+        match = re.match(r"step (\d+)/", line)
+        if match and not signalled and int(match.group(1)) >= plan.stop_at_step:
+            process.send_signal(signal.SIGTERM)
+            signalled.append(int(match.group(1)))
+
+    stopped_args = [*common, "--out", str(stopped / "model"), "--checkpoint-dir", str(stopped / "ckpt")]
+    first = run_cli(stopped_args, log, stop_once)
+    checkpoints = sorted(p.name for p in (stopped / "ckpt").glob("step-*"))
+    second = run_cli(stopped_args, log)
+    results: dict = {"first_exit": first, "checkpoints_after_stop": checkpoints, "second_exit": second}
+    if first != EXIT_RESUMABLE or second != 0:
+        return results | {
+            "status": "fail",
+            "summary": f"stopped run exited {first} (expected {EXIT_RESUMABLE}), resumed run {second} (see {log})",
+        }
+    ref_rows = read_metrics(reference / "model" / "metrics.csv")
+    rows = read_metrics(stopped / "model" / "metrics.csv")
+    train = [r for r in rows if r["train_loss"] != ""]
+    losses = np.array([float(r["train_loss"]) for r in train] + [float(rows[-1]["valid_loss"])])
+    ref_losses = np.array([float(r["train_loss"]) for r in ref_rows if r["train_loss"] != ""])
+    results |= {
+        "stopped_at_step": int(checkpoints[-1].split("-")[1]) if checkpoints else None,
+        "steps_logged": [int(r["step"]) for r in train] == list(range(1, steps + 1)),
+        "same_data_order": [(r["step"], r["tokens"], r["padding_waste"]) for r in rows]
+        == [(r["step"], r["tokens"], r["padding_waste"]) for r in ref_rows],
+        "losses_finite": bool(np.isfinite(losses).all()),
+        "max_loss_difference_vs_uninterrupted": float(np.abs(losses[:-1] - ref_losses).max())
+        if len(ref_losses) == len(losses) - 1
+        else None,
+    }
+    import torch
+    from transformers import AutoModelForMaskedLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    model = AutoModelForMaskedLM.from_pretrained(stopped / "model").to(device_type).eval()
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([[2, 7, 8, 9, 3]], device=device_type)).logits
+    results["automodel_loads"] = type(model).__name__
+    results["automodel_logits_finite"] = bool(torch.isfinite(logits).all())
+    checks = ("steps_logged", "same_data_order", "losses_finite", "automodel_logits_finite")
+    failed = [name for name in checks if not results[name]]
+    results["status"] = "fail" if failed else "ok"
+    results["summary"] = (
+        f"SIGTERM at step {signalled[0] if signalled else '?'}, checkpoint {results['stopped_at_step']}, "
+        f"resumed to {steps}: " + (f"FAILED {', '.join(failed)}" if failed else "same data order and steps, finite "
+        f"losses (max |loss - uninterrupted| {results['max_loss_difference_vs_uninterrupted']:.2g}), loads as "
+        f"{results['automodel_loads']}")
+    )  # fmt: skip
+    return results
+
+
+def synthetic_task(work: Path, plan: Plan) -> tuple[Path, Path]:
+    """A 2-class 70-nt task: positives carry a TATA box at a random place. Raw `sequence<TAB>label` TSVs."""
+    rng = np.random.default_rng(7)
+
+    def rows(per_class: int) -> list[str]:
+        out = []
+        for label in (0, 1) * per_class:
+            seq = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, 70)].tobytes().decode()
+            if label:
+                at = int(rng.integers(0, 62))
+                seq = seq[:at] + "TATAAAAG" + seq[at + 8 :]
+            out.append(f"{seq}\t{label}\n")
+        return out
+
+    train, test = work / "task_train.tsv", work / "task_test.tsv"
+    train.write_text("sequence\tlabel\n" + "".join(rows(plan.finetune_shots)))
+    test.write_text("sequence\tlabel\n" + "".join(rows(plan.finetune_test // 2)))
+    return train, test
+
+
+def finetune_check(work: Path, device_type: str, plan: Plan) -> dict:
+    train, test = synthetic_task(work, plan)
+    pretrained = work / "stopped" / "model"
+    model = ["--model", str(pretrained)] if (pretrained / "config.json").exists() else [
+        "--model", plan.pretrain_preset, "--random-init"]  # fmt: skip
+    records = {}
+    for label, side in (("device", device_type), ("cpu", "cpu")):
+        out = work / f"finetune_{label}.json"
+        began = time.monotonic()
+        code = run_cli(
+            [
+                "finetune", *model, "--train", str(train), "--test", str(test), "--out", str(out),
+                "--task", "synthetic-tata", "--shots", str(plan.finetune_shots), "--epochs",
+                str(plan.finetune_epochs), "--device", side, "--threads", str(plan.threads), "--seed", "0",
+            ],
+            work / "finetune.log",
+        )  # fmt: skip
+        if code != 0:
+            return {
+                "status": "fail",
+                "summary": f"fine-tuning on {side} exited {code} (see {work / 'finetune.log'})",
+            }
+        record = json.loads(out.read_text())
+        record["wall_seconds"] = time.monotonic() - began
+        records[label] = record
+    device, cpu = records["device"], records["cpu"]
+    differences = {
+        m: abs((device["metrics"][m] or 0.0) - (cpu["metrics"][m] or 0.0)) for m in FINETUNE_TOLERANCE
+    }
+    within = all(differences[m] <= tolerance for m, tolerance in FINETUNE_TOLERANCE.items())
+    tolerance_text = ", ".join(f"|d {m}| <= {t}" for m, t in FINETUNE_TOLERANCE.items())
+    keep = (
+        "metrics",
+        "epoch_losses",
+        "device",
+        "n_train",
+        "n_test",
+        "steps",
+        "train_seconds",
+        "eval_seconds",
+    )
+    return {
+        "status": "ok" if within else "fail",
+        "model": model[1],
+        "tolerance": FINETUNE_TOLERANCE,
+        "differences": differences,
+        **{side: {key: r[key] for key in (*keep, "wall_seconds")} for side, r in records.items()},
+        "summary": (
+            f"{device['device']} accuracy {device['metrics']['accuracy']:.3f} auc {device['metrics']['auc']:.3f}, "
+            f"cpu {cpu['metrics']['accuracy']:.3f} / {cpu['metrics']['auc']:.3f}: "
+            + ("within" if within else "OUTSIDE")
+            + f" {tolerance_text}"
+        ),
+    }
+
+
+def median_rate(rows: list[dict]) -> float:
+    """Median tokens/s over the logged steps, the first two (start-up, compile, allocator) left out."""
+    rates = [float(r["tokens_per_second"]) for r in rows if r["tokens_per_second"] != ""][2:]
+    return float(np.median(rates)) if rates else math.nan
+
+
+def ddp_check(work: Path, device_type: str, plan: Plan, gpus: int) -> dict:
+    if device_type != "cuda":
+        return {"status": "skipped", "reason": "CPU mode: DDP runs on two or more GPUs only"}
+    if gpus < 2:
+        return {"status": "skipped", "reason": f"needs two or more GPUs, this machine has {gpus}"}
+    chunks = make_chunks(work, plan)
+    batch = 16
+    common = [
+        "pretrain", "--chunks", str(chunks), "--preset", plan.ddp_preset, "--steps", str(plan.ddp_steps),
+        "--batch-size", str(batch), "--global-batch", str(batch * gpus), "--eval-every", str(plan.ddp_steps),
+        "--eval-chunks", "32", "--checkpoint-every", str(plan.ddp_steps), "--log-every", "1", "--device", "cuda",
+        "--workers", "2",
+    ]  # fmt: skip
+    log, rates = work / "ddp.log", {}
+    for world in (1, gpus):
+        where = work / f"ddp{world}"
+        args = [*common, "--out", str(where / "model"), "--checkpoint-dir", str(where / "ckpt")]
+        if world > 1:
+            args = [
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node",
+                str(world),
+                "-m",
+                "genemask",
+                *args,
+            ]
+        code = run_cli(args, log)
+        if code != 0:
+            return {"status": "fail", "summary": f"{world}-GPU run exited {code} (see {log})"}
+        rates[world] = median_rate(read_metrics(where / "model" / "metrics.csv"))
+    efficiency = rates[gpus] / (gpus * rates[1])
+    return {
+        "gpus": gpus,
+        "preset": plan.ddp_preset,
+        "tokens_per_second": {str(k): v for k, v in rates.items()},
+        "scaling_efficiency": efficiency,
+        "summary": (
+            f"{plan.ddp_preset}, global batch {batch * gpus}: 1 GPU {rates[1]:,.0f} tokens/s, {gpus} GPUs "
+            f"{rates[gpus]:,.0f} tokens/s, scaling efficiency {efficiency:.0%}"
+        ),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cuda (the check) or cpu")
+    parser.add_argument("--tiny", action="store_true", help="tiny model and data: the code path in seconds")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "gpu_check", help="report directory")
+    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one, removed)")
+    parser.add_argument("--budget-minutes", type=float, help="whole-run budget (default: 8 on the GPU)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print(
+            f"gpu-check: no CUDA GPU here (torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}); "
+            "nothing checked. Run it on a GPU node, or `--device cpu --tiny` for the code path."
+        )
+        return 0
+    plan = Plan.tiny() if args.tiny else Plan.full()
+    if args.budget_minutes:
+        plan = replace(plan, budget_seconds=60 * args.budget_minutes)
+    torch.set_num_threads(min(plan.threads, torch.get_num_threads()))
+    started = time.monotonic()
+    gpus = torch.cuda.device_count() if args.device == "cuda" else 0
+    device_name = torch.cuda.get_device_name(0) if gpus else f"cpu ({os.cpu_count()} cores)"
+    meta = {
+        "device_name": device_name,
+        "device": args.device,
+        "mode": "tiny" if args.tiny else "full",
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "budget_seconds": plan.budget_seconds,
+        "deadline": started + plan.budget_seconds,
+    }
+    report = Report(args.out, meta)
+    caps = plan.caps
+    with contextlib.ExitStack() as stack:
+        work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu_check_")))
+        work.mkdir(parents=True, exist_ok=True)
+        run_section(
+            report, "environment", "environment", caps["environment"], lambda: environment(args.device)
+        )
+        for preset in plan.presets:
+            run_section(
+                report,
+                f"throughput-{preset}",
+                f"throughput, {preset}",
+                caps["throughput"],
+                lambda preset=preset: throughput(preset, args.device, plan),
+            )
+        report.goals = goals(report, args.tiny)
+        title = f"pretraining stop (SIGTERM) and resume, {plan.pretrain_preset}"
+        run_section(report, "resume", title, caps["resume"], lambda: resume_check(work, args.device, plan))
+        title = f"fine-tuning cell, {args.device} against cpu"
+        run_section(
+            report, "finetune", title, caps["finetune"], lambda: finetune_check(work, args.device, plan)
+        )
+        title = "DDP (torchrun) scaling"
+        run_section(report, "ddp", title, caps["ddp"], lambda: ddp_check(work, args.device, plan, gpus))
+    report.meta["wall_seconds"] = time.monotonic() - started
+    report.finished = True
+    report.write()
+    print()
+    print(report.markdown())
+    print(f"report: {args.out / 'report.md'} and report.json ({report.meta['wall_seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
