@@ -43,25 +43,11 @@ from pathlib import Path
 import numpy as np
 
 import genemask
+from genemask.estimate import peak_tflops  # the peak table the cost estimate uses too
 
 REPO = Path(__file__).resolve().parent.parent
 EXIT_RESUMABLE = 75  # `genemask pretrain` stopped with a checkpoint
 
-# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets, most specific name first.
-PEAK_BF16_TFLOPS: tuple[tuple[str, float, str], ...] = (
-    ("GH200", 989.0, ""),
-    ("H200", 989.0, ""),
-    ("H100 PCIe", 756.0, ""),
-    ("H100 NVL", 835.0, ""),
-    ("H100", 989.0, "SXM"),
-    ("B200", 2250.0, ""),
-    ("A100", 312.0, ""),
-    ("L40S", 362.0, ""),
-    ("L40", 181.0, ""),
-    ("L4", 121.0, ""),
-    ("RTX 4090", 165.0, "bf16 dense with fp32 accumulation"),
-    ("V100", 125.0, "fp16: V100 has no bf16 tensor cores"),
-)
 HOPPER_CLASS = ("H100", "H200", "GH200")  # the 40% MFU goal is stated for these
 GOAL_SPEEDUP, GOAL_MFU = 3.0, 0.40
 FINETUNE_TOLERANCE = {"accuracy": 0.05, "auc": 0.05}  # absolute; bf16 on GPU against fp32 on CPU
@@ -134,8 +120,8 @@ class Plan:
 class Report:
     """Sections so far, rewritten to report.json and report.md after each one."""
 
-    def __init__(self, out: Path, meta: dict) -> None:
-        self.out, self.meta = out, meta
+    def __init__(self, out: Path, meta: dict, deadline: float) -> None:
+        self.out, self.meta, self.deadline = out, meta, deadline
         self.sections: list[dict] = []
         self.goals: list[dict] = []
         self.finished = False
@@ -218,7 +204,7 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 def run_section(report: Report, name: str, title: str, cap: float, body: Callable[[], dict]) -> None:
     """Run one section under its cap and the remaining budget; record ok / fail / error / timeout / skipped."""
-    remaining = report.meta["deadline"] - time.monotonic()
+    remaining = report.deadline - time.monotonic()
     began = time.monotonic()
     section: dict = {"name": name, "title": title}
     if remaining < 5:
@@ -247,13 +233,6 @@ def run_section(report: Report, name: str, title: str, cap: float, body: Callabl
 
 # ----------------------------------------------------------------------------------------------------------
 # Sections
-
-
-def peak_tflops(gpu_name: str | None) -> tuple[float | None, str]:
-    for key, peak, note in PEAK_BF16_TFLOPS if gpu_name else ():
-        if key in gpu_name:
-            return peak, note
-    return None, "unknown GPU: MFU not judged"
 
 
 def nvidia_driver() -> str | None:
@@ -723,9 +702,8 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "tiny" if args.tiny else "full",
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "budget_seconds": plan.budget_seconds,
-        "deadline": started + plan.budget_seconds,
     }
-    report = Report(args.out, meta)
+    report = Report(args.out, meta, deadline=started + plan.budget_seconds)
     caps = plan.caps
     with contextlib.ExitStack() as stack:
         work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu_check_")))

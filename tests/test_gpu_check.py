@@ -1,0 +1,77 @@
+"""benchmarks/gpu_check.py: its CPU mode runs every section's code path, and without a GPU it stops at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO
+
+SCRIPT = REPO / "benchmarks" / "gpu_check.py"
+SECTIONS = ["environment", "throughput-tiny", "resume", "finetune", "ddp"]
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("gpu_check")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--device", "cpu", "--tiny", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return done, out
+
+
+def test_cpu_tiny_mode_runs_every_section(tiny_report: tuple[subprocess.CompletedProcess, Path]) -> None:
+    done, out = tiny_report
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["finished"] and report["mode"] == "tiny"
+    sections = {s["name"]: s for s in report["sections"]}
+    assert list(sections) == SECTIONS
+    assert {name: s["status"] for name, s in sections.items()} == {
+        "environment": "ok",
+        "throughput-tiny": "ok",
+        "resume": "ok",
+        "finetune": "ok",
+        "ddp": "skipped",
+    }, json.dumps(report["sections"], indent=1)[:4000]
+
+    loops = {loop["key"]: loop for loop in sections["throughput-tiny"]["results"]["loops"]}
+    assert set(loops) == {"baseline", "ours", "ours_compiled"}
+    assert all(loop["tokens_per_second"] > 0 and loop["steps"] > 0 for loop in loops.values())
+    assert loops["baseline"]["vs_baseline"] == 1.0
+
+    resume = sections["resume"]["results"]
+    assert resume["first_exit"] == 75 and resume["second_exit"] == 0
+    assert resume["steps_logged"] and resume["same_data_order"] and resume["losses_finite"]
+    assert resume["max_loss_difference_vs_uninterrupted"] == 0.0  # on CPU a resumed run is bit-identical
+    assert resume["automodel_loads"] == "BertForMaskedLM"
+
+    finetune = sections["finetune"]["results"]
+    assert finetune["differences"] == {"accuracy": 0.0, "auc": 0.0}  # both sides on the CPU: identical
+    assert "DDP runs on two or more GPUs" in sections["ddp"]["reason"]
+    assert [goal["verdict"] for goal in report["goals"]] == ["not judged: CPU tiny mode"] * 2
+
+    markdown = (out / "report.md").read_text()
+    assert "| throughput, tiny | ok |" in markdown and "| DDP (torchrun) scaling | skipped |" in markdown
+    assert markdown.strip() in done.stdout  # the table is printed too
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the notice is for machines without a CUDA GPU")
+def test_without_a_gpu_prints_one_line_and_exits_0(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "report")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1 and "no CUDA GPU" in done.stdout
+    assert not (tmp_path / "report").exists()
