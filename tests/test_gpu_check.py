@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO
 
 SCRIPT = REPO / "benchmarks" / "gpu_check.py"

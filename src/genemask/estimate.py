@@ -346,7 +346,8 @@ def format_table(costs: list[RuleCost], markdown: bool = False) -> str:
 
     def line(row: tuple) -> str:
         return "  ".join(
-            cell.ljust(w) if i in (0, 4) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))
+            cell.ljust(w) if i in (0, 4) else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         )
 
     return "\n".join([line(header), *map(line, rows), line(total)])
