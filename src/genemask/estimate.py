@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,7 @@ class RuleCost:
     gpu_hours: float = 0.0
     cpu_hours: float = 0.0
     measured: bool = False
-    notes: tuple[str, ...] = ()
+    by_preset: dict[str, list[float]] = field(default_factory=dict)  # GPU rules: preset -> [jobs, hours]
 
     @property
     def basis(self) -> str:
@@ -313,6 +313,14 @@ def estimate(jobs: list[Job], config: dict, rates: Rates) -> list[RuleCost]:
             seconds_of = pretrain_seconds if job.rule == "pretrain_model" else finetune_seconds
             seconds, is_measured = seconds_of(job, config, rates)
             cost.gpu_hours += seconds / 3600
+            preset = (
+                job.wildcards["arch"]
+                if job.rule == "pretrain_model"
+                else model_preset(job.wildcards["model"], config)
+            )
+            cost.by_preset.setdefault(preset, [0, 0.0])
+            cost.by_preset[preset][0] += 1
+            cost.by_preset[preset][1] += seconds / 3600
             measured.setdefault(job.rule, []).append(is_measured)
         elif job.rule in AGGREGATE_RULES:
             continue
@@ -351,6 +359,20 @@ def format_table(costs: list[RuleCost], markdown: bool = False) -> str:
         )
 
     return "\n".join([line(header), *map(line, rows), line(total)])
+
+
+def per_job_text(costs: list[RuleCost]) -> list[str]:
+    """GPU rules, per architecture: jobs and GPU time per job."""
+
+    def each(hours: float) -> str:
+        return f"{hours:.2f} GPU-h" if hours >= 0.1 else f"{hours * 3600:.0f} GPU-s"
+
+    return [
+        f"{c.rule}: "
+        + "; ".join(f"{preset} {n:,} jobs x {each(h / n)}" for preset, (n, h) in c.by_preset.items())
+        for c in costs
+        if c.by_preset
+    ]
 
 
 def _hours(hours: float) -> str:

@@ -38,13 +38,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genemask.config import load_config
-    from genemask.estimate import assumptions_text, estimate, format_table, make_rates, planned_jobs
+    from genemask.estimate import (
+        assumptions_text,
+        estimate,
+        format_table,
+        make_rates,
+        per_job_text,
+        planned_jobs,
+    )
 
     config = load_config(args.configfile)
     rates = make_rates(args.gpu_type, args.throughput, config["pretrain"]["compile"], config["masking"]["k"])
     jobs = planned_jobs(args.configfile, args.snakefile, pending_only=args.pending)
     print(f"{args.configfile}: {len(jobs):,} jobs" + (" still to run" if args.pending else ""))
-    print(format_table(estimate(jobs, config, rates), markdown=args.markdown))
+    costs = estimate(jobs, config, rates)
+    print(format_table(costs, markdown=args.markdown))
     print()
+    print("\n".join(per_job_text(costs)))
     print("\n".join(assumptions_text(rates, config)))
     return 0
