@@ -63,6 +63,7 @@ class Plan:
     slice_seconds: dict | None = None  # per preset: seconds per loop per round
     rounds: int = 3
     warm_up_steps: int = 3  # compiled: the first shapes, then the dynamic-shape recompile
+    compile_cap: float = 75.0  # seconds for torch.compile's warm-up steps, per preset
     compile_backend: str = "inductor"
     pretrain_preset: str = "logo"
     pretrain_steps: int = 300
@@ -70,9 +71,10 @@ class Plan:
     stop_at_step: int = 5
     genome_length: int = 600_000
     chunk_max_length: int = 511  # nt; the published chunk law
-    finetune_shots: int = 10
+    finetune_shots: int = 50  # enough to learn the planted motif, so that both sides converge and compare
     finetune_test: int = 400
     finetune_epochs: int = 10
+    finetune_lr: float = 5e-4
     ddp_preset: str = "dnabert"
     ddp_steps: int = 12
     threads: int = 8  # torch CPU threads, here and in the `genemask` subprocesses
@@ -188,18 +190,24 @@ class SectionTimeout(Exception):
 
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Raise SectionTimeout in the main thread after `seconds` (children are killed by `run_cli`'s cleanup)."""
+    """Raise SectionTimeout in the main thread after `seconds` (children are killed by `run_cli`'s cleanup).
+
+    Nests: an inner limit never outlasts the outer one, and the outer one keeps counting after it."""
 
     def expire(_signum: int, _frame: object) -> None:
         raise SectionTimeout(f"over its {seconds:.0f} s cap")
 
+    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
+    began = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    signal.setitimer(signal.ITIMER_REAL, max(min(seconds, outer_left or math.inf), 0.01))
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_left:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - began), 0.01))
 
 
 def run_section(report: Report, name: str, title: str, cap: float, body: Callable[[], dict]) -> None:
@@ -330,10 +338,21 @@ def throughput(preset: str, device_type: str, plan: Plan) -> dict:
         "ours": bench.Loop("ours", build_model(preset, seed=0).to(device), bucketed, ours_step, cuda),
         "ours_compiled": bench.Loop("ours + torch.compile", compiled_model, bucketed, ours_step, cuda),
     }
-    warm_seconds = {}
-    for key, loop in loops.items():
+    warm_seconds, compile_error = {}, None
+    for key, loop in list(loops.items()):
         began = time.perf_counter()
-        loop.warm_up(plan.warm_up_steps)  # compiled: the first shapes, then the dynamic-shape recompile
+        try:
+            # Compiling: the first shapes, then the dynamic-shape recompile, under its own cap, so that a slow
+            # compiler costs the compiled numbers only.
+            with time_limit(plan.compile_cap) if key == "ours_compiled" else contextlib.nullcontext():
+                loop.warm_up(plan.warm_up_steps)
+        except Exception as error:  # a compiler failure or timeout is a result here, not the section's end
+            if key != "ours_compiled":
+                raise
+            compile_error = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            del loops[key]
+            torch._dynamo.reset()
+            continue
         warm_seconds[key] = time.perf_counter() - began
     for _ in range(plan.rounds):
         for loop in loops.values():
@@ -370,10 +389,12 @@ def throughput(preset: str, device_type: str, plan: Plan) -> dict:
         "peak_tflops": peak,
         "loops": rows,
         "best": best["key"],
+        "compile_error": compile_error,
     }
     mfu = "" if best["mfu"] is None else f", MFU {best['mfu']:.1%}"
     results["summary"] = (
         f"{best['name']}: {best['tokens_per_second']:,.0f} tokens/s, {best['vs_baseline']:.2f}x plain HF{mfu}"
+        + ("" if compile_error is None else f"; torch.compile failed ({compile_error})")
     )
     del loops, compiled_model
     if cuda:
@@ -575,7 +596,7 @@ def finetune_check(work: Path, device_type: str, plan: Plan) -> dict:
             [
                 "finetune", *model, "--train", str(train), "--test", str(test), "--out", str(out),
                 "--task", "synthetic-tata", "--shots", str(plan.finetune_shots), "--epochs",
-                str(plan.finetune_epochs), "--device", side, "--threads", str(plan.threads), "--seed", "0",
+                str(plan.finetune_epochs), "--lr", str(plan.finetune_lr), "--device", side, "--threads", str(plan.threads), "--seed", "0",
             ],
             work / "finetune.log",
         )  # fmt: skip
@@ -720,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda preset=preset: throughput(preset, args.device, plan),
             )
         report.goals = goals(report, args.tiny)
+        report.write()
         title = f"pretraining stop (SIGTERM) and resume, {plan.pretrain_preset}"
         run_section(report, "resume", title, caps["resume"], lambda: resume_check(work, args.device, plan))
         title = f"fine-tuning cell, {args.device} against cpu"

@@ -46,6 +46,7 @@ def test_cpu_tiny_mode_runs_every_section(tiny_report: tuple[subprocess.Complete
     assert set(loops) == {"baseline", "ours", "ours_compiled"}
     assert all(loop["tokens_per_second"] > 0 and loop["steps"] > 0 for loop in loops.values())
     assert loops["baseline"]["vs_baseline"] == 1.0
+    assert sections["throughput-tiny"]["results"]["compile_error"] is None
 
     resume = sections["resume"]["results"]
     assert resume["first_exit"] == 75 and resume["second_exit"] == 0

@@ -216,7 +216,8 @@ def read_throughput(path: Path, compile_: bool) -> dict:
             continue
         results = section["results"]
         loops = {loop["key"]: loop for loop in results["loops"]}
-        loop = loops["ours_compiled" if compile_ else "ours"]
+        loop = loops.get("ours_compiled") if compile_ else None
+        loop = loop or loops["ours"]  # without compiled numbers (the compiler failed): the plain step
         found["rates"][results["preset"]] = loop["tokens_per_second"]
         found["batch"][results["preset"]] = results["batch_size"]
         found["gpu"] = results["gpu"] or report.get("device_name")
