@@ -12,6 +12,7 @@ from conftest import REPO
 
 from genemask.cli import main
 from genemask.config import load_config
+from genemask.errors import UserError
 from genemask.estimate import (
     FINETUNE_EFFICIENCY,
     FINETUNE_OVERHEAD_S,
@@ -205,3 +206,10 @@ def test_unknown_gpu_type_is_a_one_line_error(capsys: pytest.CaptureFixture[str]
         main(["estimate", "--configfile", os.fspath(REPO / "config" / "demo.yaml"), "--gpu-type", "K80"]) == 2
     )
     assert "--gpu-type K80: no peak known" in capsys.readouterr().err
+
+
+def test_a_report_from_the_cpu_is_refused(tmp_path: Path) -> None:
+    report = gpu_check_report(tmp_path / "report.json", {"tiny": 5_000.0}, overhead=5.0)
+    report.write_text(report.read_text().replace('"device": "cuda"', '"device": "cpu"'))
+    with pytest.raises(UserError, match="not from a GPU"):
+        make_rates(None, report, compile_=False, k=6)

@@ -75,3 +75,51 @@ def test_without_a_gpu_prints_one_line_and_exits_0(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("\n") == 1 and "no CUDA GPU" in done.stdout
     assert not (tmp_path / "report").exists()
+
+
+def _gpu_check_module():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import gpu_check
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    return gpu_check
+
+
+@pytest.mark.parametrize(
+    ("gpu", "peak"),
+    [
+        ("NVIDIA H100 80GB HBM3", 989.0),
+        ("NVIDIA H100 PCIe", 756.0),
+        ("NVIDIA H200", 989.0),
+        ("NVIDIA A100-SXM4-80GB", 312.0),
+        ("NVIDIA L40S", 362.0),
+        ("NVIDIA L4", 121.0),
+        ("NVIDIA GeForce RTX 4090", 165.0),
+        ("Tesla V100-SXM2-16GB", 125.0),
+        ("NVIDIA GeForce GTX 1080", None),
+    ],
+)
+def test_peak_by_gpu_name(gpu: str, peak: float | None) -> None:
+    assert _gpu_check_module().peak_tflops(gpu)[0] == peak
+
+
+@pytest.mark.parametrize(
+    ("gpu", "verdicts"),
+    [
+        ("NVIDIA H100 80GB HBM3", ["PASS", "FALL SHORT"]),
+        ("NVIDIA A100-SXM4-80GB", ["PASS", "not judged: NVIDIA A100-SXM4-80GB is not H100/H200-class"]),
+    ],
+)
+def test_goals_are_judged_on_the_dnabert_section(tmp_path: Path, gpu: str, verdicts: list[str]) -> None:
+    gpu_check = _gpu_check_module()
+    report = gpu_check.Report(tmp_path, {"device_name": gpu, "mode": "full", "started": "now"}, deadline=0.0)
+    loops = [
+        {"key": "baseline", "name": "plain HF", "vs_baseline": 1.0, "mfu": 0.1},
+        {"key": "ours", "name": "ours", "vs_baseline": 3.4, "mfu": 0.34},
+    ]
+    results = {"preset": "dnabert", "gpu": gpu, "loops": loops, "best": "ours"}
+    report.sections.append({"name": "throughput-dnabert", "status": "ok", "results": results})
+    judged = gpu_check.goals(report, tiny=False)
+    assert [goal["verdict"] for goal in judged] == verdicts
+    assert judged[0]["measured"] == "3.40x (ours)" and judged[1]["measured"] == "34.0%"

@@ -210,6 +210,8 @@ def read_throughput(path: Path, compile_: bool) -> dict:
         sections = {s["name"]: s for s in report["sections"]}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"--throughput {path}: not a GPU check report.json ({error})") from None
+    if report.get("device") != "cuda":
+        raise UserError(f"--throughput {path}: a report from {report.get('device_name')}, not from a GPU")
     found: dict[str, Any] = {"gpu": None, "rates": {}, "batch": {}, "overhead": None}
     for name, section in sections.items():
         if not name.startswith("throughput-") or section.get("status") != "ok":
@@ -222,7 +224,7 @@ def read_throughput(path: Path, compile_: bool) -> dict:
         found["batch"][results["preset"]] = results["batch_size"]
         found["gpu"] = results["gpu"] or report.get("device_name")
     cell = sections.get("finetune", {})
-    if cell.get("status") == "ok" and report.get("device") == "cuda":
+    if cell.get("status") == "ok":
         gpu_side = cell["results"]["device"]
         found["overhead"] = gpu_side["wall_seconds"] - gpu_side["train_seconds"] - gpu_side["eval_seconds"]
     if not found["rates"]:
