@@ -232,7 +232,12 @@ def read_throughput(path: Path, compile_: bool) -> dict:
     return found
 
 
-def make_rates(gpu_type: str | None, throughput: Path | None, compile_: bool, k: int) -> Rates:
+def make_rates(
+    gpu_type: str | None, throughput: Path | None, compile_: bool, k: int, micro_batch: int | None = None
+) -> Rates:
+    """Pretraining rates per preset: measured where the report has them, else assumed for the GPU type.
+
+    `micro_batch` (the config's pretrain.batch_size) is named beside a rate measured at another batch size."""
     measured = read_throughput(throughput, compile_) if throughput else None
     gpu = gpu_type or (measured["gpu"] if measured else None) or "H100"
     peak, _ = peak_tflops(gpu)
@@ -246,6 +251,11 @@ def make_rates(gpu_type: str | None, throughput: Path | None, compile_: bool, k:
             notes.append(
                 f"{preset}: {rates[preset]:,.0f} tokens/s measured on {measured['gpu']} "
                 f"(batch {measured['batch'][preset]}, {'compiled' if compile_ else 'not compiled'})"
+                + (
+                    f"; the config's micro-batch is {micro_batch}"
+                    if micro_batch not in (None, measured["batch"][preset])
+                    else ""
+                )
             )
         else:
             rates[preset], is_measured[preset] = assumed_rate(preset, peak, k), False
@@ -386,7 +396,9 @@ def _hours(hours: float) -> str:
 
 def assumptions_text(rates: Rates, config: dict) -> list[str]:
     p = config["pretrain"]
-    lines = [f"GPU: {rates.gpu}; pretraining rates per preset:", *(f"  {note}" for note in rates.notes)]
+    used = set(p["architectures"]) | ({REFERENCE_PRESET} if config["finetune"]["references"] else set())
+    notes = [note for note in rates.notes if note.split(":", 1)[0] in used]
+    lines = [f"GPU: {rates.gpu}; pretraining rates per preset:", *(f"  {note}" for note in notes)]
     lines.append(
         f"pretraining: steps x {p['batch_size'] * p['gradient_accumulation']} sequences x "
         f"{mean_chunk_tokens(config['masking']['k']):.1f} tokens (assumed: the published chunk-length law), "

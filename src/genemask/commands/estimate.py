@@ -48,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     )
 
     config = load_config(args.configfile)
-    rates = make_rates(args.gpu_type, args.throughput, config["pretrain"]["compile"], config["masking"]["k"])
+    pretrain = config["pretrain"]
+    rates = make_rates(
+        args.gpu_type, args.throughput, pretrain["compile"], config["masking"]["k"], pretrain["batch_size"]
+    )
     jobs = planned_jobs(args.configfile, args.snakefile, pending_only=args.pending)
     print(f"{args.configfile}: {len(jobs):,} jobs" + (" still to run" if args.pending else ""))
     costs = estimate(jobs, config, rates)
