@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import math
 import os
@@ -41,6 +42,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from gpu_check_cli import ddp_check, finetune_check, resume_check  # benchmarks/ is on sys.path
 
 from genemask.estimate import peak_tflops  # the peak table the cost estimate uses too
@@ -157,6 +159,7 @@ class Report:
         ]
         for s in self.sections:
             result = s.get("summary") or s.get("error") or s.get("reason", "")
+            result = result.replace("|", "\\|")  # a pipe in a message would split the cell
             lines.append(f"| {s['title']} | {s['status']} | {s['seconds']:.0f} | {result} |")
         rows = [
             (s["results"]["preset"], loop)
@@ -231,6 +234,9 @@ def run_section(report: Report, name: str, title: str, cap: float, body: Callabl
         }
     section["seconds"] = time.monotonic() - began
     report.add(section)
+    gc.collect()  # what a failed section left on the GPU goes before the next one
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -251,7 +257,6 @@ def nvidia_driver() -> str | None:
 
 
 def environment(device_type: str) -> dict:
-    import torch
     import transformers
 
     info = {
@@ -290,9 +295,8 @@ def environment(device_type: str) -> dict:
 
 
 def throughput(preset: str, device_type: str, plan: Plan) -> dict:
-    """benchmarks/pretrain_throughput.py's three loops, plus ours compiled, interleaved in time slices."""
+    """The plain HF loop, ours and ours compiled (pretrain_throughput.py's loops), interleaved in time slices."""
     import pretrain_throughput as bench  # benchmarks/ is on sys.path: this script lives there
-    import torch
     from transformers import BertForMaskedLM
 
     # The only direct imports from genemask.training: this section builds models and batches in-process.
@@ -432,8 +436,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one, removed)")
     parser.add_argument("--budget-minutes", type=float, help="whole-run budget (default: 8 on the GPU)")
     args = parser.parse_args(argv)
-
-    import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print(

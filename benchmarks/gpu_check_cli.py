@@ -201,7 +201,7 @@ def finetune_check(work: Path, device_type: str, plan: Plan) -> dict:
         m: abs((device["metrics"][m] or 0.0) - (cpu["metrics"][m] or 0.0)) for m in FINETUNE_TOLERANCE
     }
     within = all(differences[m] <= tolerance for m, tolerance in FINETUNE_TOLERANCE.items())
-    tolerance_text = ", ".join(f"|d {m}| <= {t}" for m, t in FINETUNE_TOLERANCE.items())
+    tolerance_text = " and ".join(f"{m} within {t}" for m, t in FINETUNE_TOLERANCE.items())
     keep = (
         "metrics",
         "epoch_losses",
@@ -221,8 +221,8 @@ def finetune_check(work: Path, device_type: str, plan: Plan) -> dict:
         "summary": (
             f"{device['device']} accuracy {device['metrics']['accuracy']:.3f} auc {device['metrics']['auc']:.3f}, "
             f"cpu {cpu['metrics']['accuracy']:.3f} / {cpu['metrics']['auc']:.3f}: "
-            + ("within" if within else "OUTSIDE")
-            + f" {tolerance_text}"
+            + ("agree: " if within else "DISAGREE: ")
+            + tolerance_text
         ),
     }
 
