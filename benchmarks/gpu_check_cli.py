@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,6 +92,8 @@ def resume_check(work: Path, device_type: str, plan: Plan) -> dict:
     ]  # fmt: skip
     log = work / "pretrain.log"
     reference, stopped = work / "reference", work / "stopped"
+    for old_run in (reference, stopped):  # a reused --work: start afresh, not from its checkpoints
+        shutil.rmtree(old_run, ignore_errors=True)
     code = run_cli(
         [*common, "--out", str(reference / "model"), "--checkpoint-dir", str(reference / "ckpt")], log
     )
@@ -249,6 +252,7 @@ def ddp_check(work: Path, device_type: str, plan: Plan, gpus: int) -> dict:
     log, rates = work / "ddp.log", {}
     for world in (1, gpus):
         where = work / f"ddp{world}"
+        shutil.rmtree(where, ignore_errors=True)
         args = [*common, "--out", str(where / "model"), "--checkpoint-dir", str(where / "ckpt")]
         if world > 1:
             args = [
