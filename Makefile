@@ -9,7 +9,7 @@ CORES ?= 2
 # Rules call the `genemask` CLI: put the venv first on PATH for snakemake and its jobs.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,11 @@ test: lint
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+# One CUDA GPU, at most 8 minutes: every GPU path run once, throughput against a plain HF loop, the report in
+# results/gpu_check/. Without a GPU: a one-line notice (the CPU mode, --device cpu --tiny, runs in `make test`).
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py
 
 clean:
 	rm -rf results resources .snakemake

@@ -1,0 +1,415 @@
+"""What a study will cost, before it runs: jobs per rule, GPU-hours and CPU core-hours, and the total.
+
+The jobs are the workflow's own: `snakemake -n --forceall` on the config (every job of the study, whatever
+already exists), each with its rule and wildcards. Each job's cost comes from a model of its work:
+
+- pretrain_model: steps x global batch x tokens per chunk, at the pretraining rate of its preset, plus the
+  validation passes (forward only) and a start-up overhead;
+- finetune_model: epochs x training sequences x tokens per sequence at a fine-tuning rate, plus the whole test
+  set forward and a per-process overhead;
+- every other rule: an assumed number of core-hours per job (ASSUMED_CORE_HOURS).
+
+Rates are measured when a GPU check report (benchmarks/gpu_check.py, results/gpu_check/report.json) is given,
+otherwise derived from an assumed model FLOP utilisation of the GPU type's peak. Every number says which it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genemask.errors import UserError
+
+# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets, most specific name first:
+# (substring of the CUDA device name, peak, note). benchmarks/gpu_check.py judges MFU against the same table.
+PEAK_BF16_TFLOPS: tuple[tuple[str, float, str], ...] = (
+    ("GH200", 989.0, ""),
+    ("H200", 989.0, ""),
+    ("H100 PCIe", 756.0, ""),
+    ("H100 NVL", 835.0, ""),
+    ("H100", 989.0, "SXM"),
+    ("B200", 2250.0, ""),
+    ("A100", 312.0, ""),
+    ("L40S", 362.0, ""),
+    ("L40", 181.0, ""),
+    ("L4", 121.0, ""),
+    ("RTX 4090", 165.0, "bf16 dense with fp32 accumulation"),
+    ("V100", 125.0, "fp16: V100 has no bf16 tensor cores"),
+)
+
+# Assumptions, stated in the output whenever they are used.
+ASSUMED_MFU = {"dnabert": 0.30, "logo": 0.15, "tiny": 0.01}  # pretraining step; the goal is 0.40 for dnabert
+FINETUNE_EFFICIENCY = 0.25  # fine-tuning FLOP/s / pretraining FLOP/s: batches of 5-15, padded, no buckets
+PRETRAIN_OVERHEAD_S = 180.0  # start-up, validation set, checkpoints, final save, torch.compile
+FINETUNE_OVERHEAD_S = 30.0  # interpreter, torch and CUDA start-up, model load, writing the record
+MEAN_CHUNK_NT = 0.5 * 511 + 0.5 * (6 + 510) / 2  # the published chunk-length law: 511 nt or uniform 6..510
+TEST_SIZES = {"prom-core": 5920, "prom-300": 5920, "cohn-enh": 6948, "splice-40": 3000}  # upstream test sets
+REFERENCE_PRESET = "dnabert"  # finetune.references (DNABERT-6) are BERT-base
+ASSUMED_CORE_HOURS = {  # per job, on the paper-scale study; local rules run on the login node
+    "download_genome": 0.2,
+    "download_task_file": 0.01,
+    "chunk_genome": 0.3,
+    "npmi": 2.0,  # 16 threads, minutes
+    "precompute_masks": 1.5,  # 8 threads, minutes; pmi-vocab slowest
+    "masking_statistics": 0.2,
+    "motif_enrichment": 0.3,
+    "prepare_task": 0.01,
+    "sample_task": 0.002,
+    "kmer_baseline": 0.005,
+    "simulate_genome": 0.01,
+    "simulate_tasks": 0.01,
+    "fewshot_results": 0.05,
+}
+REPORT_CORE_HOURS = 0.05  # report_* rules
+GPU_RULES = ("pretrain_model", "finetune_model")
+RULE_ORDER = (  # the pipeline's order, for the table; rules not named here follow, alphabetically
+    "download_genome",
+    "simulate_genome",
+    "chunk_genome",
+    "npmi",
+    "precompute_masks",
+    "masking_statistics",
+    "pretrain_model",
+    "download_task_file",
+    "simulate_tasks",
+    "prepare_task",
+    "sample_task",
+    "finetune_model",
+    "kmer_baseline",
+    "fewshot_results",
+    "motif_enrichment",
+)
+AGGREGATE_RULES = {"all", "genome", "chunks", "ngrams", "masks", "pretrain", "finetune", "motifs"}
+
+
+@dataclass(frozen=True)
+class Job:
+    rule: str
+    wildcards: dict[str, str]
+
+
+@dataclass
+class RuleCost:
+    rule: str
+    jobs: int = 0
+    gpu_hours: float = 0.0
+    cpu_hours: float = 0.0
+    measured: bool = False
+    by_preset: dict[str, list[float]] = field(default_factory=dict)  # GPU rules: preset -> [jobs, hours]
+
+    @property
+    def basis(self) -> str:
+        if self.gpu_hours == 0.0 and self.cpu_hours == 0.0:
+            return "-"
+        return "measured" if self.measured else "assumed"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The plan: the workflow's own dry run
+
+
+JOB_HEADER = re.compile(r"^\s*(?:local)?(?:rule|checkpoint) ([\w-]+):\s*$")
+WILDCARDS = re.compile(r"^\s*wildcards: (.*)$")
+STATS_ROW = re.compile(r"^([\w-]+)\s+(\d+)$")
+
+
+def parse_dry_run(text: str) -> list[Job]:
+    """Jobs (rule, wildcards) of `snakemake -n` output, checked against its own "Job stats" table."""
+    jobs: list[Job] = []
+    rule, wildcards = None, {}
+    for line in text.splitlines():
+        if header := JOB_HEADER.match(line):
+            if rule is not None:
+                jobs.append(Job(rule, wildcards))
+            rule, wildcards = header.group(1), {}
+        elif rule is not None and (found := WILDCARDS.match(line)):
+            wildcards = dict(item.split("=", 1) for item in found.group(1).split(", "))
+    if rule is not None:
+        jobs.append(Job(rule, wildcards))
+    stats = job_stats(text)
+    counted = Counter(job.rule for job in jobs)
+    if stats is not None and stats != counted:
+        raise RuntimeError(f"dry run parsed as {dict(counted)}, but its job stats say {stats}")
+    return jobs
+
+
+def job_stats(text: str) -> Counter | None:
+    if "Job stats:" not in text:
+        return None
+    stats: Counter = Counter()
+    for line in text.split("Job stats:", 1)[1].splitlines()[3:]:
+        row = STATS_ROW.match(line.strip())
+        if row is None or row.group(1) == "total":
+            break
+        stats[row.group(1)] = int(row.group(2))
+    return stats
+
+
+def planned_jobs(configfile: Path, snakefile: Path, pending_only: bool = False) -> list[Job]:
+    """Every job of the study (`--forceall`), or with `pending_only` those not done yet, from a dry run."""
+    if not snakefile.is_file():
+        raise UserError(f"--snakefile {snakefile}: no such file (run from the repository root)")
+    command = [sys.executable, "-m", "snakemake", "-n", "--nolock", "--snakefile", str(snakefile)]
+    command += ["--configfile", str(configfile), "--directory", str(snakefile.resolve().parent.parent)]
+    if not pending_only:
+        command.append("--forceall")
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise UserError(f"{configfile}: the workflow's dry run failed: {' / '.join(tail)}")
+    return parse_dry_run(done.stdout + done.stderr)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Rates
+
+
+def peak_tflops(gpu_name: str | None) -> tuple[float | None, str]:
+    for key, peak, note in PEAK_BF16_TFLOPS if gpu_name else ():
+        if key.lower() in gpu_name.lower():
+            return peak, note
+    return None, "unknown GPU"
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Pretraining tokens/s per preset on one GPU, and where each came from."""
+
+    gpu: str
+    tokens_per_second: dict[str, float]
+    measured: dict[str, bool]
+    finetune_overhead_s: float
+    finetune_overhead_measured: bool
+    notes: tuple[str, ...]
+
+
+def flops_per_token(preset: str, tokens_per_sequence: float, masked_fraction: float) -> float:
+    from genemask.training.models import model_config, training_flops_per_token
+
+    return training_flops_per_token(model_config(preset), tokens_per_sequence, masked_fraction)
+
+
+def mean_chunk_tokens(k: int) -> float:
+    return MEAN_CHUNK_NT - k + 1 + 2  # overlapping k-mers, [CLS] and [SEP]
+
+
+def assumed_rate(preset: str, peak: float, k: int) -> float:
+    return ASSUMED_MFU[preset] * peak * 1e12 / flops_per_token(preset, mean_chunk_tokens(k), 0.15)
+
+
+def read_throughput(path: Path, compile_: bool) -> dict:
+    """From a GPU check report: its GPU, pretraining tokens/s per preset and the fine-tuning cell's overhead."""
+    try:
+        report = json.loads(Path(path).read_text())
+        sections = {s["name"]: s for s in report["sections"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"--throughput {path}: not a GPU check report.json ({error})") from None
+    if report.get("device") != "cuda":
+        raise UserError(f"--throughput {path}: a report from {report.get('device_name')}, not from a GPU")
+    found: dict[str, Any] = {"gpu": None, "rates": {}, "batch": {}, "overhead": None}
+    for name, section in sections.items():
+        if not name.startswith("throughput-") or section.get("status") != "ok":
+            continue
+        results = section["results"]
+        loops = {loop["key"]: loop for loop in results["loops"]}
+        loop = loops.get("ours_compiled") if compile_ else None
+        loop = loop or loops["ours"]  # without compiled numbers (the compiler failed): the plain step
+        found["rates"][results["preset"]] = loop["tokens_per_second"]
+        found["batch"][results["preset"]] = results["batch_size"]
+        found["gpu"] = results["gpu"] or report.get("device_name")
+    cell = sections.get("finetune", {})
+    if cell.get("status") == "ok":
+        gpu_side = cell["results"]["device"]
+        found["overhead"] = gpu_side["wall_seconds"] - gpu_side["train_seconds"] - gpu_side["eval_seconds"]
+    if not found["rates"]:
+        raise UserError(f"--throughput {path}: no finished throughput section")
+    return found
+
+
+def make_rates(
+    gpu_type: str | None, throughput: Path | None, compile_: bool, k: int, micro_batch: int | None = None
+) -> Rates:
+    """Pretraining rates per preset: measured where the report has them, else assumed for the GPU type.
+
+    `micro_batch` (the config's pretrain.batch_size) is named beside a rate measured at another batch size."""
+    measured = read_throughput(throughput, compile_) if throughput else None
+    gpu = gpu_type or (measured["gpu"] if measured else None) or "H100"
+    peak, _ = peak_tflops(gpu)
+    if peak is None:
+        known = ", ".join(key for key, _, _ in PEAK_BF16_TFLOPS)
+        raise UserError(f"--gpu-type {gpu}: no peak known; expected one of {known}")
+    rates, is_measured, notes = {}, {}, []
+    for preset in ASSUMED_MFU:
+        if measured and preset in measured["rates"]:
+            rates[preset], is_measured[preset] = measured["rates"][preset], True
+            notes.append(
+                f"{preset}: {rates[preset]:,.0f} tokens/s measured on {measured['gpu']} "
+                f"(batch {measured['batch'][preset]}, {'compiled' if compile_ else 'not compiled'})"
+                + (
+                    f"; the config's micro-batch is {micro_batch}"
+                    if micro_batch not in (None, measured["batch"][preset])
+                    else ""
+                )
+            )
+        else:
+            rates[preset], is_measured[preset] = assumed_rate(preset, peak, k), False
+            notes.append(
+                f"{preset}: {rates[preset]:,.0f} tokens/s assumed ({ASSUMED_MFU[preset]:.0%} MFU of {gpu}'s "
+                f"{peak:.0f} TFLOP/s bf16)"
+            )
+    overhead = measured["overhead"] if measured and measured["overhead"] is not None else None
+    return Rates(
+        gpu,
+        rates,
+        is_measured,
+        FINETUNE_OVERHEAD_S if overhead is None else overhead,
+        overhead is not None,
+        tuple(notes),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Costs
+
+
+def model_preset(name: str, config: dict) -> str:
+    """The architecture of a fine-tuned model name: `<arch>_<strategy>_<steps>`, `<arch>_random-init`, a reference."""
+    arch = name.split("_", 1)[0]
+    if arch in ASSUMED_MFU:
+        return arch
+    if name in config["finetune"].get("references", {}):
+        return REFERENCE_PRESET
+    raise UserError(f"finetune model {name!r}: cannot tell its architecture")
+
+
+def pretrain_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]:
+    p, k = config["pretrain"], config["masking"]["k"]
+    preset, steps = job.wildcards["arch"], int(job.wildcards["steps"])
+    tokens = steps * p["batch_size"] * p["gradient_accumulation"] * mean_chunk_tokens(k)
+    evals = -(-steps // p["eval_every"])
+    eval_tokens = evals * p["eval_chunks"] * mean_chunk_tokens(k)
+    rate = rates.tokens_per_second[preset]
+    return PRETRAIN_OVERHEAD_S + tokens / rate + eval_tokens / (3 * rate), rates.measured[preset]
+
+
+def finetune_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]:
+    from genemask.evaluation.tasks import task_spec
+
+    f, k = config["finetune"], config["masking"]["k"]
+    preset = model_preset(job.wildcards["model"], config)
+    spec, shots = task_spec(job.wildcards["task"]), int(job.wildcards["shots"])
+    regime = min((r for r in f["regimes"].values() if r["max_shots"] >= shots), key=lambda r: r["max_shots"])
+    n_train = spec.rows_per_class(shots, f["splice_shots_multiplier"]) * spec.n_classes
+    n_test = TEST_SIZES.get(spec.name, f["simulate"]["test_size"])
+    length = spec.length - k + 1 + 2
+    flops = flops_per_token(preset, length, 0.0)  # no vocabulary head
+    achieved = rates.tokens_per_second[preset] * flops_per_token(preset, mean_chunk_tokens(k), 0.15)
+    achieved *= FINETUNE_EFFICIENCY
+    compute = (regime["epochs"] * n_train + n_test / 3) * length * flops / achieved
+    return rates.finetune_overhead_s + compute, rates.measured[preset] and rates.finetune_overhead_measured
+
+
+def estimate(jobs: list[Job], config: dict, rates: Rates) -> list[RuleCost]:
+    """Cost per rule, in the pipeline's order (RULE_ORDER), then the rest (report_*, aggregates) by name."""
+    costs: dict[str, RuleCost] = {}
+    measured: dict[str, list[bool]] = {}
+    for job in jobs:
+        cost = costs.setdefault(job.rule, RuleCost(job.rule))
+        cost.jobs += 1
+        if job.rule in GPU_RULES:
+            seconds_of = pretrain_seconds if job.rule == "pretrain_model" else finetune_seconds
+            seconds, is_measured = seconds_of(job, config, rates)
+            cost.gpu_hours += seconds / 3600
+            preset = (
+                job.wildcards["arch"]
+                if job.rule == "pretrain_model"
+                else model_preset(job.wildcards["model"], config)
+            )
+            cost.by_preset.setdefault(preset, [0, 0.0])
+            cost.by_preset[preset][0] += 1
+            cost.by_preset[preset][1] += seconds / 3600
+            measured.setdefault(job.rule, []).append(is_measured)
+        elif job.rule in AGGREGATE_RULES:
+            continue
+        else:
+            default = REPORT_CORE_HOURS if job.rule.startswith("report_") else 0.1
+            cost.cpu_hours += ASSUMED_CORE_HOURS.get(job.rule, default)
+    for rule, flags in measured.items():
+        costs[rule].measured = all(flags)
+
+    def position(cost: RuleCost) -> tuple:
+        rule = cost.rule
+        known = RULE_ORDER.index(rule) if rule in RULE_ORDER else len(RULE_ORDER)
+        return known, rule in AGGREGATE_RULES, rule
+
+    return sorted(costs.values(), key=position)
+
+
+def format_table(costs: list[RuleCost], markdown: bool = False) -> str:
+    rows = [(c.rule, f"{c.jobs:,}", _hours(c.gpu_hours), _hours(c.cpu_hours), c.basis) for c in costs]
+    total_gpu, total_cpu = sum(c.gpu_hours for c in costs), sum(c.cpu_hours for c in costs)
+    basis = {c.basis for c in costs} - {"-"}
+    total_basis = basis.pop() if len(basis) == 1 else "mixed"
+    total = ("total", f"{sum(c.jobs for c in costs):,}", _hours(total_gpu), _hours(total_cpu), total_basis)
+    header = ("rule", "jobs", "GPU-hours", "CPU core-hours", "basis")
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("| " + " | ".join(f"**{cell}**" for cell in total) + " |")
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in (header, *rows, total)) for i in range(len(header))]
+
+    def line(row: tuple) -> str:
+        return "  ".join(
+            cell.ljust(w) if i in (0, 4) else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+
+    return "\n".join([line(header), *map(line, rows), line(total)])
+
+
+def per_job_text(costs: list[RuleCost]) -> list[str]:
+    """GPU rules, per architecture: jobs and GPU time per job."""
+
+    def each(hours: float) -> str:
+        return f"{hours:.2f} GPU-h" if hours >= 0.1 else f"{hours * 3600:.0f} GPU-s"
+
+    return [
+        f"{c.rule}: "
+        + "; ".join(f"{preset} {n:,} jobs x {each(h / n)}" for preset, (n, h) in c.by_preset.items())
+        for c in costs
+        if c.by_preset
+    ]
+
+
+def _hours(hours: float) -> str:
+    if hours == 0:
+        return "-"
+    return f"{hours:,.1f}" if hours >= 1 else f"{hours:.2f}"
+
+
+def assumptions_text(rates: Rates, config: dict) -> list[str]:
+    p = config["pretrain"]
+    used = set(p["architectures"]) | ({REFERENCE_PRESET} if config["finetune"]["references"] else set())
+    notes = [note for note in rates.notes if note.split(":", 1)[0] in used]
+    lines = [f"GPU: {rates.gpu}; pretraining rates per preset:", *(f"  {note}" for note in notes)]
+    lines.append(
+        f"pretraining: steps x {p['batch_size'] * p['gradient_accumulation']} sequences x "
+        f"{mean_chunk_tokens(config['masking']['k']):.1f} tokens (assumed: the published chunk-length law), "
+        f"validation forward passes, + {PRETRAIN_OVERHEAD_S:.0f} s per job (assumed)"
+    )
+    overhead = "measured by the GPU check" if rates.finetune_overhead_measured else "assumed"
+    lines.append(
+        f"fine-tuning: epochs x training sequences + test set, at {FINETUNE_EFFICIENCY:.0%} of the pretraining "
+        f"FLOP/s (assumed), + {rates.finetune_overhead_s:.0f} s per job ({overhead}); test sets "
+        + ", ".join(f"{task} {n:,}" for task, n in TEST_SIZES.items())
+        + f", simulated {config['finetune']['simulate']['test_size']}"
+    )
+    lines.append("other rules: assumed core-hours per job (genemask.estimate.ASSUMED_CORE_HOURS)")
+    return lines

@@ -1,0 +1,125 @@
+"""benchmarks/gpu_check.py: its CPU mode runs every section's code path, and without a GPU it stops at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO
+
+SCRIPT = REPO / "benchmarks" / "gpu_check.py"
+SECTIONS = ["environment", "throughput-tiny", "resume", "finetune", "ddp"]
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("gpu_check")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--device", "cpu", "--tiny", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return done, out
+
+
+def test_cpu_tiny_mode_runs_every_section(tiny_report: tuple[subprocess.CompletedProcess, Path]) -> None:
+    done, out = tiny_report
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["finished"] and report["mode"] == "tiny"
+    sections = {s["name"]: s for s in report["sections"]}
+    assert list(sections) == SECTIONS
+    assert {name: s["status"] for name, s in sections.items()} == {
+        "environment": "ok",
+        "throughput-tiny": "ok",
+        "resume": "ok",
+        "finetune": "ok",
+        "ddp": "skipped",
+    }, json.dumps(report["sections"], indent=1)[:4000]
+
+    loops = {loop["key"]: loop for loop in sections["throughput-tiny"]["results"]["loops"]}
+    assert set(loops) == {"baseline", "ours", "ours_compiled"}
+    assert all(loop["tokens_per_second"] > 0 and loop["steps"] > 0 for loop in loops.values())
+    assert loops["baseline"]["vs_baseline"] == 1.0
+    assert sections["throughput-tiny"]["results"]["compile_error"] is None
+
+    resume = sections["resume"]["results"]
+    assert resume["first_exit"] == 75 and resume["second_exit"] == 0
+    assert resume["steps_logged"] and resume["same_data_order"] and resume["losses_finite"]
+    assert resume["max_loss_difference_vs_uninterrupted"] == 0.0  # on CPU a resumed run is bit-identical
+    assert resume["automodel_loads"] == "BertForMaskedLM"
+
+    finetune = sections["finetune"]["results"]
+    assert finetune["differences"] == {"accuracy": 0.0, "auc": 0.0}  # both sides on the CPU: identical
+    assert "DDP runs on two or more GPUs" in sections["ddp"]["reason"]
+    assert [goal["verdict"] for goal in report["goals"]] == ["not judged: CPU tiny mode"] * 2
+
+    markdown = (out / "report.md").read_text()
+    assert "| throughput, tiny | ok |" in markdown and "| DDP (torchrun) scaling | skipped |" in markdown
+    assert markdown.strip() in done.stdout  # the table is printed too
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the notice is for machines without a CUDA GPU")
+def test_without_a_gpu_prints_one_line_and_exits_0(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "report")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1 and "no CUDA GPU" in done.stdout
+    assert not (tmp_path / "report").exists()
+
+
+def _gpu_check_module():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import gpu_check
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    return gpu_check
+
+
+@pytest.mark.parametrize(
+    ("gpu", "peak"),
+    [
+        ("NVIDIA H100 80GB HBM3", 989.0),
+        ("NVIDIA H100 PCIe", 756.0),
+        ("NVIDIA H200", 989.0),
+        ("NVIDIA A100-SXM4-80GB", 312.0),
+        ("NVIDIA L40S", 362.0),
+        ("NVIDIA L4", 121.0),
+        ("NVIDIA GeForce RTX 4090", 165.0),
+        ("Tesla V100-SXM2-16GB", 125.0),
+        ("NVIDIA GeForce GTX 1080", None),
+    ],
+)
+def test_peak_by_gpu_name(gpu: str, peak: float | None) -> None:
+    assert _gpu_check_module().peak_tflops(gpu)[0] == peak
+
+
+@pytest.mark.parametrize(
+    ("gpu", "verdicts"),
+    [
+        ("NVIDIA H100 80GB HBM3", ["PASS", "FALL SHORT"]),
+        ("NVIDIA A100-SXM4-80GB", ["PASS", "not judged: NVIDIA A100-SXM4-80GB is not H100/H200-class"]),
+    ],
+)
+def test_goals_are_judged_on_the_dnabert_section(tmp_path: Path, gpu: str, verdicts: list[str]) -> None:
+    gpu_check = _gpu_check_module()
+    report = gpu_check.Report(tmp_path, {"device_name": gpu, "mode": "full", "started": "now"}, deadline=0.0)
+    loops = [
+        {"key": "baseline", "name": "plain HF", "vs_baseline": 1.0, "mfu": 0.1},
+        {"key": "ours", "name": "ours", "vs_baseline": 3.4, "mfu": 0.34},
+    ]
+    results = {"preset": "dnabert", "gpu": gpu, "loops": loops, "best": "ours"}
+    report.sections.append({"name": "throughput-dnabert", "status": "ok", "results": results})
+    judged = gpu_check.goals(report, tiny=False)
+    assert [goal["verdict"] for goal in judged] == verdicts
+    assert judged[0]["measured"] == "3.40x (ours)" and judged[1]["measured"] == "34.0%"
