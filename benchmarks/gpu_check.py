@@ -16,7 +16,7 @@ reports what it finished; a section that fails is recorded and the next one runs
 Then the goals (DNABERT-size step >= 3x the plain HF loop; >= 40% MFU on H100/H200-class GPUs), PASS or FALL SHORT.
 Without a CUDA GPU it says so in one line and exits 0. `--device cpu --tiny` runs every section on the CPU with the
 tiny model in about a minute (tests/test_gpu_check.py), so the code path never rots. The sections that
-run the `genemask` CLI live in gpu_check_cli.py.
+run the `genemask` CLI live in _gpu_check_cli.py.
 
     python benchmarks/gpu_check.py                                   # make gpu-check: one GPU, <= 8 minutes
     python benchmarks/gpu_check.py --device cpu --tiny --out /tmp/gc  # the same code path on the CPU
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gpu_check_cli import ddp_check, finetune_check, resume_check  # benchmarks/ is on sys.path
+from _gpu_check_cli import ddp_check, finetune_check, resume_check  # benchmarks/ is on sys.path
 
 from genemask.estimate import peak_tflops  # the peak table the cost estimate uses too
 

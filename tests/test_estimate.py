@@ -26,6 +26,7 @@ from genemask.estimate import (
     parse_dry_run,
     planned_jobs,
 )
+from genemask.evaluation.settings import finetune_regime
 
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 
@@ -178,9 +179,8 @@ def test_demo_plan_with_measured_throughput(demo_jobs: list[Job], tmp_path: Path
         "finetune_model", {"model": "tiny_random-init", "task": "sim-promoter", "shots": "10", "seed": "0"}
     )
     tokens = 70 - 6 + 1 + 2
-    work = (
-        (5 * 2 * 10 + 200 / 3) * tokens * flops_per_token("tiny", tokens, 0.0)
-    )  # demo "few" regime: 5 epochs
+    epochs = finetune_regime(config["finetune"]["regimes"], 10)["epochs"]  # the demo's 10-shot regime
+    work = (epochs * 2 * 10 + 200 / 3) * tokens * flops_per_token("tiny", tokens, 0.0)
     rate = 50_000 * flops_per_token("tiny", mean_chunk_tokens(6), 0.15) * FINETUNE_EFFICIENCY
     assert finetune_seconds(job, config, rates) == (pytest.approx(12.0 + work / rate), True)
 
@@ -213,3 +213,11 @@ def test_a_report_from_the_cpu_is_refused(tmp_path: Path) -> None:
     report.write_text(report.read_text().replace('"device": "cuda"', '"device": "cpu"'))
     with pytest.raises(UserError, match="not from a GPU"):
         make_rates(None, report, compile_=False, k=6)
+
+
+def test_finetune_regime_picks_the_smallest_fitting_regime():
+    regimes = {"few": {"max_shots": 100, "epochs": 20}, "many": {"max_shots": 1000, "epochs": 5}}
+    assert finetune_regime(regimes, 10)["epochs"] == finetune_regime(regimes, "100")["epochs"] == 20
+    assert finetune_regime(regimes, 101)["epochs"] == finetune_regime(regimes, "full")["epochs"] == 5
+    with pytest.raises(ValueError, match="no regime has max_shots >= 5000"):
+        finetune_regime(regimes, 5000)

@@ -298,14 +298,22 @@ def pretrain_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]
     return PRETRAIN_OVERHEAD_S + tokens / rate + eval_tokens / (3 * rate), rates.measured[preset]
 
 
+# Training sequences assumed for a `full` few-shot run (Prom-core's full training set is 53,276).
+FULL_TRAINING_SET_ASSUMED = 50_000
+
+
 def finetune_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]:
+    from genemask.evaluation.settings import finetune_regime
     from genemask.evaluation.tasks import task_spec
 
     f, k = config["finetune"], config["masking"]["k"]
     preset = model_preset(job.wildcards["model"], config)
-    spec, shots = task_spec(job.wildcards["task"]), int(job.wildcards["shots"])
-    regime = min((r for r in f["regimes"].values() if r["max_shots"] >= shots), key=lambda r: r["max_shots"])
-    n_train = spec.rows_per_class(shots, f["splice_shots_multiplier"]) * spec.n_classes
+    spec, shots = task_spec(job.wildcards["task"]), job.wildcards["shots"]
+    regime = finetune_regime(f["regimes"], shots)
+    if shots == "full":  # the pool's size is known only once the task is prepared
+        n_train = FULL_TRAINING_SET_ASSUMED
+    else:
+        n_train = spec.rows_per_class(int(shots), f["splice_shots_multiplier"]) * spec.n_classes
     n_test = TEST_SIZES.get(spec.name, f["simulate"]["test_size"])
     length = spec.length - k + 1 + 2
     flops = flops_per_token(preset, length, 0.0)  # no vocabulary head

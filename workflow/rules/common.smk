@@ -6,6 +6,7 @@ from pathlib import Path
 
 from genemask.config import load_schema, read_yaml, validate_config
 from genemask.errors import UserError
+from genemask.evaluation.settings import finetune_regime as regime_for_shots
 from genemask.evaluation.tasks import TASKS
 
 
@@ -116,14 +117,8 @@ SHOTS_PATTERN = r"\d+|full"  # examples per class, or the whole training set
 
 
 def finetune_regime(wildcards):
-    """The hyper-parameter regime of a run: the one with the smallest max_shots >= its shots ("full": largest)."""
-    if wildcards.shots == "full":
-        return max(FINETUNE["regimes"].values(), key=lambda regime: regime["max_shots"])
-    shots = int(wildcards.shots)
-    fitting = [r for r in FINETUNE["regimes"].values() if r["max_shots"] >= shots]
-    if not fitting:
-        raise ValueError(f"finetune.regimes: no regime has max_shots >= {shots}")
-    return min(fitting, key=lambda regime: regime["max_shots"])
+    """The hyper-parameter regime of a run (genemask.evaluation.settings.finetune_regime)."""
+    return regime_for_shots(FINETUNE["regimes"], wildcards.shots)
 
 
 def finetune_model_input(wildcards):

@@ -27,3 +27,14 @@ class FinetuneSettings:
             raise UserError("expected warm-up ratio in [0, 1], dropout in [0, 1) and weight decay >= 0")
         if self.max_length < 3:
             raise UserError(f"--max-length {self.max_length}: expected at least 3 tokens")
+
+
+def finetune_regime(regimes: dict[str, dict], shots: int | str) -> dict:
+    """The hyper-parameter regime of a few-shot run: the one with the smallest max_shots >= its shots; the
+    whole training set (`full`) takes the regime with the largest max_shots."""
+    if str(shots) == "full":
+        return max(regimes.values(), key=lambda regime: regime["max_shots"])
+    fitting = [regime for regime in regimes.values() if regime["max_shots"] >= int(shots)]
+    if not fitting:
+        raise ValueError(f"finetune.regimes: no regime has max_shots >= {shots}")
+    return min(fitting, key=lambda regime: regime["max_shots"])
