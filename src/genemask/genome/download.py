@@ -22,6 +22,7 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from genemask import __version__
+from genemask.atomic import check_output_file
 from genemask.errors import UserError
 
 CHUNK_SIZE = 1 << 20
@@ -71,7 +72,7 @@ def download(
     consecutive failed attempts tolerated (an attempt that saved bytes resets the count), waiting
     `backoff * 2**k` seconds before the k-th retry. `timeout` applies to every socket operation.
     """
-    out = Path(out)
+    out = check_output_file(out, "--out")
     _check_http_url(url)
     if retries < 0:
         raise UserError(f"retries must be >= 0, got {retries}")
