@@ -78,6 +78,7 @@ def test_a_checkpoint_reads_back_exactly(tmp_path):
     path = save(tmp_path, 3, model, optimizer, scheduler)
     assert path == tmp_path / "step-00000003"
     assert sorted(p.name for p in path.iterdir()) == [
+        "manifest.json",
         "metrics.csv",
         "model.safetensors",
         "optimizer.safetensors",
@@ -149,6 +150,7 @@ def test_another_runs_checkpoint_is_refused(tmp_path):
         )
     trainer = json.loads((path / "trainer.json").read_text())
     (path / "trainer.json").write_text(json.dumps(trainer | {"format_version": 2}))
+    (path / "manifest.json").unlink()  # as a checkpoint of another version would have none
     with pytest.raises(UserError, match="format_version 2, expected 1"):
         read_latest_checkpoint(
             tmp_path, {"seed": 1}, model=model, optimizer=optimizer, scheduler=scheduler, device=CPU

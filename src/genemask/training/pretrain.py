@@ -124,6 +124,9 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
         optimizer=optimizer,
         scheduler=scheduler,
         device=device,
+        on_skip=lambda message: (
+            print(f"warning: {message}", file=sys.stderr, flush=True) if dist.main else None
+        ),
     )
     progress = resumed.progress if resumed else Progress()
     if resumed is None:
