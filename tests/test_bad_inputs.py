@@ -210,6 +210,15 @@ CASES = [
     Case("download bad --md5", [*URL, "--out", "{d}/g.fa.gz", "--md5", "xyz"], "expected 32 hexadecimal digits"),
     Case("download ftp URL", ["download", "--url", "ftp://host/g.fa.gz", "--out", "{d}/g.fa.gz"],
          "expected an http:// or https:// URL"),
+    # the other stages' outputs
+    Case("simulate-genome --out an existing directory", ["simulate-genome", "--out", "{d}", "--length", "1000"],
+         "--out {d}: is a directory"),
+    Case("simulate-tasks --out an existing file", ["simulate-tasks", "--genome", "{d}/g.fa.gz", "--out", "{d}/f"],
+         "--out {d}/f: is a file", lambda ws, d: (d / "f").write_text("keep me\n")),
+    Case("motifs --out an existing file", ["motifs", "--ranks", "{ws}/npmi/kmer_ranks.tsv", "--out", "{d}/f"],
+         "--out {d}/f: is a file", lambda ws, d: (d / "f").write_text("keep me\n")),
+    Case("report --figure an existing directory", ["report", "chunks", "--summary", "{ws}/chunks/summary.json",
+         "--figure", "{d}", "--table", "{d}/t.html"], "--figure {d}: is a directory"),
 ]  # fmt: skip
 
 
