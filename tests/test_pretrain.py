@@ -287,6 +287,7 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(
     warnings = [line for line in captured.err.splitlines() if line.startswith("warning: skipping")]
     assert len(warnings) == 1 and str(latest) in warnings[0], captured.err
     assert damaged in warnings[0] or "unreadable" in warnings[0], warnings[0]
+    assert warnings[0].endswith("removing it"), warnings[0]
     assert "resumed from " + str(config.checkpoint_dir / "step-00000020") in captured.out
     assert_same_run(config, reference, f"{damaged} of the latest checkpoint damaged ({how})")
     assert checkpoint_damage(latest) is None  # saved again when the run reached that step

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import random
 import re
 import shutil
@@ -204,6 +205,17 @@ def _file_record(path: Path) -> dict:
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
+def _sync(directory: Path) -> None:
+    """Flush the files and the directory to disk before the rename publishes them, so that a node crash just
+    after it cannot leave a checkpoint of empty files."""
+    for path in [*directory.iterdir(), directory]:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
 def write_checkpoint(
     directory: Path,
     *,
@@ -254,6 +266,7 @@ def write_checkpoint(
         (tmp / "trainer.json").write_text(json.dumps(trainer, indent=1) + "\n")
         manifest = {name: _file_record(tmp / name) for name in CHECKPOINT_FILES}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        _sync(tmp)
     for _, old in list_checkpoints(directory)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return target
@@ -333,12 +346,12 @@ def read_latest_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     device: torch.device,
-    on_skip: Callable[[str], None] | None = None,
+    on_skip: Callable[[Path, str], None] | None = None,
 ) -> Checkpoint | None:
     """Load the newest intact checkpoint into model, optimiser and scheduler; None when there is none.
 
-    Damaged checkpoints (a file cut short by preemption, a disk error) are skipped, newest first, each named
-    with the reason through `on_skip`; they are overwritten when the run saves that step again. The newest
+    Damaged checkpoints (a file cut short by a node crash, a disk error) are skipped, newest first, each passed
+    with the reason to `on_skip(path, reason)`. The newest
     intact one written under another fingerprint is a UserError naming the settings that differ.
     """
     for _, path in reversed(list_checkpoints(directory)):
@@ -346,7 +359,7 @@ def read_latest_checkpoint(
             contents = _read_verified(path)
         except DamagedCheckpoint as damage:
             if on_skip is not None:
-                on_skip(f"skipping the damaged checkpoint {path}: {damage}")
+                on_skip(path, str(damage))
             continue
         return _load(path, contents, directory, fingerprint, model, optimizer, scheduler, device)
     return None

@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -117,6 +118,13 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     # --- resume from the latest checkpoint, or seed a new run
     if dist.main:
         remove_partial_checkpoints(c.checkpoint_dir)
+    damaged: list[Path] = []
+
+    def skip_damaged(path: Path, reason: str) -> None:
+        damaged.append(path)
+        if dist.main:
+            print(f"warning: skipping the damaged checkpoint {path} ({reason}); removing it", file=sys.stderr)
+
     resumed = read_latest_checkpoint(
         c.checkpoint_dir,
         run_fingerprint,
@@ -124,10 +132,12 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
         optimizer=optimizer,
         scheduler=scheduler,
         device=device,
-        on_skip=lambda message: (
-            print(f"warning: {message}", file=sys.stderr, flush=True) if dist.main else None
-        ),
+        on_skip=skip_damaged,
     )
+    dist.barrier()  # every process has chosen its checkpoint: the damaged ones can go (pruning must not keep them)
+    if dist.main:
+        for path in damaged:
+            shutil.rmtree(path, ignore_errors=True)
     progress = resumed.progress if resumed else Progress()
     if resumed is None:
         seed_everything(rank_seed(c.seed, dist.rank))
