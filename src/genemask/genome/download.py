@@ -270,7 +270,7 @@ class _Fetch:
 
     def _receive(
         self, response: http.client.HTTPResponse, offset: int, record: dict | None, confirming: bool
-    ):
+    ) -> bool:
         headers, record = response.headers, record or {}
         content_length = headers.get("Content-Length")
         length = int(content_length) if content_length is not None else None
