@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,7 @@ def test_a_checkpoint_reads_back_exactly(tmp_path):
     path = save(tmp_path, 3, model, optimizer, scheduler)
     assert path == tmp_path / "step-00000003"
     assert sorted(p.name for p in path.iterdir()) == [
+        "manifest.json",
         "metrics.csv",
         "model.safetensors",
         "optimizer.safetensors",
@@ -149,6 +151,7 @@ def test_another_runs_checkpoint_is_refused(tmp_path):
         )
     trainer = json.loads((path / "trainer.json").read_text())
     (path / "trainer.json").write_text(json.dumps(trainer | {"format_version": 2}))
+    (path / "manifest.json").unlink()  # as a checkpoint of another version would have none
     with pytest.raises(UserError, match="format_version 2, expected 1"):
         read_latest_checkpoint(
             tmp_path, {"seed": 1}, model=model, optimizer=optimizer, scheduler=scheduler, device=CPU
@@ -184,3 +187,39 @@ def test_metrics_csv_round_trips():
     assert [
         {k: v for k, v in row.items() if v != "" or k == "valid_loss"} for row in read_metrics(text)
     ] == rows
+
+
+def test_damaged_checkpoints_are_skipped_newest_first(tmp_path):
+    model, optimizer, scheduler = trained(seed=0, steps=2)
+    older = save(tmp_path, 2, model, optimizer, scheduler)
+    expected = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    model, optimizer, scheduler = trained(seed=0, steps=4)
+    newer = save(tmp_path, 4, model, optimizer, scheduler)
+    (newer / "rng.safetensors").write_bytes(b"")
+    skipped = []
+
+    def read():
+        fresh = trained(seed=1, steps=0)
+        loaded = read_latest_checkpoint(
+            tmp_path,
+            {"seed": 1},
+            model=fresh[0],
+            optimizer=fresh[1],
+            scheduler=fresh[2],
+            device=CPU,
+            on_skip=lambda path, reason: skipped.append((path, reason)),
+        )
+        return loaded, fresh[0]
+
+    loaded, fresh_model = read()
+    assert loaded.path == older and loaded.progress.step == 2
+    ((path, reason),) = skipped
+    assert path == newer and re.fullmatch(r"rng.safetensors has 0 bytes, \d+ were written", reason), reason
+    assert all(torch.equal(fresh_model.state_dict()[name], value) for name, value in expected.items())
+
+    with (older / "trainer.json").open("r+b") as handle:
+        handle.truncate(10)
+    skipped.clear()
+    assert read()[0] is None  # nothing intact: a new run
+    assert [path for path, _ in skipped] == [newer, older]
+    assert "trainer.json has 10 bytes" in skipped[1][1]

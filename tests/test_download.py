@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import json
 import re
 import socket
 import struct
@@ -20,7 +21,13 @@ import pytest
 
 from genemask.cli import main
 from genemask.errors import UserError
-from genemask.genome.download import download, md5_from_listing, partial_path, url_basename
+from genemask.genome.download import (
+    download,
+    md5_from_listing,
+    partial_path,
+    source_path,
+    url_basename,
+)
 from genemask.genome.fasta import read_fasta
 
 HG38_SLICE = (Path(__file__).parents[1] / "../shared/data/hg38_slice/chr2_1-2333275.fa.gz").resolve()
@@ -63,6 +70,8 @@ class Server:
     # Per path, what to do on the next requests, in order; once empty, serve normally.
     plan: defaultdict[str, deque] = field(default_factory=lambda: defaultdict(deque))
     ignore_range: bool = False
+    honor_if_range: bool = True
+    send_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     log: list[Logged] = field(default_factory=list)
 
     def url(self, path: str) -> str:
@@ -96,8 +105,12 @@ class Handler(BaseHTTPRequestHandler):
             return
 
         data = server.files[path]
+        etag = f'"{hashlib.md5(data).hexdigest()}"'
         start = 0
         requested = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if if_range is not None and if_range != etag and server.honor_if_range:
+            requested = None  # the file changed: RFC 9110 says send all of it
         if requested and not server.ignore_range:
             start = int(re.fullmatch(r"bytes=(\d+)-", requested).group(1))
             if start >= len(data):
@@ -114,7 +127,9 @@ class Handler(BaseHTTPRequestHandler):
             entry.status = 200
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", etag)
+        if server.send_length:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
 
         if isinstance(action, Drop):
@@ -210,26 +225,140 @@ def test_truncated_body_is_detected_by_content_length(server: Server, tmp_path: 
     assert resumed_at == [None, "bytes=1000-", f"bytes={1000 + len(data) // 2}-"]
 
 
+def leave_part(out: Path, url: str, part: bytes, remote: bytes | None, **record: object) -> None:
+    """What an interrupted run leaves: `part` in OUT.part, and OUT.part.json naming its URL and remote file."""
+    partial_path(out).write_bytes(part)
+    if remote is not None:
+        record = {"length": len(remote), "etag": f'"{hashlib.md5(remote).hexdigest()}"'} | record
+    source_path(out).write_text(json.dumps({"url": url, "last_modified": None} | record))
+
+
 def test_existing_part_file_is_resumed(server: Server, tmp_path: Path) -> None:
     data = generated_fasta_gz(seed=2)
     server.files["g.fa.gz"] = data
     out = tmp_path / "g.fa.gz"
     kept = len(data) // 2 + 1
-    partial_path(out).write_bytes(data[:kept])
+    leave_part(out, server.url("g.fa.gz"), data[:kept], data)
 
     download(server.url("g.fa.gz"), out, md5=hashlib.md5(data).hexdigest(), **FAST)
 
     assert out.read_bytes() == data
+    assert sorted(tmp_path.iterdir()) == [out]
     (request,) = server.requests("g.fa.gz")
     assert request.headers["Range"] == f"bytes={kept}-"
+    assert request.headers["If-Range"] == f'"{hashlib.md5(data).hexdigest()}"'
     assert request.body_bytes == len(data) - kept
+
+
+def test_interrupted_run_leaves_a_part_that_the_next_run_resumes(server: Server, tmp_path: Path) -> None:
+    data = generated_fasta_gz(seed=12)
+    server.files["g.fa.gz"] = data
+    server.plan["g.fa.gz"].append(Drop(5000))
+    out = tmp_path / "g.fa.gz"
+    with pytest.raises(UserError, match="gave up after 0 retries"):
+        download(server.url("g.fa.gz"), out, retries=0, **FAST)
+    assert partial_path(out).stat().st_size == 5000 and not out.exists()
+
+    download(server.url("g.fa.gz"), out, **FAST)
+
+    assert out.read_bytes() == data
+    assert [r.headers.get("Range") for r in server.requests("g.fa.gz")] == [None, "bytes=5000-"]
+
+
+@pytest.mark.parametrize("record", ["another URL", "none"])
+def test_a_part_of_another_file_is_never_spliced(server: Server, tmp_path: Path, record: str) -> None:
+    data, other = generated_fasta_gz(seed=13), generated_fasta_gz(seed=14)
+    server.files["g.fa.gz"] = data
+    out = tmp_path / "g.fa.gz"
+    if record == "none":
+        partial_path(out).write_bytes(other[:7000])  # e.g. left by an older version
+    else:
+        leave_part(out, server.url("other.fa.gz"), other[:7000], other)
+
+    download(server.url("g.fa.gz"), out, **FAST)  # no checksum: nothing else would notice a splice
+
+    assert out.read_bytes() == data
+    assert [r.headers.get("Range") for r in server.requests("g.fa.gz")] == [None]
+
+
+@pytest.mark.parametrize("honor_if_range", [True, False])
+def test_a_part_of_a_remote_file_since_replaced_is_restarted(
+    server: Server, tmp_path: Path, honor_if_range: bool
+) -> None:
+    old = generated_fasta_gz(seed=15)
+    new = (
+        old[:50_000] + bytes([old[50_000] ^ 1]) + old[50_001:]
+    )  # same length: only the ETag tells them apart
+    server.files["g.fa.gz"] = new
+    server.honor_if_range = honor_if_range
+    out = tmp_path / "g.fa.gz"
+    leave_part(out, server.url("g.fa.gz"), old[:9000], old)
+
+    download(server.url("g.fa.gz"), out, **FAST)
+
+    assert out.read_bytes() == new
+    statuses = [r.status for r in server.requests("g.fa.gz")]
+    assert statuses == ([200] if honor_if_range else [206, 200])
+
+
+def test_an_early_close_without_a_length_is_resumed(server: Server, tmp_path: Path) -> None:
+    data = generated_fasta_gz(seed=17)
+    server.files["g.fa.gz"] = data
+    server.send_length = False
+    server.plan["g.fa.gz"].append(Drop(3000))
+    out = tmp_path / "g.fa.gz"
+
+    download(server.url("g.fa.gz"), out, **FAST)  # no checksum either
+
+    assert out.read_bytes() == data
+    assert [(r.headers.get("Range"), r.status) for r in server.requests("g.fa.gz")] == [
+        (None, 200),
+        ("bytes=3000-", 206),  # asked whether anything follows: yes, and Content-Range says how much
+    ]
+
+
+def test_a_complete_body_without_a_length_is_confirmed(server: Server, tmp_path: Path) -> None:
+    data = generated_fasta_gz(seed=18)
+    server.files["g.fa.gz"] = data
+    server.send_length = False
+    out = tmp_path / "g.fa.gz"
+
+    download(server.url("g.fa.gz"), out, **FAST)
+
+    assert out.read_bytes() == data
+    assert [r.status for r in server.requests("g.fa.gz")] == [200, 416]
+
+
+def test_an_unverifiable_end_is_an_error_not_a_file(server: Server, tmp_path: Path) -> None:
+    data = generated_fasta_gz(seed=19)
+    server.files["g.fa.gz"] = data
+    server.send_length, server.ignore_range = False, True
+    server.plan["g.fa.gz"].append(Drop(3000))
+    out = tmp_path / "g.fa.gz"
+
+    with pytest.raises(UserError, match="announced no length and ignores range requests.*--md5"):
+        download(server.url("g.fa.gz"), out, **FAST)
+
+    assert list(tmp_path.iterdir()) == []
+    download(server.url("g.fa.gz"), out, md5=hashlib.md5(data).hexdigest(), **FAST)  # a checksum vouches
+    assert out.read_bytes() == data
+
+
+def test_out_naming_a_directory_is_refused_up_front(server: Server, tmp_path: Path) -> None:
+    server.files["g.fa.gz"] = b"data"
+    (tmp_path / "genome").mkdir()
+
+    with pytest.raises(UserError, match="genome: is a directory"):
+        download(server.url("g.fa.gz"), tmp_path / "genome", **FAST)
+
+    assert [p.name for p in tmp_path.iterdir()] == ["genome"] and server.requests("g.fa.gz") == []
 
 
 def test_complete_part_file_is_finished_on_416(server: Server, tmp_path: Path) -> None:
     data = generated_fasta_gz(seed=3)
     server.files["g.fa.gz"] = data
     out = tmp_path / "g.fa.gz"
-    partial_path(out).write_bytes(data)
+    leave_part(out, server.url("g.fa.gz"), data, data)
 
     download(server.url("g.fa.gz"), out, md5=hashlib.md5(data).hexdigest(), **FAST)
 
@@ -241,7 +370,7 @@ def test_part_file_longer_than_remote_is_restarted(server: Server, tmp_path: Pat
     data = generated_fasta_gz(seed=4)
     server.files["g.fa.gz"] = data
     out = tmp_path / "g.fa.gz"
-    partial_path(out).write_bytes(data + b"stale tail")
+    leave_part(out, server.url("g.fa.gz"), data + b"stale tail", None, length=len(data) + 10, etag=None)
 
     download(server.url("g.fa.gz"), out, **FAST)
 
@@ -255,7 +384,7 @@ def test_server_ignoring_range_restarts_from_zero(server: Server, tmp_path: Path
     server.ignore_range = True
     out = tmp_path / "g.fa.gz"
     # A wrong prefix: had it been kept, the result could not equal `data`.
-    partial_path(out).write_bytes(b"x" * 5000)
+    leave_part(out, server.url("g.fa.gz"), b"x" * 5000, None, length=None, etag=None)
 
     download(server.url("g.fa.gz"), out, md5=hashlib.md5(data).hexdigest(), **FAST)
 

@@ -9,11 +9,13 @@ import torch
 from conftest import SHARED_DATA
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
+from genemask.errors import UserError
 from genemask.masking.tokenizer import CLS_ID, PAD_ID, SEP_ID, sequence_to_token_ids
 from genemask.training.models import (
     MAX_POSITIONS,
     PRESETS,
     build_model,
+    check_model_source,
     dense_mlm_loss,
     masked_positions,
     model_config,
@@ -155,3 +157,19 @@ def test_flop_count_uses_the_models_matmul_parameters():
         attention = config.num_hidden_layers * 2 * 100 * config.hidden_size
         expected = 6 * (linear + attention + 0.15 * head)
         assert training_flops_per_token(config, 100, 0.15) == pytest.approx(expected)
+
+
+def test_a_missing_model_path_is_named(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "weights.bin").write_bytes(b"")
+    for missing in (tmp_path / "models" / "genemask", "./nowhere", "results/models/x/", "a/b/c"):
+        with pytest.raises(UserError, match=f"--model {missing}: no such directory, expected a directory"):
+            check_model_source(str(missing))
+    with pytest.raises(UserError, match="weights.bin: is a file"):
+        check_model_source(str(tmp_path / "weights.bin"))
+    with pytest.raises(UserError, match="models: no config.json there"):
+        check_model_source(str(tmp_path / "models"))
+    (tmp_path / "models" / "config.json").write_text("{}")
+    check_model_source(str(tmp_path / "models"))
+    for hub_id in ("zhihan1996/DNA_bert_6", "bert-base-uncased", "tiny"):
+        check_model_source(hub_id)  # left to the Hub (or the presets)

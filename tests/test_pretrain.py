@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from genemask.errors import UserError
 from genemask.genome.chunkstore import ChunkStore
 from genemask.masking.collator import MLMCollator
 from genemask.masking.strategies import Masker
-from genemask.training.checkpoints import list_checkpoints
+from genemask.training.checkpoints import checkpoint_damage, list_checkpoints
 from genemask.training.data import (
     ChunkTokens,
     LengthBuckets,
@@ -195,6 +196,20 @@ def test_resume_after_sigterm_is_bit_identical(chunks, reference, tmp_path):
     assert_same_run(config, reference, f"SIGTERM after step {stop_after}, resumed from step {max(saved)}")
 
 
+def test_ctrl_c_checkpoints_like_sigterm(chunks, reference, tmp_path):
+    """Ctrl-C reaches the whole foreground process group: the run (not its loader workers) checkpoints."""
+    config = make_config(chunks, tmp_path)
+    process = start_cli(config)
+    wait_for_step(process, 3)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == EXIT_RESUMABLE, output
+    assert "stopping before step" in output and "(SIGINT)" in output, output
+    assert "Traceback" not in output, output
+    assert pretrain(config) == 0
+    assert_same_run(config, reference, "stopped by Ctrl-C")
+
+
 def test_a_crash_with_loader_workers_exits_instead_of_hanging(chunks, tmp_path):
     """Workers ignore SIGTERM, so they must be shut down explicitly: here the log pipe breaks mid-run."""
     process = start_cli(make_config(chunks, tmp_path))
@@ -231,6 +246,51 @@ def test_runtime_limit_stops_with_a_checkpoint_and_resumes(chunks, reference, tm
         pretrain(replace(config, learning_rate=4e-4))
     assert pretrain(replace(config, runtime_minutes=None)) == 0
     assert_same_run(config, reference, "stopped by the runtime limit at step 0")
+
+
+@pytest.mark.parametrize(
+    ("damaged", "how"),
+    [
+        ("model.safetensors", "truncate"),
+        ("optimizer.safetensors", "truncate"),
+        ("rng.safetensors", "truncate"),
+        ("metrics.csv", "truncate"),
+        ("trainer.json", "truncate"),
+        ("manifest.json", "truncate"),
+        ("trainer.json", "empty"),
+        ("optimizer.safetensors", "flip a bit"),
+        ("model.safetensors", "delete"),
+    ],
+)
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(
+    reference, tmp_path, capsys, damaged, how
+):
+    """A preempted job whose last write was cut: resume from the newest intact checkpoint, bit-identically."""
+    config = replace(reference, out=tmp_path / "model", checkpoint_dir=tmp_path / "checkpoints")
+    shutil.copytree(reference.checkpoint_dir, config.checkpoint_dir)
+    assert [step for step, _ in list_checkpoints(config.checkpoint_dir)] == [20, STEPS]
+    latest = config.checkpoint_dir / f"step-{STEPS:08d}"
+    target = latest / damaged
+    data = target.read_bytes()
+    if how == "truncate":
+        target.write_bytes(data[: len(data) // 2])
+    elif how == "empty":
+        target.write_bytes(b"")
+    elif how == "flip a bit":
+        target.write_bytes(data[:-9] + bytes([data[-9] ^ 1]) + data[-8:])
+    else:
+        target.unlink()
+
+    assert pretrain(config) == 0
+
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning: skipping")]
+    assert len(warnings) == 1 and str(latest) in warnings[0], captured.err
+    assert damaged in warnings[0] or "unreadable" in warnings[0], warnings[0]
+    assert warnings[0].endswith("removing it"), warnings[0]
+    assert "resumed from " + str(config.checkpoint_dir / "step-00000020") in captured.out
+    assert_same_run(config, reference, f"{damaged} of the latest checkpoint damaged ({how})")
+    assert checkpoint_damage(latest) is None  # saved again when the run reached that step
 
 
 def test_rerun_after_completion_only_rewrites_the_model(reference, tmp_path, capsys):

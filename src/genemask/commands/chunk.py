@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from genemask.atomic import check_output_dir
 from genemask.genome.chunking import NON_ACGT_MODES, ChunkingOptions, chunk_genome
 
 DEFAULTS = ChunkingOptions()
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
     options = ChunkingOptions(
         seed=args.seed,
         non_acgt=args.non_acgt,

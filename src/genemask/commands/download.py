@@ -14,8 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="download a genome over HTTP(S) with resume, retries and md5 verification",
         description=(
             "Stream URL to OUT through OUT.part, resuming with HTTP Range requests after dropped connections "
-            "and retrying transient failures with exponential backoff. OUT appears only once the file is "
-            "complete and its md5 (if given or listed) matches; a mismatch removes the partial file."
+            "and retrying transient failures with exponential backoff. OUT.part.json records the URL and the "
+            "server's length, ETag and Last-Modified, so a part is only ever resumed from the same remote file. "
+            "OUT appears only once the file is complete and its md5 (if given or listed) matches; a mismatch "
+            "removes the partial file."
         ),
     )
     parser.add_argument("--url", required=True, help="http(s) URL of the file to download")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from genemask.atomic import atomic_file
+from genemask.atomic import atomic_file, check_output_file
 from genemask.masking.kmer_ranks import load_kmer_ranks
 from genemask.masking.statistics import statistics_table
 
@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.out)
     table = statistics_table(args.chunks, args.masks, load_kmer_ranks(args.ranks, 6))
     with atomic_file(args.out) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")

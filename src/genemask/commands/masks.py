@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from genemask.atomic import check_output_dir
 from genemask.errors import UserError
 from genemask.genome.chunkstore import SPLITS, ChunkStore
 from genemask.masking.settings import STRATEGIES, MaskingSettings
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
     settings = MaskingSettings(**options_from(args, MaskingSettings))
     if settings.strategy.startswith("genemask") and not settings.ranks:
         raise UserError(f"--strategy {settings.strategy} needs --ranks kmer_ranks.tsv")

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from genemask.atomic import atomic_file
+from genemask.atomic import atomic_file, check_output_dir
 from genemask.errors import UserError
 from genemask.motifs import enrichment, jaspar, plots
 from genemask.ngrams.ranks import read_kmer_ranks
@@ -77,6 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
     if not 0 < args.fdr < 1:
         raise UserError(f"--fdr {args.fdr}: expected a level in (0, 1)")
     if args.logos < 0:

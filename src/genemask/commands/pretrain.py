@@ -10,7 +10,7 @@ from genemask.training.settings import EXIT_RESUMABLE, PRESETS, PretrainConfig
 
 DESCRIPTION = f"""\
 Pretrain a BERT masked LM on a chunk store. Checkpoints go to --checkpoint-dir every --checkpoint-every steps and
-when SIGTERM or SIGUSR1 arrives or the --runtime-minutes limit nears; the run then exits with {EXIT_RESUMABLE}, and
+when SIGTERM, SIGUSR1 or SIGINT (Ctrl-C) arrives or the --runtime-minutes limit nears; the run then exits with {EXIT_RESUMABLE}, and
 the same command continues from the latest checkpoint, with bit-identical results on CPU. Multi-GPU:
 `torchrun --standalone --nproc_per_node G -m genemask pretrain ...`; --global-batch stays the same for any G.
 """

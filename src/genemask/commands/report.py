@@ -32,7 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genemask.atomic import check_output_file
     from genemask.report import figures as report
+
+    for option in ("figure", "table"):
+        if getattr(args, option, None) is not None:
+            check_output_file(getattr(args, option), f"--{option}")
 
     if args.section == "chunks":
         report.chunk_report(args.summary, args.figure, args.table)

@@ -50,8 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genemask.genome.simulate import simulate_genome
+    from genemask.atomic import check_output_file
+    from genemask.genome.simulate import simulate_genome, truth_table_path
 
+    check_output_file(args.out)
+    check_output_file(truth_table_path(args.out), "truth table")
     summary = simulate_genome(
         args.out,
         length=args.length,

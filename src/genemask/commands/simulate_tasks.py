@@ -38,8 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genemask.atomic import check_output_dir
     from genemask.evaluation.simulate_tasks import simulate_tasks
     from genemask.genome.simulate import truth_table_path
+
+    check_output_dir(args.out)
 
     summary = simulate_tasks(
         args.genome,

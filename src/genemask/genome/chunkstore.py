@@ -13,6 +13,14 @@ from genemask.errors import UserError
 SPLITS = ("train", "valid")
 
 
+def load_array(path: Path, remedy: str) -> np.ndarray:
+    """A memory-mapped `.npy` array; a truncated or damaged file is a one-line UserError saying `remedy`."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise UserError(f"{path}: truncated or damaged .npy file ({error}); {remedy}") from None
+
+
 @dataclass(frozen=True)
 class ChunkStore:
     """One split of a chunk store. `seq` holds 2-bit codes (A0 C1 G2 T3); chunk i is seq[offsets[i]:offsets[i+1]]."""
@@ -34,7 +42,20 @@ class ChunkStore:
             path = directory / f"{split}.{name}.npy"
             if not path.exists():
                 raise UserError(f"{path}: missing; is {directory} a chunk store written by `genemask chunk`?")
-            arrays[name] = np.load(path, mmap_mode="r")
+            arrays[name] = load_array(path, f"rerun `genemask chunk` to rewrite {directory}")
+        offsets = arrays["offsets"]
+        consistent = (
+            offsets.ndim == 1
+            and len(offsets) >= 1
+            and len(arrays["contig"]) == len(arrays["start"]) == len(offsets) - 1
+            and int(offsets[0]) == 0
+            and int(offsets[-1]) == len(arrays["seq"])
+        )
+        if not consistent:
+            raise UserError(
+                f"{directory}: the {split} arrays disagree (offsets, seq, contig, start); "
+                f"rerun `genemask chunk` to rewrite it"
+            )
         return cls(directory, split, **arrays)
 
     def __len__(self) -> int:

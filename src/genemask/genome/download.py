@@ -1,14 +1,20 @@
 """Download a genome over HTTP(S): streamed, resumed after interruptions, md5-verified, renamed atomically.
 
 The bytes go to `<out>.part`; a dropped connection, a timeout or a 5xx answer is retried with exponential
-backoff, resuming the partial file with an HTTP `Range` request. Only a complete, verified file is renamed
-onto `out`; a checksum mismatch removes the partial file too, so that the next run starts clean.
+backoff, resuming the partial file with an HTTP `Range` request. `<out>.part.json` records what the partial file
+is a part of (the URL and the server's length, ETag and Last-Modified), so a part is resumed only from the same
+URL and the same remote file (`If-Range`, and the length and validators checked again); any other part is
+discarded, never spliced. A body shorter than its announced length is resumed; a body of unannounced length is
+confirmed complete by asking for the bytes after it (answered 416 at the end), or is an error when the server
+cannot say and no checksum is given. Only a complete, verified file is renamed onto `out`; a checksum mismatch
+removes the partial file too, so that the next run starts clean.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import re
 import time
@@ -22,6 +28,7 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from genemask import __version__
+from genemask.atomic import check_output_file
 from genemask.errors import UserError
 
 CHUNK_SIZE = 1 << 20
@@ -71,7 +78,7 @@ def download(
     consecutive failed attempts tolerated (an attempt that saved bytes resets the count), waiting
     `backoff * 2**k` seconds before the k-th retry. `timeout` applies to every socket operation.
     """
-    out = Path(out)
+    out = check_output_file(out, "--out")
     _check_http_url(url)
     if retries < 0:
         raise UserError(f"retries must be >= 0, got {retries}")
@@ -88,26 +95,37 @@ def download(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     part = partial_path(out)
+    for path in (part, source_path(out)):
+        if path.is_dir():
+            raise UserError(f"{path}: is a directory; remove it (the partial download of {out} goes there)")
+    fetch = _Fetch(url, part, source_path(out), timeout, verify_end=expected_md5 is None)
     with tqdm(
         desc=out.name, unit="B", unit_scale=True, unit_divisor=1024, disable=None if progress else True
     ) as bar:
-        _retrying(lambda: _fetch_into(url, part, timeout, bar), url, retries, backoff)
+        fetch.bar = bar
+        _retrying(fetch.until_complete, url, retries, backoff)
 
     if expected_md5 is not None:
         actual_md5 = file_md5(part)
         if actual_md5 != expected_md5:
-            part.unlink()
+            fetch.discard()
             raise UserError(
                 f"{out}: md5 mismatch for {url}: expected {expected_md5}, got {actual_md5} "
                 "(partial download removed; rerun to download again)"
             )
     os.replace(part, out)
+    source_path(out).unlink(missing_ok=True)
     return out
 
 
 def partial_path(out: Path) -> Path:
     """Where the bytes of `out` accumulate until the download is complete and verified."""
     return out.with_name(out.name + ".part")
+
+
+def source_path(out: Path) -> Path:
+    """What the partial file is a part of: the URL and the server's length, ETag and Last-Modified (JSON)."""
+    return out.with_name(out.name + ".part.json")
 
 
 def url_basename(url: str) -> str:
@@ -163,11 +181,14 @@ def _retrying(attempt: Callable[[], T], url: str, retries: int, backoff: float) 
             time.sleep(backoff * 2 ** (failures - 1))
 
 
-def _open(url: str, timeout: float, offset: int = 0) -> http.client.HTTPResponse:
-    """Send a GET (from byte `offset` on); permanent HTTP errors become UserError, others TransientError."""
+def _open(url: str, timeout: float, offset: int = 0, if_range: str | None = None) -> http.client.HTTPResponse:
+    """Send a GET (from byte `offset` on, only if the remote file still matches `if_range`); permanent HTTP
+    errors become UserError, others TransientError."""
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
+        if if_range:
+            headers["If-Range"] = if_range
     try:
         return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as error:
@@ -193,38 +214,106 @@ def _fetch_text(url: str, timeout: float) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-def _fetch_into(url: str, part: Path, timeout: float, bar: tqdm) -> None:
-    """One attempt: append the rest of `url` to `part`; raise TransientError if the transfer ends early."""
-    offset = part.stat().st_size if part.exists() else 0
-    try:
-        response = _open(url, timeout, offset)
-    except RangeNotSatisfiable as error:
-        if error.remote_size == offset:
-            return
-        # The partial file is longer than the remote one (or the server did not say how long that is).
-        part.unlink()
-        raise TransientError(f"{part} does not match the remote file ({error}); restarting") from None
+class _Fetch:
+    """The transfer of `url` into `part`, attempt by attempt, with `source` saying what `part` belongs to."""
 
-    with response:
-        content_length = response.headers.get("Content-Length")
+    def __init__(self, url: str, part: Path, source: Path, timeout: float, verify_end: bool) -> None:
+        self.url, self.part, self.source, self.timeout = url, part, source, timeout
+        self.verify_end = verify_end  # no checksum will vouch for a body of unannounced length
+        self.bar: tqdm | None = None
+        self.confirming = False  # the last body had no announced length: ask whether more follows
+
+    def discard(self) -> None:
+        self.part.unlink(missing_ok=True)
+        self.source.unlink(missing_ok=True)
+
+    def recorded(self) -> dict | None:
+        """The record of what `part` belongs to, None when absent, unreadable or of another URL."""
+        try:
+            record = json.loads(self.source.read_text())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) and record.get("url") == self.url else None
+
+    def until_complete(self) -> None:
+        while not self.attempt():
+            pass
+
+    def attempt(self) -> bool:
+        """One request: True when `part` is complete; False when the end must be confirmed by another request;
+        TransientError when the transfer ended early."""
+        record = self.recorded()
+        offset = self.part.stat().st_size if self.part.exists() else 0
+        if offset and record is None:
+            self.discard()  # a part of another URL, or of unknown origin: never spliced into this file
+            offset = 0
+        if_range = None
+        if record is not None:
+            strong_etag = record.get("etag") and not str(record["etag"]).startswith("W/")
+            if_range = record["etag"] if strong_etag else record.get("last_modified")
+        confirming, self.confirming = self.confirming, False
+        try:
+            response = _open(self.url, self.timeout, offset, if_range)
+        except RangeNotSatisfiable as error:
+            known = record.get("length") if record else None
+            if confirming and error.remote_size in (None, offset):
+                return True  # nothing after the bytes we have: the body was complete
+            if error.remote_size == offset and known in (None, offset):
+                return True
+            self.discard()  # longer than the remote file, or the server did not say how long that is
+            raise TransientError(
+                f"{self.part} does not match the remote file ({error}); restarting"
+            ) from None
+
+        with response:
+            return self._receive(response, offset, record, confirming)
+
+    def _receive(
+        self, response: http.client.HTTPResponse, offset: int, record: dict | None, confirming: bool
+    ) -> bool:
+        headers, record = response.headers, record or {}
+        content_length = headers.get("Content-Length")
         length = int(content_length) if content_length is not None else None
+        etag, last_modified = headers.get("ETag"), headers.get("Last-Modified")
         if response.status == 206:
-            start, total = _content_range(response.headers.get("Content-Range"))
+            start, total = _content_range(headers.get("Content-Range"))
             if start != offset:
-                part.unlink()
+                self.discard()
                 raise TransientError(f"server resumed at byte {start} instead of {offset}; restarting")
             if total is None and length is not None:
                 total = offset + length
+            changed = [
+                name
+                for name, now, then in (
+                    ("length", total, record.get("length")),
+                    ("ETag", etag, record.get("etag")),
+                    ("Last-Modified", last_modified, record.get("last_modified")),
+                )
+                if now is not None and then is not None and now != then
+            ]
+            if changed:
+                self.discard()
+                raise TransientError(f"the remote file changed ({', '.join(changed)}); restarting")
         elif response.status == 200:
-            offset = 0  # the server ignored the Range request: start over
-            total = length
+            if confirming and self.verify_end:
+                self.discard()
+                raise UserError(
+                    f"{self.url}: the server announced no length and ignores range requests, so a transfer "
+                    "cut short cannot be told from a complete one; give --md5 or --checksum-url"
+                )
+            offset, total = 0, length  # a new download, or the server ignored the Range request: start over
+            self.source.write_text(
+                json.dumps({"url": self.url, "length": total, "etag": etag, "last_modified": last_modified})
+                + "\n"
+            )
         else:
-            raise UserError(f"{url}: unexpected HTTP {response.status} {response.reason}")
+            raise UserError(f"{self.url}: unexpected HTTP {response.status} {response.reason}")
 
-        bar.reset(total=total)
-        bar.update(offset)
+        if self.bar is not None:
+            self.bar.reset(total=total)
+            self.bar.update(offset)
         received = 0
-        with part.open("ab" if offset else "wb") as sink:
+        with self.part.open("ab" if offset else "wb") as sink:
             while True:
                 try:
                     block = response.read1(CHUNK_SIZE)
@@ -234,12 +323,17 @@ def _fetch_into(url: str, part: Path, timeout: float, bar: tqdm) -> None:
                     break
                 sink.write(block)
                 received += len(block)
-                bar.update(len(block))
+                if self.bar is not None:
+                    self.bar.update(len(block))
 
-    if length is not None and received != length:
-        raise TransientError(
-            f"connection closed after {received} of {length} bytes", made_progress=received > 0
-        )
+        if total is not None and offset + received != total:
+            raise TransientError(
+                f"connection closed after {offset + received} of {total} bytes", made_progress=received > 0
+            )
+        if total is None and self.verify_end:
+            self.confirming = True  # no length announced: complete only if nothing follows
+            return False
+        return True
 
 
 def _content_range(header: str | None) -> tuple[int | None, int | None]:

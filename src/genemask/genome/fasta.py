@@ -30,6 +30,7 @@ _CODE = np.full(256, NON_ACGT, dtype=np.uint8)
 for _i, _c in enumerate(b"ACGT"):
     _CODE[_c] = _i
 _HEADER = re.compile(rb"(?:^|\n)>")
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, as some Windows editors write
 
 _NCBI_GRCH38 = {f"NC_{n:06d}": f"chr{n}" for n in range(1, 23)}
 _NCBI_GRCH38.update({"NC_000023": "chrX", "NC_000024": "chrY", "NC_012920": "chrM"})
@@ -57,16 +58,28 @@ class Contig:
 
 
 def open_fasta(path: Path) -> BinaryIO:
-    """Open a plain, gzip or bgzip file for binary reading; a missing path is a one-line UserError."""
+    """Open a plain, gzip or bgzip file for binary reading, past a UTF-8 byte-order mark if there is one;
+    a missing or unreadable path is a one-line UserError."""
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if path.is_dir():
         raise UserError(f"{path}: is a directory, expected a FASTA file")
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rb")  # handles bgzip too (concatenated gzip members)
-    return path.open("rb")
+    try:
+        with path.open("rb") as probe:
+            magic = probe.read(2)
+        # gzip.open handles bgzip too (concatenated gzip members)
+        handle: BinaryIO = gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+        try:
+            if handle.peek(len(_BOM))[: len(_BOM)] == _BOM:  # type: ignore[attr-defined]
+                handle.read(len(_BOM))
+        except (EOFError, zlib.error, OSError):
+            handle.close()
+            raise
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise UserError(f"{path}: truncated or corrupt gzip stream ({error})") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read the FASTA ({error.strerror or error})") from None
+    return handle
 
 
 def _read_blocks(handle: BinaryIO, path: Path) -> Iterator[bytes]:
@@ -75,6 +88,8 @@ def _read_blocks(handle: BinaryIO, path: Path) -> Iterator[bytes]:
             yield block
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise UserError(f"{path}: truncated or corrupt gzip stream ({error})") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read the FASTA ({error.strerror or error})") from None
 
 
 def _finish_record(path: Path, name: str, line: int, parts: list[bytes]) -> np.ndarray:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from genemask.atomic import atomic_dir
 from genemask.errors import UserError
-from genemask.genome.chunkstore import ChunkStore
+from genemask.genome.chunkstore import ChunkStore, load_array
 from genemask.masking.strategies import Masker
 from genemask.masking.tokenizer import chunk_token_ids
 
@@ -47,14 +47,33 @@ class MaskStore:
         meta_path = directory / META
         if not meta_path.exists():
             raise UserError(f"{meta_path}: missing; is {directory} a mask store written by `genemask masks`?")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise UserError(
-                f"{meta_path}: format_version {meta.get('format_version')}, expected {FORMAT_VERSION}"
-            )
-        token_offsets = np.load(directory / TOKEN_OFFSETS, mmap_mode="r")
-        bits = tuple(np.load(directory / epoch_file(e), mmap_mode="r") for e in range(meta["epochs"]))
-        return cls(directory, meta, token_offsets, bits)
+        remedy = f"rerun `genemask masks` to rewrite {directory}"
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (ValueError, OSError) as error:
+            raise UserError(f"{meta_path}: unreadable ({error}); {remedy}") from None
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            version = meta.get("format_version") if isinstance(meta, dict) else None
+            raise UserError(f"{meta_path}: format_version {version}, expected {FORMAT_VERSION}")
+        try:
+            epochs, n_tokens = int(meta["epochs"]), int(meta["n_tokens"])
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"{meta_path}: expected integer 'epochs' and 'n_tokens'; {remedy}") from None
+        arrays = []
+        for name in (TOKEN_OFFSETS, *(epoch_file(e) for e in range(epochs))):
+            if not (directory / name).exists():
+                raise UserError(f"{directory / name}: missing; {remedy}")
+            arrays.append(load_array(directory / name, remedy))
+        token_offsets, *bits = arrays
+        if token_offsets.ndim != 1 or not len(token_offsets) or int(token_offsets[-1]) != n_tokens:
+            raise UserError(f"{directory / TOKEN_OFFSETS}: does not end at n_tokens {n_tokens}; {remedy}")
+        for epoch, packed in enumerate(bits):
+            if packed.shape != ((n_tokens + 7) // 8,):
+                raise UserError(
+                    f"{directory / epoch_file(epoch)}: {packed.size} bytes, expected {(n_tokens + 7) // 8} "
+                    f"for {n_tokens} tokens; {remedy}"
+                )
+        return cls(directory, meta, token_offsets, tuple(bits))
 
     @property
     def epochs(self) -> int:

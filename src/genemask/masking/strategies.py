@@ -38,7 +38,7 @@ from genemask.masking.settings import (
     STRATEGIES,
     MaskingSettings,
 )
-from genemask.masking.tokenizer import N_SPECIAL, check_k
+from genemask.masking.tokenizer import MAX_K, MIN_K, N_SPECIAL, check_k
 from genemask.masking.vocabulary import NgramVocabulary, load_ngram_vocabulary
 
 
@@ -61,6 +61,10 @@ class Masker:
         """The Masker of `settings`; reads the k-mer ranking (genemask strategies) or the n-gram vocabulary
         (pmi-vocab) from the paths in settings.ranks / settings.ngrams. Bad settings raise UserError."""
         s = settings
+        if not MIN_K <= s.k <= MAX_K:
+            raise UserError(
+                f"--k {s.k}: expected a k-mer length in {MIN_K}..{MAX_K} (DNABERT's vocabularies)"
+            )
         rank_of_id = ngrams = None
         if s.strategy.startswith("genemask") and s.ranks:
             rank_of_id = load_kmer_ranks(s.ranks, s.k)

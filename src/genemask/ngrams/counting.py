@@ -233,6 +233,8 @@ def _blocks(path: Path, block_bytes: int, buffers: int) -> Iterator[tuple[bytear
                             got = handle.readinto(view[filled:])
                         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
                             raise UserError(f"{path}: truncated or corrupt gzip stream ({error})") from None
+                        except OSError as error:
+                            raise UserError(f"{path}: cannot read the FASTA ({error.strerror})") from None
                         if not got:
                             eof = True
                             break

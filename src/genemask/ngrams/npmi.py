@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from genemask.atomic import atomic_file
+from genemask.atomic import atomic_file, check_output_dir
 from genemask.errors import UserError
-from genemask.ngrams.counting import NgramCounts, count_fasta, ngram_letters
+from genemask.ngrams.counting import MAX_N, NgramCounts, count_fasta, ngram_letters
 from genemask.ngrams.ranks import KmerRanking, write_kmer_ranks
 
 DEFAULT_MAX_N = 10
@@ -212,10 +212,15 @@ def npmi_stage(
     chromosomes: Iterable[str] | None = None,
 ) -> dict:
     """Count, score and write DIR/kmer_ranks.tsv, DIR/ngrams.parquet and DIR/summary.json; returns the summary."""
+    if not 2 <= max_n <= MAX_N:
+        raise UserError(
+            f"--max-n: expected an integer in 2..{MAX_N} (the ranking needs k-mer counts), got {max_n}"
+        )
     if not 2 <= k <= max_n:
         raise UserError(f"--k: expected an integer in 2..{max_n} (--max-n), got {k}")
     if min_count < 1:
         raise UserError(f"--min-count: expected a positive integer, got {min_count}")
+    out = check_output_dir(out, "--out")
     chromosomes = None if chromosomes is None else list(chromosomes)
     counts = count_fasta(fasta, max_n, chromosomes, threads)
     scores = score(counts, min_count)

@@ -3,8 +3,9 @@
 `checkpoint_dir/step-00000040/` (the last `keep` kept, each written atomically) holds `model.safetensors`,
 `optimizer.safetensors` (AdamW moments), `trainer.json` (step, data position, scheduler, optimiser
 hyper-parameters, python/numpy RNG states per process, the settings' fingerprint), `rng.safetensors` (torch and
-CUDA RNG states per process) and `metrics.csv` (the metrics so far). A checkpoint written under other settings
-(another fingerprint) is refused.
+CUDA RNG states per process), `metrics.csv` (the metrics so far) and, written last, `manifest.json` (the size and
+sha256 of each other file). Resuming verifies a checkpoint against its manifest before loading anything, and
+falls back to the newest intact one. A checkpoint written under other settings (another fingerprint) is refused.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import random
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load as safetensors_load
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from genemask.atomic import atomic_dir
@@ -30,6 +34,14 @@ from genemask.masking.store import MaskStore
 from genemask.training.settings import PretrainConfig
 
 CHECKPOINT_FORMAT = 1
+CHECKPOINT_FILES = (
+    "model.safetensors",
+    "optimizer.safetensors",
+    "rng.safetensors",
+    "metrics.csv",
+    "trainer.json",
+)
+MANIFEST = "manifest.json"  # size and sha256 of each of CHECKPOINT_FILES, written last
 CHECKPOINT_NAME = re.compile(r"step-(\d{8})")
 METRIC_COLUMNS = (
     "step",
@@ -166,7 +178,7 @@ def read_metrics(text: str) -> list[dict]:
 
 
 def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
-    """(step, path) of the complete checkpoints in `directory`, oldest first."""
+    """(step, path) of the checkpoints in `directory` (intact or not), oldest first."""
     if not directory.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := CHECKPOINT_NAME.fullmatch(p.name))]
@@ -184,6 +196,26 @@ def checkpoint_path(directory: Path, step: int) -> Path:
     return directory / f"step-{step:08d}"
 
 
+def _file_record(path: Path) -> dict:
+    """Size and sha256 of a file as it is on disk (read back, so the manifest vouches for what was written)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 24):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _sync(directory: Path) -> None:
+    """Flush the files and the directory to disk before the rename publishes them, so that a node crash just
+    after it cannot leave a checkpoint of empty files."""
+    for path in [*directory.iterdir(), directory]:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
 def write_checkpoint(
     directory: Path,
     *,
@@ -196,13 +228,13 @@ def write_checkpoint(
     rng_states: list[dict],
     keep: int,
 ) -> Path:
-    """Write `step-NNNNNNNN/` (unless there already) and keep the last `keep` checkpoints.
+    """Write `step-NNNNNNNN/` (unless there already, intact) and keep the last `keep` checkpoints.
 
     `position`: where the data order stands (epoch, step_in_epoch, world_size, accum); `rng_states`: one
-    `capture_rng()` per process, by rank.
+    `capture_rng()` per process, by rank. `manifest.json`, written last, records every file's size and sha256.
     """
     target = checkpoint_path(directory, progress.step)
-    if target.exists():
+    if target.exists() and checkpoint_damage(target) is None:
         return target
     state = optimizer.state_dict()
     optimizer_tensors = {
@@ -232,6 +264,9 @@ def write_checkpoint(
         save_file(rng_tensors, str(tmp / "rng.safetensors"))
         (tmp / "metrics.csv").write_text(metrics_csv(progress.metrics))
         (tmp / "trainer.json").write_text(json.dumps(trainer, indent=1) + "\n")
+        manifest = {name: _file_record(tmp / name) for name in CHECKPOINT_FILES}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        _sync(tmp)
     for _, old in list_checkpoints(directory)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return target
@@ -247,6 +282,62 @@ class Checkpoint:
     rng_states: list[dict]  # by rank, as capture_rng() returned them
 
 
+class DamagedCheckpoint(Exception):
+    """A checkpoint whose files do not match its manifest or cannot be parsed: skipped, never loaded."""
+
+
+@dataclass
+class _Contents:
+    trainer: dict
+    metrics: list[dict]
+
+
+def _read_verified(path: Path) -> _Contents:
+    """Every file of the checkpoint at `path`, checked against its manifest and parsed; DamagedCheckpoint if
+    any is missing, of another size or checksum, or unreadable. Nothing is loaded into the model yet."""
+    if not path.is_dir():
+        raise DamagedCheckpoint("not a directory")
+    data = {}
+    for name in CHECKPOINT_FILES:
+        if not (path / name).is_file():
+            raise DamagedCheckpoint(f"{name} is missing")
+        data[name] = (path / name).read_bytes()
+    if (path / MANIFEST).exists():
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+            expected = {
+                name: (manifest[name]["bytes"], manifest[name]["sha256"]) for name in CHECKPOINT_FILES
+            }
+        except (ValueError, KeyError, TypeError, OSError) as error:
+            raise DamagedCheckpoint(f"{MANIFEST} is unreadable ({type(error).__name__})") from None
+        for name, content in data.items():
+            size, digest = expected[name]
+            if len(content) != size:
+                raise DamagedCheckpoint(f"{name} has {len(content)} bytes, {size} were written")
+            if hashlib.sha256(content).hexdigest() != digest:
+                raise DamagedCheckpoint(f"{name} does not match the sha256 recorded when it was written")
+    # Without a manifest (a checkpoint of an earlier version) parsing every file is the only check.
+    try:
+        trainer = json.loads(data["trainer.json"])
+        contents = _Contents(trainer, read_metrics(data["metrics.csv"].decode()))
+        for name in ("model.safetensors", "optimizer.safetensors", "rng.safetensors"):
+            safetensors_load(data[name])
+        if not isinstance(trainer, dict) or "format_version" not in trainer:
+            raise ValueError("trainer.json holds no trainer state")
+    except Exception as error:  # noqa: BLE001 - whatever a damaged file makes the parsers raise
+        raise DamagedCheckpoint(f"unreadable ({type(error).__name__}: {str(error)[:120]})") from None
+    return contents
+
+
+def checkpoint_damage(path: Path) -> str | None:
+    """Why the checkpoint at `path` cannot be resumed from, or None when it is intact."""
+    try:
+        _read_verified(path)
+    except DamagedCheckpoint as damage:
+        return str(damage)
+    return None
+
+
 def read_latest_checkpoint(
     directory: Path,
     fingerprint: dict,
@@ -255,16 +346,36 @@ def read_latest_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     device: torch.device,
+    on_skip: Callable[[Path, str], None] | None = None,
 ) -> Checkpoint | None:
-    """Load the latest checkpoint into model, optimiser and scheduler; None when there is none.
+    """Load the newest intact checkpoint into model, optimiser and scheduler; None when there is none.
 
-    One written under another fingerprint is a UserError naming the settings that differ.
+    Damaged checkpoints (a file cut short by a node crash, a disk error) are skipped, newest first, each passed
+    with the reason to `on_skip(path, reason)`. The newest
+    intact one written under another fingerprint is a UserError naming the settings that differ.
     """
-    checkpoints = list_checkpoints(directory)
-    if not checkpoints:
-        return None
-    _, path = checkpoints[-1]
-    trainer = json.loads((path / "trainer.json").read_text())
+    for _, path in reversed(list_checkpoints(directory)):
+        try:
+            contents = _read_verified(path)
+        except DamagedCheckpoint as damage:
+            if on_skip is not None:
+                on_skip(path, str(damage))
+            continue
+        return _load(path, contents, directory, fingerprint, model, optimizer, scheduler, device)
+    return None
+
+
+def _load(
+    path: Path,
+    contents: _Contents,
+    directory: Path,
+    fingerprint: dict,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    device: torch.device,
+) -> Checkpoint:
+    trainer = contents.trainer
     if trainer.get("format_version") != CHECKPOINT_FORMAT:
         raise UserError(
             f"{path}/trainer.json: format_version {trainer.get('format_version')}, expected {CHECKPOINT_FORMAT}"
@@ -281,6 +392,7 @@ def read_latest_checkpoint(
         )
     load_model(model, str(path / "model.safetensors"), device=str(device))
     moments: dict[int, dict[str, torch.Tensor]] = {}
+    # load_file keeps the tensors in the order they were saved (the optimiser's state order)
     for key, value in load_file(path / "optimizer.safetensors").items():
         index, name = key.split(".", 1)
         moments.setdefault(int(index), {})[name] = value
@@ -292,10 +404,5 @@ def read_latest_checkpoint(
         prefix = f"rank{rank}."
         tensors = {k[len(prefix) :]: v for k, v in rng_tensors.items() if k.startswith(prefix)}
         rng_states.append({**state, "tensors": tensors})
-    progress = Progress(
-        trainer["step"],
-        trainer["tokens"],
-        trainer["train_seconds"],
-        read_metrics((path / "metrics.csv").read_text()),
-    )
+    progress = Progress(trainer["step"], trainer["tokens"], trainer["train_seconds"], contents.metrics)
     return Checkpoint(path, progress, trainer["world_size"], rng_states)

@@ -161,9 +161,11 @@ class WithMaskedPositions:
 
 
 def _ignore_stop_signals(_worker_id: int) -> None:
-    """Loader workers leave SIGTERM/SIGUSR1 to the main process, which checkpoints and then shuts them down."""
+    """Loader workers leave SIGTERM/SIGUSR1/SIGINT to the main process, which checkpoints and then shuts them
+    down (Ctrl-C reaches the whole foreground process group)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def make_loader(

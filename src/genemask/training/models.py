@@ -7,6 +7,7 @@ model (`sparse_mlm_loss`), not a new architecture.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from genemask.errors import UserError
 from genemask.masking.tokenizer import CLS_ID, PAD_ID, SEP_ID, vocab_size
 from genemask.training.settings import PRESETS
 
+# A Hugging Face Hub id: `name` or `owner/name`, letters, digits, '-', '_', '.'.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(?:/[A-Za-z0-9][\w.-]{0,95})?")
 MAX_POSITIONS = 512  # block 512: [CLS] + at most 506 6-mers of a 511-nt chunk + [SEP] fit
 IGNORE_INDEX = -100
 
@@ -154,3 +157,25 @@ def save_model(model: BertForMaskedLM, directory: str | Path, k: int = 6) -> boo
         return False
     save_tokenizer(directory, k=k)
     return True
+
+
+def check_model_source(name_or_path: str, option: str = "--model") -> None:
+    """Refuse, with a one-line UserError, a model that is neither a model directory nor a Hugging Face id: a
+    path that does not exist (rather than the Hub's "Repo id must be in the form ..."), a file, or a directory
+    without `config.json`."""
+    path = Path(name_or_path).expanduser()
+    expected = "a directory written by `genemask pretrain` or a Hugging Face id such as zhihan1996/DNA_bert_6"
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"{option} {name_or_path}: is a file, expected {expected}")
+        if not (path / "config.json").is_file():
+            raise UserError(f"{option} {name_or_path}: no config.json there, expected {expected}")
+        return
+    looks_like_a_path = (
+        name_or_path.startswith(("/", ".", "~"))
+        or name_or_path.endswith("/")
+        or not _HUB_ID.fullmatch(name_or_path)
+        or ("/" in name_or_path and path.parent.is_dir())
+    )
+    if looks_like_a_path:
+        raise UserError(f"{option} {name_or_path}: no such directory, expected {expected}")

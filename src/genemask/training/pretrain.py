@@ -6,7 +6,7 @@ Optimiser, schedule and batch follow the published run (docs/method.md section 5
 
 The run continues from the latest checkpoint in `checkpoint_dir` (training/checkpoints.py). On CPU a resumed run
 is bit-identical to an uninterrupted one; on CUDA (bf16, non-deterministic kernels) it continues the same data
-order and RNG streams. SIGTERM, SIGUSR1 or the runtime limit (training/runtime.py) end the run at the next step
+order and RNG streams. SIGTERM, SIGUSR1, SIGINT or the runtime limit (training/runtime.py) end the run at the next step
 boundary with a checkpoint and EXIT_RESUMABLE, so a retry continues where it stopped.
 
 Multi-GPU: `torchrun --standalone --nproc_per_node G -m genemask pretrain ...` (DDP, one process per GPU).
@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from genemask.atomic import atomic_dir, atomic_file
+from genemask.atomic import atomic_dir, atomic_file, check_output_dir, check_output_file
 from genemask.errors import UserError
 from genemask.genome.chunkstore import ChunkStore
 from genemask.masking.collator import MLMCollator
@@ -76,6 +77,10 @@ MLM_INPUTS = ("input_ids", "attention_mask", "masked_index", "masked_labels")  #
 
 def pretrain(config: PretrainConfig) -> int:
     """Run (or continue) one pretraining run: 0 when done, EXIT_RESUMABLE when stopped with a checkpoint."""
+    check_output_dir(config.out, "--out")
+    check_output_dir(config.checkpoint_dir, "--checkpoint-dir")
+    if config.metrics is not None:
+        check_output_file(config.metrics, "--metrics")
     device = resolve_device(config.device)
     with torch_settings(device, config.threads):
         dist = Distributed.from_env(device.type)
@@ -113,6 +118,13 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     # --- resume from the latest checkpoint, or seed a new run
     if dist.main:
         remove_partial_checkpoints(c.checkpoint_dir)
+    damaged: list[Path] = []
+
+    def skip_damaged(path: Path, reason: str) -> None:
+        damaged.append(path)
+        if dist.main:
+            print(f"warning: skipping the damaged checkpoint {path} ({reason}); removing it", file=sys.stderr)
+
     resumed = read_latest_checkpoint(
         c.checkpoint_dir,
         run_fingerprint,
@@ -120,7 +132,12 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
         optimizer=optimizer,
         scheduler=scheduler,
         device=device,
+        on_skip=skip_damaged,
     )
+    dist.barrier()  # every process has chosen its checkpoint: the damaged ones can go (pruning must not keep them)
+    if dist.main:
+        for path in damaged:
+            shutil.rmtree(path, ignore_errors=True)
     progress = resumed.progress if resumed else Progress()
     if resumed is None:
         seed_everything(rank_seed(c.seed, dist.rank))

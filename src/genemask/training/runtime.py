@@ -1,6 +1,6 @@
 """Where a training run runs: its device, its place in a `torchrun` job, its seeds and when it must stop.
 
-Stopping early: SIGTERM or SIGUSR1 (SLURM, before preemption or the time limit) or the runtime limit
+Stopping early: SIGTERM or SIGUSR1 (SLURM, before preemption or the time limit), SIGINT (Ctrl-C) or the runtime limit
 (`runtime_minutes` minus a margin) end the run at the next step boundary with a checkpoint, so a retry
 continues where it stopped.
 """
@@ -120,15 +120,18 @@ def stop_deadline(
 
 
 class StopRequests:
-    """SIGTERM/SIGUSR1 set a flag; the loop checkpoints and exits at the next step boundary."""
+    """SIGTERM, SIGUSR1 and SIGINT (Ctrl-C) set a flag; the loop checkpoints and exits at the next step boundary.
+    A second SIGINT interrupts at once (KeyboardInterrupt), for a user who will not wait for the step to end."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
     def __init__(self) -> None:
         self.received: str | None = None
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT and self.received == "SIGINT":
+            raise KeyboardInterrupt
         self.received = signal.Signals(signum).name
 
     def __enter__(self) -> StopRequests:

@@ -7,6 +7,7 @@ Each setting is a dataclass field whose metadata carries its command-line flag a
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 
@@ -113,6 +114,16 @@ class PretrainConfig:
             raise UserError(
                 f"--global-batch {self.global_batch} is not a multiple of --batch-size {self.batch_size}"
             )
+        for flag, value in (("--lr", self.learning_rate), ("--eps", self.eps)):
+            if not 0.0 < value < math.inf:
+                raise UserError(f"{flag} {value}: expected a finite number > 0")
+        if not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise UserError(f"--betas {self.betas[0]} {self.betas[1]}: expected two numbers in [0, 1)")
+        for flag, value in (("--weight-decay", self.weight_decay), ("--max-grad-norm", self.max_grad_norm)):
+            if not 0.0 <= value < math.inf:
+                raise UserError(f"{flag} {value}: expected a finite number >= 0")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"--dropout {self.dropout}: expected a number in [0, 1)")
         if self.mask_seed is None:
             self.mask_seed = self.seed
         self.betas = (float(self.betas[0]), float(self.betas[1]))
