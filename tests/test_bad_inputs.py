@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ def ws(tmp_path_factory) -> Path:
     assert main(npmi) == 0
     masks = ["masks", "--chunks", str(root / "chunks"), "--out", str(root / "masks"), "--strategy", "random"]
     assert main(masks) == 0
+    task_file(root / "train.tsv")
+    task_file(root / "test.tsv", seed=1)
     return root
 
 
@@ -98,6 +101,22 @@ STATS = [
 PRETRAIN = ["pretrain", "--chunks", "{ws}/chunks", "--out", "{d}/model", "--checkpoint-dir", "{d}/ckpt",
             "--steps", "2", "--batch-size", "2", "--global-batch", "2", "--device", "cpu", "--workers", "0"]  # fmt: skip
 URL = ["download", "--url", "http://127.0.0.1:9/g.fa.gz"]  # nothing listens: every error must come first
+
+
+def task_file(path: Path, length: int = 70, labels: tuple[int, ...] = (0, 1, 0, 1), seed: int = 0) -> Path:
+    """A task TSV of raw sequences (header `sequence label`)."""
+    rng = random.Random(seed)
+    rows = ["sequence\tlabel"] + [
+        "".join(rng.choice("ACGT") for _ in range(length)) + f"\t{y}" for y in labels
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+TASK_ARGS = ["--task", "sim-promoter", "--shots", "2", "--seed", "0"]
+FINETUNE = ["finetune", "--model", "tiny", "--random-init", "--train", "{ws}/train.tsv", "--test", "{ws}/test.tsv",
+            *TASK_ARGS, "--out", "{d}/run.json"]  # fmt: skip
+KMER = ["kmer-baseline", "--train", "{ws}/train.tsv", "--test", "{ws}/test.tsv", *TASK_ARGS, "--out", "{d}/run.json"]  # fmt: skip
 
 
 def genemask_ranks(ranks: str) -> list[str]:
@@ -219,6 +238,26 @@ CASES = [
          "--out {d}/f: is a file", lambda ws, d: (d / "f").write_text("keep me\n")),
     Case("report --figure an existing directory", ["report", "chunks", "--summary", "{ws}/chunks/summary.json",
          "--figure", "{d}", "--table", "{d}/t.html"], "--figure {d}: is a directory"),
+    # fine-tuning, the k-mer baseline, tasks and results (evaluation)
+    Case("finetune one class in training", [*FINETUNE, "--train", "{d}/one.tsv"], "one.tsv",
+         lambda ws, d: task_file(d / "one.tsv", labels=(0, 0, 0, 0))),
+    Case("finetune test label absent from training", [*FINETUNE, "--test", "{d}/three.tsv"], "three.tsv",
+         lambda ws, d: task_file(d / "three.tsv", labels=(0, 1, 2, 2))),
+    Case("finetune sequences of the wrong length", [*FINETUNE, "--train", "{d}/short.tsv"],
+         "short.tsv: line 2: a sequence of 50 nt, but task sim-promoter has 70-nt", lambda ws, d: task_file(
+             d / "short.tsv", length=50)),
+    Case("finetune a 3-nt sequence", [*FINETUNE, "--train", "{d}/tiny.tsv"], "a sequence of 3 nt",
+         lambda ws, d: task_file(d / "tiny.tsv", length=3)),
+    Case("finetune --model missing", ["finetune", "--model", "./no/such/model", *FINETUNE[3:]],
+         "--model ./no/such/model: no such directory"),
+    Case("finetune --out an existing directory", [*FINETUNE[:-2], "--out", "{d}"], "is a directory"),
+    Case("kmer-baseline --out an existing directory", [*KMER[:-2], "--out", "{d}"], "is a directory"),
+    Case("kmer-baseline one class in the test set", [*KMER, "--test", "{d}/one.tsv"], "one.tsv",
+         lambda ws, d: task_file(d / "one.tsv", labels=(1, 1, 1, 1))),
+    Case("kmer-baseline wrong length", [*KMER, "--test", "{d}/long.tsv"], "but task sim-promoter has 70-nt",
+         lambda ws, d: task_file(d / "long.tsv", length=90)),
+    Case("results --out-dir an existing file", ["results", "--runs", "{d}/f", "--out-dir", "{d}/f"], "is a file",
+         lambda ws, d: (d / "f").write_text("x")),
 ]  # fmt: skip
 
 

@@ -44,12 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from genemask.atomic import check_output_file
     from genemask.evaluation.finetune import run_finetune
     from genemask.evaluation.results import write_run_record
 
+    check_output_file(args.out)
     torch.set_num_threads(args.threads)
     settings = FinetuneSettings(**options_from(args, FinetuneSettings))
-    record = run_finetune(args.model, args.train, args.test, settings, device=args.device)
+    record = run_finetune(args.model, args.train, args.test, settings, device=args.device, task=args.task)
     record["model_source"] = args.model
     record = write_run_record(
         args.out, record, model=args.name or args.model, task=args.task, shots=args.shots, seed=args.seed

@@ -28,13 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genemask.atomic import check_output_file
     from genemask.errors import UserError
     from genemask.evaluation.kmer_baseline import run_kmer_baseline
     from genemask.evaluation.results import write_run_record
 
     if not 3 <= args.k <= 6:
         raise UserError(f"--k {args.k}: expected 3..6")
-    record = run_kmer_baseline(args.train, args.test, k=args.k, l2=args.l2)
+    check_output_file(args.out)
+    record = run_kmer_baseline(args.train, args.test, k=args.k, l2=args.l2, task=args.task)
     record = write_run_record(
         args.out, record, model=args.name, task=args.task, shots=args.shots, seed=args.seed
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from genemask.atomic import check_output_dir
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -29,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from genemask.evaluation.results import make_results
 
+    check_output_dir(args.out_dir, "--out-dir")
     summary = make_results(args.runs, args.out_dir, model_order=args.models, task_order=args.tasks)
     print(
         f"{args.out_dir}: {summary.model.nunique()} models x {summary.task.nunique()} tasks, "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from genemask.atomic import check_output_dir, check_output_file
+
 # Repeated here so that `genemask --help` does not import numpy; test_tasks checks they agree.
 TASK_NAMES = (
     "prom-core",
@@ -114,8 +116,10 @@ def run_download(args: argparse.Namespace) -> int:
     if (args.path is None) != (args.out is None) or (args.path is None) == (args.out_dir is None):
         raise UserError("give either --out-dir, or both --path and --out")
     if args.out_dir is not None:
+        check_output_dir(args.out_dir, "--out-dir")
         download_task(args.task, args.out_dir, base_url=base_url)
     else:
+        check_output_file(args.out)
         sha1 = download_task_file(args.task, args.path, args.out, base_url=base_url)
         print(f"{args.out}: git blob sha1 {sha1}")
     return 0
@@ -124,6 +128,7 @@ def run_download(args: argparse.Namespace) -> int:
 def run_prepare(args: argparse.Namespace) -> int:
     from genemask.evaluation.tasks import prepare_task
 
+    check_output_dir(args.out_dir, "--out-dir")
     provenance = prepare_task(args.task, args.source_dir, args.out_dir)
     removed = sum(provenance["test_sequences_removed_from_training"].values())
     print(
@@ -137,6 +142,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from genemask.evaluation.tasks import sample_task, task_spec
 
     spec = task_spec(args.task)
+    check_output_file(args.out)
     rows = None if args.shots == FULL_SHOTS else spec.rows_per_class(args.shots, args.splice_multiplier)
     sample = sample_task(
         args.task_dir, rows, args.seed, args.out, n_classes=spec.n_classes, published=args.published

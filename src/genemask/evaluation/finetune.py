@@ -24,6 +24,7 @@ from genemask.errors import UserError
 from genemask.evaluation.metrics import classification_metrics, prediction_summary
 from genemask.evaluation.settings import FinetuneSettings
 from genemask.evaluation.tasks import LabelledSequences, read_train_test
+from genemask.evaluation.validation import check_task_sequences
 from genemask.masking.tokenizer import CLS_ID, MAX_K, MIN_K, N_SPECIAL, PAD_ID, SEP_ID, sequence_to_token_ids
 from genemask.training.optim import linear_schedule, make_optimizer
 
@@ -63,13 +64,15 @@ def load_model(name_or_path: str, n_classes: int, dropout: float, random_init: b
     """
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    from genemask.training.models import PRESETS, model_config
+    from genemask.training.models import PRESETS, check_model_source, model_config
 
     overrides = {
         "num_labels": n_classes,
         "hidden_dropout_prob": dropout,
         "attention_probs_dropout_prob": dropout,
     }
+    if not (random_init and name_or_path in PRESETS and not Path(name_or_path).exists()):
+        check_model_source(name_or_path)
     try:
         if random_init:
             if name_or_path in PRESETS and not Path(name_or_path).exists():
@@ -173,7 +176,12 @@ def run_finetune(
     settings: FinetuneSettings,
     *,
     device: str | None = None,
+    task: str | None = None,
 ) -> dict:
-    """Read the task TSVs, check they agree on the classes, fine-tune and evaluate."""
+    """Read the task TSVs, check they agree on the classes (and, given the task, that every sequence has its
+    length), fine-tune and evaluate."""
     train, test, n_classes = read_train_test(train_path, test_path)
+    if task is not None:
+        check_task_sequences(task, train_path, train)
+        check_task_sequences(task, test_path, test)
     return finetune(name_or_path, train, test, n_classes, settings, device=device)

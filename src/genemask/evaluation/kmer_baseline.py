@@ -22,6 +22,7 @@ from scipy.special import log_softmax, softmax
 from genemask.errors import UserError
 from genemask.evaluation.metrics import classification_metrics, prediction_summary
 from genemask.evaluation.tasks import LabelledSequences, read_train_test
+from genemask.evaluation.validation import check_task_sequences
 from genemask.genome.fasta import encode
 from genemask.masking.tokenizer import N_SPECIAL, UNK_ID, codes_to_token_ids
 
@@ -90,10 +91,15 @@ def evaluate_kmer_baseline(
     return classification_metrics(test.labels, model.predict_proba(kmer_counts(test.sequences, k)))
 
 
-def run_kmer_baseline(train_path: str | Path, test_path: str | Path, *, k: int = 6, l2: float = 1.0) -> dict:
+def run_kmer_baseline(
+    train_path: str | Path, test_path: str | Path, *, k: int = 6, l2: float = 1.0, task: str | None = None
+) -> dict:
     """Fit on the train TSV, evaluate on the test TSV; the run record (without the run's identity fields)."""
     started = time.perf_counter()
     train, test, n_classes = read_train_test(train_path, test_path)
+    if task is not None:
+        check_task_sequences(task, train_path, train)
+        check_task_sequences(task, test_path, test)
     model = fit_logistic_regression(kmer_counts(train.sequences, k), train.labels, n_classes, l2=l2)
     probabilities = model.predict_proba(kmer_counts(test.sequences, k))
     return {

@@ -19,7 +19,7 @@ def check_task_sequences(task: str, path: str | Path, data: LabelledSequences, *
     spec = TASKS.get(task)
     for index, sequence in enumerate(data.sequences):
         where = f"{path}: line {index + 2}"
-        if spec is not None and len(sequence) != spec.length:
+        if spec is not None and spec.length is not None and len(sequence) != spec.length:
             raise UserError(
                 f"{where}: a sequence of {len(sequence)} nt, but task {task} has {spec.length}-nt sequences; "
                 "is this file of another task?"
