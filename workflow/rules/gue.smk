@@ -1,0 +1,160 @@
+# GUE benchmark (genemask.evaluation.gue): every fine-tuned model of the few-shot grid (pretrained models, the
+# random-init floor, the references) fine-tuned on the full training set of each task in finetune.gue.tasks,
+# with the published recipe, model selection on dev and MCC on test; tables beside the published numbers.
+#
+# Sources: finetune.gue.source = local reads the CSVs where they are (local_paths, else local_dir in the archive
+# or mirror layout); huggingface downloads them to resources/gue/{task}/ from the pinned mirror revision.
+# gue_check records every file's size and sha256 in resources/gue/provenance/{task}.json on first use (not a
+# workflow output, so Snakemake never rewrites it) and checks them on every later use, as gue_finetune does.
+#
+# Cluster grouping: gue_finetune jobs share group "gue"; `--group-components gue=3` bundles three runs per
+# submission. Runtime, memory and GPU per task are in slurm/config.yaml (set-resources: gue_finetune).
+from genemask.evaluation.gue import GUE_TASKS, SPLITS, local_task_dir, task_splits
+
+GUE = FINETUNE["gue"]
+GUE_MODELS = list(FINETUNE_SOURCES)
+GUE_TASK_PATTERN = "|".join(re.escape(task) for task in GUE_TASKS)
+_gue_extra = sorted(set(GUE["dev_as_train"]) - set(GUE["tasks"]))
+if _gue_extra:
+    sys.exit(
+        f"genemask: config error: finetune.gue.dev_as_train: {', '.join(_gue_extra)} not in finetune.gue.tasks"
+    )
+
+
+def gue_task_dir(task):
+    if GUE["source"] == "huggingface":
+        return f"resources/gue/{task}"
+    return str(local_task_dir(task, GUE["local_dir"], GUE["local_paths"]))
+
+
+def gue_source(task):
+    if GUE["source"] == "huggingface":
+        return f"huggingface:{GUE['repository']}@{GUE['revision']}"
+    return f"local:{gue_task_dir(task)}"
+
+
+def gue_split_files(wildcards):
+    splits = task_splits(wildcards.task in GUE["dev_as_train"])
+    return [f"{gue_task_dir(wildcards.task)}/{split}.csv" for split in splits]
+
+
+def gue_dev_as_train(wildcards):
+    return "--dev-as-train" if wildcards.task in GUE["dev_as_train"] else ""
+
+
+def gue_runs():
+    return expand(
+        "results/gue/runs/{model}/{task}/seed{seed}.json",
+        model=GUE_MODELS,
+        task=GUE["tasks"],
+        seed=GUE["seeds"],
+    )
+
+
+rule gue_download:
+    output:
+        expand("resources/gue/{{task}}/{split}.csv", split=SPLITS),
+    log:
+        "logs/gue/download_{task}.log",
+    wildcard_constraints:
+        task=GUE_TASK_PATTERN,
+    localrule: True
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        repository=GUE["repository"],
+        revision=GUE["revision"],
+    shell:
+        "genemask gue download --task {wildcards.task} --out-dir resources/gue/{wildcards.task}"
+        " --repository {params.repository} --revision {params.revision} > {log} 2>&1"
+
+
+rule gue_check:
+    input:
+        gue_split_files,
+    output:
+        "results/gue/tasks/{task}.json",
+    log:
+        "logs/gue/check_{task}.log",
+    wildcard_constraints:
+        task=GUE_TASK_PATTERN,
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        dir=lambda wildcards: gue_task_dir(wildcards.task),
+        source=lambda wildcards: gue_source(wildcards.task),
+        dev_as_train=gue_dev_as_train,
+    shell:
+        "genemask gue check --task {wildcards.task} --dir {params.dir}"
+        " --provenance resources/gue/provenance/{wildcards.task}.json --source {params.source:q}"
+        " {params.dev_as_train} --out {output} > {log} 2>&1"
+
+
+rule gue_finetune:
+    input:
+        checked="results/gue/tasks/{task}.json",
+        model=finetune_model_input,
+    output:
+        "results/gue/runs/{model}/{task}/seed{seed}.json",
+    log:
+        "logs/gue/{model}/{task}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/gue/{model}/{task}/seed{seed}.tsv"
+    wildcard_constraints:
+        model="|".join(re.escape(name) for name in FINETUNE_SOURCES),
+        task=GUE_TASK_PATTERN,
+        seed=r"\d+",
+    group:
+        "gue"
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    params:
+        source=lambda wildcards: FINETUNE_SOURCES[wildcards.model],
+        random_init=lambda wildcards: (
+            "--random-init" if wildcards.model in RANDOM_INIT_MODELS else ""
+        ),
+        dir=lambda wildcards: gue_task_dir(wildcards.task),
+        dev_as_train=gue_dev_as_train,
+        lr=GUE["learning_rate"],
+        batch_size=GUE["batch_size"],
+        warmup_steps=GUE["warmup_steps"],
+        max_train=f"--max-train {GUE['max_train']}" if GUE["max_train"] else "",
+    shell:
+        "genemask gue finetune --task {wildcards.task} --dir {params.dir}"
+        " --provenance resources/gue/provenance/{wildcards.task}.json {params.dev_as_train}"
+        " --model {params.source} {params.random_init} --name {wildcards.model} --seed {wildcards.seed}"
+        " --lr {params.lr} --batch-size {params.batch_size} --warmup-steps {params.warmup_steps}"
+        " {params.max_train} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule gue_results:
+    input:
+        gue_runs(),
+    output:
+        table=report(
+            "results/tables/gue.md",
+            caption="../report/gue_table.rst",
+            category="7. GUE",
+        ),
+        tables=multiext("results/tables/gue", ".csv", ".tex", "_tests.csv"),
+        heatmap=report(
+            "results/figures/gue_heatmap.png",
+            caption="../report/gue_heatmap.rst",
+            category="7. GUE",
+        ),
+    log:
+        "logs/gue/results.log",
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        models=GUE_MODELS,
+        tasks=GUE["tasks"],
+    shell:
+        "genemask gue tables --runs {input} --out-dir results --models {params.models}"
+        " --tasks {params.tasks} > {log} 2>&1"
+
+
+rule gue:
+    input:
+        rules.gue_results.output,
