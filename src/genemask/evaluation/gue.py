@@ -255,7 +255,8 @@ def check_provenance(
             if size != recorded["size"] or file_sha256(path) != recorded["sha256"]:
                 raise UserError(
                     f"{path}: size or sha256 differs from the record in {provenance_path} (first used "
-                    f"{recorded['size']} bytes, sha256 {recorded['sha256'][:12]}...): the GUE file changed"
+                    f"{recorded['size']} bytes, sha256 {recorded['sha256'][:12]}...): the GUE file changed "
+                    "(remove the record to accept it)"
                 )
         return record
 

@@ -312,7 +312,7 @@ def plot_heatmap(tables: GueTables, out: Path) -> None:
     values = tables.means.to_numpy(dtype=float)
     titles = [GUE_TASKS[task].title for task in tables.tasks]
     labels = [*tables.ours, *(f"{m} (pub.)" for m in tables.published_models)]
-    figure, axis = plt.subplots(figsize=(2.5 + 0.55 * len(labels), 1.5 + 0.32 * len(titles)))
+    figure, axis = plt.subplots(figsize=(3 + 0.55 * len(labels), 3.2 + 0.35 * len(titles)))
     image = axis.imshow(
         np.ma.masked_invalid(values), cmap="viridis", vmin=min(0, np.nanmin(values)), vmax=100, aspect="auto"
     )
