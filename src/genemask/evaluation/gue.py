@@ -26,16 +26,13 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
+from genemask.evaluation.settings import FinetuneSettings
 from genemask.evaluation.tasks import LabelledSequences
-
-if TYPE_CHECKING:  # torch loads only where a model is fine-tuned
-    from genemask.evaluation.finetune import FinetuneSettings
 
 MIRROR_REPOSITORY = "leannmlindsey/GUE"
 MIRROR_REVISION = "2db3b738af3c676c243350ac337b9560ab15b04b"
@@ -343,8 +340,6 @@ def load_gue_task(
 
 def gue_settings(task: str, *, seed: int, random_init: bool = False, **overrides) -> FinetuneSettings:
     """The published recipe for `task` (lr, batch, warm-up steps, epochs, max length); overrides win."""
-    from genemask.evaluation.finetune import FinetuneSettings
-
     spec = gue_task(task)
     values = {**RECIPE, "epochs": spec.epochs, "max_length": spec.max_length, "seed": seed}
     values.update({key: value for key, value in overrides.items() if value is not None})
