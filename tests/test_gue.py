@@ -24,6 +24,7 @@ from genemask.evaluation.gue import (
     MIRROR_REPOSITORY,
     MIRROR_REVISION,
     check_provenance,
+    download_gue_task,
     gue_settings,
     half_split,
     load_gue_task,
@@ -144,6 +145,35 @@ def test_shared_files_are_recorded_then_checked(tmp_path):
     assert set(splice["files"]) == {"dev", "test"}
     assert splice["files"]["test"]["rows_per_class"] == [956, 1025, 2581]
     assert splice["files"]["dev"]["length_min"] == splice["files"]["dev"]["length_max"] == 400
+
+
+def test_mirror_download_then_provenance(tmp_path):
+    """The three splits come from <host>/datasets/<repository>/resolve/<revision>/GUE/<task>/ over HTTP."""
+    import functools
+    import http.server
+    import threading
+
+    site = tmp_path / "site"
+    small_copy(
+        "prom_core_all",
+        site / "datasets" / MIRROR_REPOSITORY / "resolve" / MIRROR_REVISION / "GUE" / "prom_core_all",
+    )
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        folder = download_gue_task("prom_core_all", tmp_path / "resources", host=host)
+    finally:
+        server.shutdown()
+    record = check_provenance("prom_core_all", folder, tmp_path / "prov.json", source="huggingface")
+    assert [record["files"][split]["rows"] for split in ("train", "dev", "test")] == [60, 60, 60]
+    assert set(record["rows_differ_from_published"]) == {"train", "dev", "test"}  # a 60-row copy, reported
 
 
 def test_dev_as_train_halves_dev_the_same_way_every_time(tmp_path):

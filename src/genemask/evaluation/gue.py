@@ -36,6 +36,7 @@ from genemask.evaluation.tasks import LabelledSequences
 
 MIRROR_REPOSITORY = "leannmlindsey/GUE"
 MIRROR_REVISION = "2db3b738af3c676c243350ac337b9560ab15b04b"
+HUB = "https://huggingface.co"
 SPLITS = ("train", "dev", "test")
 HEADER = ("sequence", "label")
 # The GUE recipe of the CM-GEMS paper (docs/method.md section 9).
@@ -131,9 +132,14 @@ def gue_task(name: str) -> GueTask:
 
 
 def mirror_url(
-    task: str, split: str, *, repository: str = MIRROR_REPOSITORY, revision: str = MIRROR_REVISION
+    task: str,
+    split: str,
+    *,
+    repository: str = MIRROR_REPOSITORY,
+    revision: str = MIRROR_REVISION,
+    host: str = HUB,
 ) -> str:
-    return f"https://huggingface.co/datasets/{repository}/resolve/{revision}/GUE/{task}/{split}.csv"
+    return f"{host}/datasets/{repository}/resolve/{revision}/GUE/{task}/{split}.csv"
 
 
 def local_task_dir(
@@ -161,7 +167,12 @@ def local_task_dir(
 
 
 def download_gue_task(
-    task: str, out_dir: str | Path, *, repository: str = MIRROR_REPOSITORY, revision: str = MIRROR_REVISION
+    task: str,
+    out_dir: str | Path,
+    *,
+    repository: str = MIRROR_REPOSITORY,
+    revision: str = MIRROR_REVISION,
+    host: str = HUB,
 ) -> Path:
     """Download a task's three splits from the pinned mirror into `out_dir` (resumed, retried); return it."""
     from genemask.genome.download import download
@@ -171,7 +182,7 @@ def download_gue_task(
     for split in SPLITS:
         out = out_dir / f"{split}.csv"
         if not out.exists():
-            download(mirror_url(task, split, repository=repository, revision=revision), out)
+            download(mirror_url(task, split, repository=repository, revision=revision, host=host), out)
     return out_dir
 
 
