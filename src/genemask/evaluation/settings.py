@@ -19,6 +19,9 @@ class FinetuneSettings:
     seed: int = setting(0, "run seed and recorded seed")
     max_length: int = setting(512, "tokens incl. [CLS]/[SEP]")
     random_init: bool = setting(False, "same architecture, random weights (the floor reference)")
+    warmup_steps: int | None = setting(
+        None, "a fixed number of warm-up steps instead of --warmup-ratio", type=int
+    )
 
     def check(self) -> None:
         if self.learning_rate <= 0 or self.epochs < 1 or self.batch_size < 1:
@@ -27,6 +30,8 @@ class FinetuneSettings:
             raise UserError("expected warm-up ratio in [0, 1], dropout in [0, 1) and weight decay >= 0")
         if self.max_length < 3:
             raise UserError(f"--max-length {self.max_length}: expected at least 3 tokens")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise UserError(f"--warmup-steps {self.warmup_steps}: expected >= 0")
 
 
 def finetune_regime(regimes: dict[str, dict], shots: int | str) -> dict:

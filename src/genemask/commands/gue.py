@@ -1,0 +1,155 @@
+"""`genemask gue download|check|finetune|tables`: the GUE benchmark, fine-tuned on full data."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# Repeated here so that `genemask --help` does not import the package's numpy modules; test_gue checks they agree.
+MIRROR_REPOSITORY = "leannmlindsey/GUE"
+MIRROR_REVISION = "2db3b738af3c676c243350ac337b9560ab15b04b"
+
+
+def _task_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, help="GUE task, e.g. prom_core_all, emp_H3, human_tf_0")
+    parser.add_argument(
+        "--dir", required=True, type=Path, help="folder holding the task's {train,dev,test}.csv"
+    )
+    parser.add_argument(
+        "--provenance", required=True, type=Path, help="the task's record of file sizes and sha256"
+    )
+    parser.add_argument(
+        "--dev-as-train",
+        action="store_true",
+        help="demo only: no train.csv; train on a fixed half of dev.csv, select on the other half",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "gue",
+        help="GUE benchmark: fetch, check, fine-tune on full data, tables",
+        description=(
+            "The 28 GUE tasks (DNABERT-2 paper): download from a pinned Hugging Face mirror, check against the "
+            "provenance recorded on first use (size and sha256 of every split), fine-tune with the published "
+            "recipe (AdamW lr 3e-5, batch 32, 50 warm-up steps, 3 epochs or 4 for core promoters, model selected "
+            "on dev) and aggregate tables beside the published CM-GEMS numbers."
+        ),
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    download = actions.add_parser("download", help="download one task's splits from the pinned mirror")
+    download.add_argument("--task", required=True)
+    download.add_argument("--out-dir", required=True, type=Path)
+    download.add_argument("--repository", default=MIRROR_REPOSITORY, help="HF dataset (%(default)s)")
+    download.add_argument("--revision", default=MIRROR_REVISION, help="pinned commit (%(default)s)")
+    download.set_defaults(func=run_download)
+
+    check = actions.add_parser(
+        "check",
+        help="validate a task's files and record them (first use) or check them against the record",
+    )
+    _task_options(check)
+    check.add_argument("--source", required=True, help="where the files came from, recorded on first use")
+    check.add_argument(
+        "--out", required=True, type=Path, help="a copy of the checked record (workflow output)"
+    )
+    check.set_defaults(func=run_check)
+
+    finetune = actions.add_parser(
+        "finetune", help="fine-tune a model on one GUE task, evaluate on its test set"
+    )
+    _task_options(finetune)
+    finetune.add_argument("--model", required=True, metavar="DIR_OR_HF_ID")
+    finetune.add_argument("--name", help="model name in the run record (default: --model)")
+    finetune.add_argument("--seed", type=int, default=0)
+    finetune.add_argument("--out", required=True, type=Path, metavar="run.json")
+    finetune.add_argument("--random-init", action="store_true", help="same architecture, random weights")
+    finetune.add_argument("--lr", type=float, help="default: the recipe's 3e-5")
+    finetune.add_argument("--batch-size", type=int, help="default: the recipe's 32")
+    finetune.add_argument("--warmup-steps", type=int, help="default: the recipe's 50")
+    finetune.add_argument("--epochs", type=int, help="default: 3, 4 for core promoters")
+    finetune.add_argument("--max-length", type=int, help="tokens; default: 512, 80 for core promoters")
+    finetune.add_argument("--max-train", type=int, help="demo only: subsample the training set (seeded)")
+    finetune.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    finetune.add_argument("--threads", type=int, default=1, help="CPU threads for torch (%(default)s)")
+    finetune.set_defaults(func=run_finetune)
+
+    tables = actions.add_parser("tables", help="GUE tables and heat map from run records")
+    tables.add_argument("--runs", required=True, nargs="+", type=Path, help="run record files")
+    tables.add_argument("--out-dir", required=True, type=Path)
+    tables.add_argument("--models", nargs="+", metavar="MODEL", help="column order")
+    tables.add_argument("--tasks", nargs="+", metavar="TASK")
+    tables.set_defaults(func=run_tables)
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from genemask.evaluation.gue import download_gue_task
+
+    download_gue_task(args.task, args.out_dir, repository=args.repository, revision=args.revision)
+    print(f"{args.out_dir}: {args.task} from {args.repository}@{args.revision[:7]}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    import json
+
+    from genemask.atomic import atomic_file
+    from genemask.evaluation.gue import check_provenance
+
+    first_use = not args.provenance.exists()
+    record = check_provenance(
+        args.task, args.dir, args.provenance, source=args.source, dev_as_train=args.dev_as_train
+    )
+    with atomic_file(args.out) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"{args.provenance}: {'recorded' if first_use else 'checked'} {', '.join(record['files'])}")
+    return 0
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    import torch
+
+    from genemask.evaluation.gue import gue_settings, gue_task, run_gue_finetune
+    from genemask.evaluation.gue_tables import write_gue_record
+
+    gue_task(args.task)
+    torch.set_num_threads(args.threads)
+    settings = gue_settings(
+        args.task,
+        seed=args.seed,
+        random_init=args.random_init,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        warmup_steps=args.warmup_steps,
+        epochs=args.epochs,
+        max_length=args.max_length,
+    )
+    record = run_gue_finetune(
+        args.model,
+        args.task,
+        args.dir,
+        args.provenance,
+        settings,
+        max_train=args.max_train,
+        dev_as_train=args.dev_as_train,
+        device=args.device,
+    )
+    record["model_source"] = args.model
+    record = write_gue_record(args.out, record, model=args.name or args.model, task=args.task, seed=args.seed)
+    print(
+        f"{args.out}: test MCC {record['metrics']['mcc']:.3f} (epoch {record['selected_epoch']} selected on dev; "
+        f"{record['train_seconds']:.1f} s training)"
+    )
+    return 0
+
+
+def run_tables(args: argparse.Namespace) -> int:
+    from genemask.evaluation.gue_tables import make_gue_results
+
+    summary = make_gue_results(args.runs, args.out_dir, models=args.models, tasks=args.tasks)
+    print(
+        f"{args.out_dir}: {summary.model.nunique()} models x {summary.task.nunique()} GUE tasks, "
+        "tables/gue.{csv,md,tex}, figures/gue_heatmap.png"
+    )
+    return 0
