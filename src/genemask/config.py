@@ -86,6 +86,15 @@ def _check_consistency(config: dict[str, Any], source: str) -> None:
         )
     if config["masking"]["pmi_vocab"]["max_n"] > config["npmi"]["max_n"]:
         raise UserError(f"{source}: masking.pmi_vocab.max_n: must not exceed npmi.max_n")
+    pretrain = config["pretrain"]
+    for step in pretrain["export_steps"]:
+        if step % pretrain["keep_weights_every"]:
+            raise UserError(
+                f"{source}: pretrain.export_steps: {step} is not a multiple of pretrain.keep_weights_every"
+                f" ({pretrain['keep_weights_every']}), the steps at which a run keeps its weights"
+            )
+        if step > max(pretrain["steps"]):
+            raise UserError(f"{source}: pretrain.export_steps: {step} is beyond every run in pretrain.steps")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
