@@ -78,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     running.add_argument("--eval-chunks", type=int, default=2000, help="validation chunks (a fixed subset)")
     running.add_argument("--checkpoint-every", type=int, default=500, help="checkpoint every N steps")
     running.add_argument("--keep-checkpoints", type=int, default=2, help="checkpoints kept")
+    running.add_argument(
+        "--keep-weights-every",
+        type=int,
+        default=0,
+        help="keep the weights every N steps (never pruned), for `genemask pretrain-export`; 0: never",
+    )
     running.add_argument("--log-every", type=int, default=10, help="train metrics every N steps")
     running.add_argument(
         "--runtime-minutes",
@@ -133,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         eval_chunks=args.eval_chunks,
         checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints,
+        keep_weights_every=args.keep_weights_every,
         log_every=args.log_every,
         runtime_minutes=args.runtime_minutes,
         stop_margin_minutes=args.stop_margin_minutes,

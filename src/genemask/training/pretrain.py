@@ -63,6 +63,7 @@ from genemask.training.data import (
     make_loader,
     token_lengths,
 )
+from genemask.training.export import save_weights
 from genemask.training.models import SparseMLMLoss, build_model, sparse_mlm_loss
 from genemask.training.models import save_model as save_pretrained_model
 
@@ -132,6 +133,7 @@ class PretrainConfig:
     eval_strategy: str = "random"  # the same masks for every model, so validation losses compare
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
+    keep_weights_every: int = 0  # keep the weights every N steps, for export_model; 0: never
     log_every: int = 10
     runtime_minutes: float | None = None
     stop_margin_minutes: float | None = None  # None: 5% of the runtime, between 1 and 10 minutes
@@ -146,8 +148,8 @@ class PretrainConfig:
         for name in (*positive, "keep_checkpoints", "log_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.warmup_steps < 0 or self.workers < 0 or self.eval_chunks < 0:
-            raise UserError("--warmup, --workers and --eval-chunks must not be negative")
+        if self.warmup_steps < 0 or self.workers < 0 or self.eval_chunks < 0 or self.keep_weights_every < 0:
+            raise UserError("--warmup, --workers, --eval-chunks and --keep-weights-every must not be negative")
         if self.global_batch % self.batch_size:
             raise UserError(
                 f"--global-batch {self.global_batch} is not a multiple of --batch-size {self.batch_size}"
@@ -725,6 +727,8 @@ class Trainer:
                 )
             if row:
                 self._record(row)
+            if c.keep_weights_every and step % c.keep_weights_every == 0 and step < c.steps and dist.main:
+                save_weights(self.model, c.checkpoint_dir, step)
             if step % c.checkpoint_every == 0 or step == c.steps:
                 self.save_checkpoint()
             slowest = max(slowest, time.monotonic() - began)
