@@ -9,15 +9,11 @@
 #
 # Cluster grouping: finetune_model and kmer_baseline share group "finetune", and every run is its own
 # connected component (its draw comes from sample_task, a local rule: a second per draw on the head node).
-# finetune.group_size runs are bundled into one cluster job (set below, as `--group-components
-# finetune=N` would; that option, given on the command line or in a profile, wins). For the members of a group
-# job to share its one GPU in series, the profile also sets `resources: [gpu=1]` with `set-resource-scopes:
-# [gpu=local]`, and `gpu: 1` for finetune_model (set-resources); the rules set no GPU, so they stay portable to
-# CPU-only machines. Local runs ignore groups.
-if "finetune" not in workflow.group_settings.group_components:
-    workflow.group_settings.group_components = (
-        workflow.group_settings.group_components.set("finetune", FINETUNE["group_size"])
-    )
+# Snakemake bundles components only on request, from the command line or a profile (a Snakefile cannot: the
+# setting is replaced after parsing): slurm/config.yaml's `group-components: [finetune=20]` submits 20 runs per
+# cluster job. For the members of a group job to share its one GPU in series, the profile also sets
+# `resources: [gpu=1]` with `set-resource-scopes: [gpu=local]`, and `gpu: 1` for finetune_model
+# (set-resources); the rules set no GPU, so they stay portable to CPU-only machines.
 
 
 rule simulate_tasks:

@@ -67,7 +67,7 @@ def plot_learning_curves(data: pd.DataFrame, task: str, out: Path) -> None:
     )
     several_runs = data.arch.nunique() > 1 or data.run_steps.nunique() > 1
     figure, axes = plt.subplots(
-        len(metrics), len(shots), figsize=(3.2 * len(shots), 2.6 * len(metrics)), squeeze=False
+        len(metrics), len(shots), figsize=(max(3.2 * len(shots), 5.0), 2.6 * len(metrics)), squeeze=False
     )
     for row, metric in enumerate(metrics):
         for column, shot in enumerate(shots):
@@ -94,7 +94,7 @@ def plot_learning_curves(data: pd.DataFrame, task: str, out: Path) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     if labels:
         figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
-    figure.suptitle(f"{task}: fine-tuning metric against pretraining steps")
+    figure.suptitle(f"{task}: metric against pretraining steps", fontsize=10)
     figure.tight_layout(rect=(0, 0.06 + 0.04 * ((len(labels) - 1) // 4), 1, 1))
     with atomic_file(out) as tmp:
         figure.savefig(tmp, format="png", dpi=110)

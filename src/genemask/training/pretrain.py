@@ -149,7 +149,9 @@ class PretrainConfig:
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.warmup_steps < 0 or self.workers < 0 or self.eval_chunks < 0 or self.keep_weights_every < 0:
-            raise UserError("--warmup, --workers, --eval-chunks and --keep-weights-every must not be negative")
+            raise UserError(
+                "--warmup, --workers, --eval-chunks and --keep-weights-every must not be negative"
+            )
         if self.global_batch % self.batch_size:
             raise UserError(
                 f"--global-batch {self.global_batch} is not a multiple of --batch-size {self.batch_size}"
