@@ -228,3 +228,26 @@ def test_changing_a_finetuning_learning_rate_reruns_only_neural_finetuning(finis
     jobs = planned(finished, changed(lambda c: c["finetune"]["regimes"]["few"].update(learning_rate=2.0e-3)))
     # 4 pretrained models and the random-init floor; not the k-mer baseline, nothing upstream.
     assert jobs == {"finetune_model": 5, **FEWSHOT}
+
+
+def test_a_python_without_genemask_beside_it_stops_at_parse_time(tmp_path: Path) -> None:
+    """Snakemake run by a Python whose bin folder has no `genemask`: a one-line message, before any job."""
+    python = tmp_path / "bare" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(sys.executable)
+    (tmp_path / "bare" / "pyvenv.cfg").write_text((Path(sys.prefix) / "pyvenv.cfg").read_text())
+    env = without_venv_on_path()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*map(str, sys.path[1:]), env.get("PYTHONPATH")]))
+    for folder in ("workflow", "config"):
+        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    done = subprocess.run(
+        [str(python), "-m", "snakemake", "--dry-run", "--cores", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert f"no `genemask` command beside {python}" in done.stderr, done.stderr[-3000:]
+    assert not (tmp_path / "results").exists()

@@ -5,6 +5,8 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
 from genemask.config import load_schema, read_yaml, validate_config
 from genemask.errors import UserError
 from genemask.evaluation.tasks import TASKS
@@ -31,7 +33,8 @@ except UserError as error:
 # be activated, here or in SLURM jobs (they run this same interpreter); under --sdm conda, the activated rule
 # environment comes first on PATH and provides its own.
 PYTHON_BIN = Path(sys.executable).parent
-if not (PYTHON_BIN / "genemask").exists():
+conda_envs = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+if not conda_envs and not (PYTHON_BIN / "genemask").exists():
     sys.exit(
         f"genemask: no `genemask` command beside {sys.executable}: run Snakemake with the Python of the"
         " environment where the genemask package is installed (`make setup`, then .venv/bin/snakemake)"
