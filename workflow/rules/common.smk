@@ -3,6 +3,7 @@ import json
 import os
 import re
 import sys
+import sysconfig
 from pathlib import Path
 
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
@@ -29,10 +30,17 @@ try:
 except UserError as error:
     sys.exit(f"genemask: config error: {error}")
 
-# Rules call the `genemask` (and `torchrun`) installed beside the Python that runs Snakemake, so a venv need not
-# be activated, here or in SLURM jobs (they run this same interpreter); under --sdm conda, the activated rule
-# environment comes first on PATH and provides its own.
-PYTHON_BIN = Path(sys.executable).parent
+# Rules call the `genemask` (and `torchrun`) installed for the Python that runs Snakemake (its scripts folder, in a
+# venv the one beside it), so a venv need not be activated, here or in SLURM jobs (they run this same
+# interpreter); under --sdm conda, the activated rule environment comes first on PATH and provides its own.
+PYTHON_BIN = next(
+    (
+        folder
+        for folder in (Path(sysconfig.get_path("scripts")), Path(sys.executable).parent)
+        if (folder / "genemask").exists()
+    ),
+    Path(sys.executable).parent,
+)
 conda_envs = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 if not conda_envs and not (PYTHON_BIN / "genemask").exists():
     sys.exit(
