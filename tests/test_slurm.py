@@ -36,16 +36,19 @@ TEST_FLAGS = [
 # Resources that name things of a real site: the test cluster has none of them.
 SITE_KEYS = {"slurm_account", "slurm_partition", "gpu_model", "constraint", "qos", "slurm_extra"}
 GPU_RULES = ("pretrain_model", "finetune_model")
-# Fine-tuning runs bundled per SLURM job in the test, as README advises for clusters (finetune.group_size);
-# the demo's 48 runs make two group jobs, which run side by side on the two CPUs of the test node.
+# Fine-tuning runs bundled per SLURM job in the test (overriding the profile's finetune=20); group jobs run side
+# by side on the two CPUs of the test node.
 GROUP_SIZE = 24
 SUBMITTED = re.compile(r"Job [\w-]+ has been submitted with SLURM jobid (\d+)")  # group jobs have UUIDs
 
 
 def venv_env() -> dict[str, str]:
-    """This interpreter's venv first on PATH, as in `make`: rules call the `genemask` console script."""
+    """The SLURM environment without this interpreter's venv on PATH: the workflow must find `genemask` beside
+    the Python that runs it, in every SLURM job too, with no venv activated."""
     env = slurm_cluster.slurm_env()
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = ":".join(part for part in env["PATH"].split(":") if part and part != venv_bin)
+    env.pop("VIRTUAL_ENV", None)
     return env
 
 
@@ -305,14 +308,26 @@ def test_rerun_semantics_after_config_changes(slurm_demo: DemoRun, tmp_path: Pat
     demo = yaml.safe_load((REPO / DEMO_CONFIG).read_text())
     assert planned_jobs(slurm_demo.workdir, demo, tmp_path) == {}
 
+    pretrain = demo["pretrain"]
+    # Every run's final model, plus its exports at pretrain.export_steps before its end.
+    models_per_run = {
+        steps: 1 + sum(step < steps for step in pretrain.get("export_steps", []))
+        for steps in pretrain["steps"]
+    }
+    pretrained_per_strategy = len(pretrain["architectures"]) * sum(models_per_run.values())
     changed = yaml.safe_load((REPO / DEMO_CONFIG).read_text())
     changed["finetune"]["regimes"]["few"]["learning_rate"] = 2.0e-3
     jobs = planned_jobs(slurm_demo.workdir, changed, tmp_path)
     neural_runs = (
         len(demo["finetune"]["tasks"]) * len(demo["finetune"]["shots"]) * len(demo["finetune"]["seeds"])
     )
-    neural_models = len(demo["pretrain"]["architectures"]) * (len(demo["pretrain"]["strategies"]) + 1)
-    assert jobs == {"finetune_model": neural_runs * neural_models, "fewshot_results": 1, "all": 1}
+    neural_models = pretrained_per_strategy * len(pretrain["strategies"]) + len(pretrain["architectures"])
+    assert jobs == {
+        "finetune_model": neural_runs * neural_models,
+        "fewshot_results": 1,
+        "report_learning_curves": 1,
+        "all": 1,
+    }
 
     changed = yaml.safe_load((REPO / DEMO_CONFIG).read_text())
     changed["npmi"]["min_count"] = 50
@@ -322,6 +337,10 @@ def test_rerun_semantics_after_config_changes(slurm_demo: DemoRun, tmp_path: Pat
     assert not {"simulate_genome", "chunk_genome", "simulate_tasks", "sample_task", "kmer_baseline"} & set(
         jobs
     )
-    pretrained = len(demo["pretrain"]["architectures"]) * len(demo["pretrain"]["strategies"])
-    assert jobs["pretrain_model"] == pretrained
-    assert jobs["finetune_model"] == neural_runs * pretrained  # random-init floors do not depend on NPMI
+    # Random masking reads no NPMI: its masks, runs and fine-tuning stay; so do the random-init floors.
+    reading_npmi = [strategy for strategy in pretrain["strategies"] if strategy != "random"]
+    assert jobs["precompute_masks"] == len([s for s in demo["masking"]["strategies"] if s != "random"])
+    assert jobs["pretrain_model"] == len(pretrain["architectures"]) * len(reading_npmi) * len(
+        pretrain["steps"]
+    )
+    assert jobs["finetune_model"] == neural_runs * pretrained_per_strategy * len(reading_npmi)

@@ -101,6 +101,15 @@ def _check_consistency(config: dict[str, Any], source: str) -> None:
             f"{source}: masking.k: {config['masking']['k']} differs from npmi.k {config['npmi']['k']}, "
             f"but {', '.join(ranked)} look up each token's k-mer in the NPMI ranking"
         )
+    pretrain = config["pretrain"]
+    for step in pretrain["export_steps"]:
+        if step % pretrain["keep_weights_every"]:
+            raise UserError(
+                f"{source}: pretrain.export_steps: {step} is not a multiple of pretrain.keep_weights_every"
+                f" ({pretrain['keep_weights_every']}), the steps at which a run keeps its weights"
+            )
+        if step > max(pretrain["steps"]):
+            raise UserError(f"{source}: pretrain.export_steps: {step} is beyond every run in pretrain.steps")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

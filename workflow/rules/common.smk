@@ -1,8 +1,12 @@
 import hashlib
 import json
+import os
 import re
 import sys
+import sysconfig
 from pathlib import Path
+
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from genemask.config import load_schema, read_yaml, validate_config
 from genemask.errors import UserError
@@ -26,6 +30,31 @@ try:
     )
 except UserError as error:
     sys.exit(f"genemask: config error: {error}")
+
+# Rules call the `genemask` (and `torchrun`) installed for the Python that runs Snakemake (its scripts folder, in a
+# venv the one beside it), so a venv need not be activated, here or in SLURM jobs (they run this same
+# interpreter); under --sdm conda, the activated rule environment comes first on PATH and provides its own.
+PYTHON_BIN = next(
+    (
+        folder
+        for folder in (Path(sysconfig.get_path("scripts")), Path(sys.executable).parent)
+        if (folder / "genemask").exists()
+    ),
+    Path(sys.executable).parent,
+)
+conda_envs = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+if not conda_envs and not (PYTHON_BIN / "genemask").exists():
+    sys.exit(
+        f"genemask: no `genemask` command beside {sys.executable}: run Snakemake with the Python of the"
+        " environment where the genemask package is installed (`make setup`, then .venv/bin/snakemake)"
+    )
+
+
+envvars:
+    "PATH",
+
+
+os.environ["PATH"] = f"{PYTHON_BIN}{os.pathsep}{os.environ['PATH']}"
 
 GENOME = config["genome"]
 SIMULATED_GENOME = "results/genome/simulated.fa.gz"
@@ -51,36 +80,121 @@ def chromosome_args(chromosomes):
 
 
 MASKING = config["masking"]
+# What each strategy reads from the NPMI stage (`genemask masks` options); random masking reads none of it.
+NPMI_INPUTS = {
+    "random": [],
+    "genemask": ["ranks"],
+    "genemask-as-released": ["ranks"],
+    "pmi-vocab": ["ngrams"],
+}
+
+
+def strategy_settings(strategy):
+    """The masking settings one strategy's masks depend on: its own parameters, no other strategy's."""
+    if strategy == "random":
+        return {"centre_probability": MASKING["random"]["centre_probability"]}
+    if strategy in ("genemask", "genemask-as-released"):
+        return dict(MASKING["genemask"])
+    return {**MASKING["pmi_vocab"], "mask_fraction": MASKING["mask_fraction"]}
 
 
 def strategy_args(wildcards):
     """Options of one masking strategy, from config."""
-    strategy = wildcards.strategy
-    if strategy == "random":
-        return f"--centre-probability {MASKING['random']['centre_probability']}"
-    if strategy in ("genemask", "genemask-as-released"):
-        settings = MASKING["genemask"]
+    settings = strategy_settings(wildcards.strategy)
+    if wildcards.strategy == "random":
+        return f"--centre-probability {settings['centre_probability']}"
+    if wildcards.strategy in ("genemask", "genemask-as-released"):
         return (
             f"--centre-probability {settings['centre_probability']}"
             f" --all-high-below {settings['all_high_below']}"
         )
-    vocab = MASKING["pmi_vocab"]
     return (
-        f"--ngram-vocab-size {vocab['vocab_size']} --min-n {vocab['min_n']}"
-        f" --max-n {vocab['max_n']} --mask-fraction {MASKING['mask_fraction']}"
+        f"--ngram-vocab-size {settings['vocab_size']} --min-n {settings['min_n']}"
+        f" --max-n {settings['max_n']} --mask-fraction {settings['mask_fraction']}"
     )
+
+
+def mask_inputs(wildcards):
+    """The chunks, and the NPMI outputs this strategy reads (none for random)."""
+    inputs = {"chunks": "results/chunks"}
+    for name in NPMI_INPUTS[wildcards.strategy]:
+        inputs[name] = (
+            f"results/npmi/{'kmer_ranks.tsv' if name == 'ranks' else 'ngrams.parquet'}"
+        )
+    return inputs
+
+
+# Identities: each stage's result depends on exactly these settings (and on its upstream stages' identities),
+# never on grid lists (other strategies, architectures, step counts, tasks, shots, seeds, references). They key
+# the pretraining checkpoints, so that a changed setting starts afresh while everything else is kept.
+def settings_hash(*parts):
+    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def genome_identity():
+    genome = {key: GENOME[key] for key in ("source", "fasta", "chromosomes")}
+    if GENOME["source"] == "simulated":
+        genome["simulate"] = GENOME["simulate"]
+    return genome
+
+
+def mask_identity(strategy):
+    npmi = config["npmi"] if NPMI_INPUTS[strategy] else None
+    shared = {key: MASKING[key] for key in ("k", "seed", "epochs")}
+    return [
+        genome_identity(),
+        config["chunking"],
+        npmi,
+        strategy,
+        shared,
+        strategy_settings(strategy),
+    ]
+
+
+# Settings of the optimisation that change a run's weights (not eval_*, checkpoint_every, compile).
+RUN_SETTINGS = (
+    "seed",
+    "learning_rate",
+    "betas",
+    "eps",
+    "weight_decay",
+    "warmup_steps",
+    "batch_size",
+    "gradient_accumulation",
+)
+
+
+def run_identity(arch, strategy, steps):
+    """Hash of what changes the weights of one pretraining run: its checkpoints live under it."""
+    optimisation = {key: config["pretrain"][key] for key in RUN_SETTINGS}
+    return settings_hash(mask_identity(strategy), arch, int(steps), optimisation)
+
+
+def checkpoint_dir(wildcards):
+    run = f"{wildcards.arch}_{wildcards.strategy}_{wildcards.steps}"
+    return f"results/checkpoints/{run}-{run_identity(wildcards.arch, wildcards.strategy, wildcards.steps)}"
 
 
 # Fine-tuning grid (rules/finetune.smk).
 FINETUNE = config["finetune"]
 PRETRAIN = config["pretrain"]
 KMER_MODEL = "kmer-logreg"
-PRETRAINED_MODELS = [
+PRETRAIN_RUNS = [
     f"{arch}_{strategy}_{steps}"
     for arch in PRETRAIN["architectures"]
     for strategy in PRETRAIN["strategies"]
     for steps in PRETRAIN["steps"]
 ]
+# A run's model at each export step before its end, fine-tuned like any other (learning curves from one run).
+EXPORTED_MODELS = [
+    f"{arch}_{strategy}_{steps}_step{export}"
+    for arch in PRETRAIN["architectures"]
+    for strategy in PRETRAIN["strategies"]
+    for steps in PRETRAIN["steps"]
+    for export in PRETRAIN["export_steps"]
+    if export < steps
+]
+PRETRAINED_MODELS = PRETRAIN_RUNS + EXPORTED_MODELS
 # Model name -> what `genemask finetune --model` gets: a pretrained directory, a preset (random init) or a
 # reference's HF id or local path.
 FINETUNE_SOURCES = {name: f"results/models/{name}" for name in PRETRAINED_MODELS}
@@ -149,11 +263,6 @@ def task_upstream_files(wildcards):
     return [f"resources/tasks/{wildcards.task}/{f.path}" for f in spec.upstream_files()]
 
 
-PRETRAIN_FINGERPRINT = hashlib.sha1(
-    json.dumps([config["pretrain"], config["masking"]], sort_keys=True).encode()
-).hexdigest()[:10]
-
-
 def pretrain_launcher(wildcards, resources):
     """One process per GPU of the job: torchrun (DDP) when it has more than one."""
     gpus = int(resources.get("gpu", 0) or 0)
@@ -172,4 +281,5 @@ def all_targets():
         rules.report_figures.input,
         rules.pretrain.input,
         rules.finetune.input,
+        rules.report_learning_curves.output,
     ]

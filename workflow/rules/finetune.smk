@@ -9,11 +9,11 @@
 #
 # Cluster grouping: finetune_model and kmer_baseline share group "finetune", and every run is its own
 # connected component (its draw comes from sample_task, a local rule: a second per draw on the head node).
-# Snakemake bundles components only on request, from the command line or profile (a Snakefile cannot):
-# `group-components: [finetune=20]` submits 20 runs at a time (finetune.group_size, documented as 20). For
-# the members of a group job to share its one GPU in series, the profile also sets `resources: [gpu=1]` with
-# `set-resource-scopes: [gpu=local]`, and `gpu: 1` for finetune_model (set-resources); the rules set no GPU,
-# so they stay portable to CPU-only machines.
+# Snakemake bundles components only on request, from the command line or a profile (a Snakefile cannot: the
+# setting is replaced after parsing): slurm/config.yaml's `group-components: [finetune=20]` submits 20 runs per
+# cluster job. For the members of a group job to share its one GPU in series, the profile also sets
+# `resources: [gpu=1]` with `set-resource-scopes: [gpu=local]`, and `gpu: 1` for finetune_model
+# (set-resources); the rules set no GPU, so they stay portable to CPU-only machines.
 
 
 rule simulate_tasks:
@@ -117,7 +117,7 @@ rule finetune_model:
     group:
         "finetune"
     conda:
-        "../envs/cpu.yaml"
+        "../envs/cuda.yaml"
     threads: 1
     params:
         source=lambda wildcards: FINETUNE_SOURCES[wildcards.model],

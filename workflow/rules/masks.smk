@@ -1,8 +1,6 @@
 rule precompute_masks:
     input:
-        chunks=rules.chunk_genome.output.store,
-        ranks=rules.npmi.output.ranks,
-        ngrams=rules.npmi.output.ngrams,
+        unpack(mask_inputs),
     output:
         directory("results/masks/{strategy}"),
     log:
@@ -21,8 +19,11 @@ rule precompute_masks:
         seed=config["masking"]["seed"],
         k=config["masking"]["k"],
         strategy_args=strategy_args,
+        npmi=lambda wildcards, input: " ".join(
+            f"--{name} {input[name]}" for name in NPMI_INPUTS[wildcards.strategy]
+        ),
     shell:
-        "genemask masks --chunks {input.chunks} --ranks {input.ranks} --ngrams {input.ngrams}"
+        "genemask masks --chunks {input.chunks} {params.npmi}"
         " --strategy {wildcards.strategy} --out {output} --epochs {params.epochs}"
         " --seed {params.seed} --k {params.k} --threads {threads} {params.strategy_args} > {log} 2>&1"
 

@@ -1,6 +1,9 @@
 # Checkpoints live in results/checkpoints/, outside the declared outputs, so Snakemake never deletes them and a
 # retried job (time limit, preemption: exit 75) continues from the latest one. Their folder name carries a hash of
-# the pretraining and masking settings, so a changed setting starts afresh instead of meeting a stale checkpoint.
+# what changes the run's weights (run_identity in common.smk), so a changed setting starts afresh instead of
+# meeting a stale checkpoint, and a change elsewhere in the config leaves the run alone. A run also keeps its
+# weights every pretrain.keep_weights_every steps, from which export_model makes the models of
+# pretrain.export_steps: adding an export step to a finished run trains nothing.
 
 
 rule pretrain_model:
@@ -25,7 +28,7 @@ rule pretrain_model:
         runtime=1440,
         mem_mb=8000,
     params:
-        checkpoint_dir=f"results/checkpoints/{{arch}}_{{strategy}}_{{steps}}-{PRETRAIN_FINGERPRINT}",
+        checkpoint_dir=checkpoint_dir,
         launcher=pretrain_launcher,
         seed=config["pretrain"]["seed"],
         lr=config["pretrain"]["learning_rate"],
@@ -40,6 +43,7 @@ rule pretrain_model:
         eval_chunks=config["pretrain"]["eval_chunks"],
         workers=lambda wildcards, threads: max(1, threads // 2),
         checkpoint_every=config["pretrain"]["checkpoint_every"],
+        keep_weights_every=config["pretrain"]["keep_weights_every"],
         compile="--compile" if config["pretrain"]["compile"] else "",
         k=config["masking"]["k"],
     shell:
@@ -50,13 +54,35 @@ rule pretrain_model:
         " --weight-decay {params.weight_decay} --warmup {params.warmup}"
         " --batch-size {params.batch_size} --global-batch {params.global_batch}"
         " --eval-every {params.eval_every} --eval-chunks {params.eval_chunks}"
-        " --checkpoint-every {params.checkpoint_every} --workers {params.workers}"
+        " --checkpoint-every {params.checkpoint_every} --keep-weights-every {params.keep_weights_every}"
+        " --workers {params.workers}"
         " --runtime-minutes {resources.runtime} --threads {threads} {params.compile} >> {log} 2>&1"
+
+
+rule export_model:
+    input:
+        run="results/models/{arch}_{strategy}_{steps}",
+    output:
+        model=directory("results/models/{arch}_{strategy}_{steps}_step{export}"),
+    log:
+        "logs/pretrain/{arch}_{strategy}_{steps}_step{export}.log",
+    wildcard_constraints:
+        arch="tiny|logo|dnabert",
+        strategy="|".join(config["pretrain"]["strategies"]),
+        steps=r"\d+",
+        export=r"\d+",
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        checkpoint_dir=checkpoint_dir,
+    shell:
+        "genemask pretrain-export --run {input.run} --checkpoint-dir {params.checkpoint_dir}"
+        " --step {wildcards.export} --out {output.model} > {log} 2>&1"
 
 
 rule report_training:
     input:
-        expand("results/models/{model}", model=PRETRAINED_MODELS),
+        expand("results/models/{model}", model=PRETRAIN_RUNS),
     output:
         report(
             "results/report/training_curves.png",

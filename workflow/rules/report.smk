@@ -67,3 +67,26 @@ rule report_figures:
         rules.report_chunks.output,
         rules.report_npmi.output,
         rules.report_masking.output,
+
+
+rule report_learning_curves:
+    input:
+        summary="results/tables/fewshot_summary.csv",
+    output:
+        report(
+            expand(
+                "results/report/learning_curves/{task}.png", task=FINETUNE["tasks"]
+            ),
+            caption="../report/learning_curves.rst",
+            category="5. Few-shot",
+        ),
+    log:
+        "logs/report/learning_curves.log",
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        out_dir=lambda wildcards, output: Path(output[0]).parent,
+        tasks=FINETUNE["tasks"],
+    shell:
+        "genemask report learning-curves --summary {input.summary} --tasks {params.tasks}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -24,8 +24,8 @@ OPTION_GROUPS = {
         "batch_size", "bucket_batches",
     ),
     "running": (
-        "eval_every", "eval_chunks", "checkpoint_every", "keep_checkpoints", "log_every", "runtime_minutes",
-        "stop_margin_minutes", "device", "workers", "threads", "compile",
+        "eval_every", "eval_chunks", "checkpoint_every", "keep_checkpoints", "keep_weights_every", "log_every",
+        "runtime_minutes", "stop_margin_minutes", "device", "workers", "threads", "compile",
     ),
 }  # fmt: skip
 

@@ -9,7 +9,7 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="draw the report's figures and tables (chunks, npmi, masking, training)",
+        help="draw the report's figures and tables (chunks, npmi, masking, training, learning-curves)",
         description="Draw the figures and tables that `snakemake --report` collects.",
     )
     sections = parser.add_subparsers(dest="section", required=True, metavar="SECTION")
@@ -28,6 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     training = sections.add_parser("training", help="pretraining loss curves")
     training.add_argument("--metrics", type=Path, nargs="+", required=True, help="metrics.csv of each model")
     training.add_argument("--figure", type=Path, required=True, help="output PNG")
+    curves = sections.add_parser(
+        "learning-curves", help="fine-tuning metrics against pretraining steps, one figure per task"
+    )
+    curves.add_argument(
+        "--summary", type=Path, required=True, help="fewshot_summary.csv (`genemask results`)"
+    )
+    curves.add_argument("--tasks", nargs="+", required=True, help="tasks to draw")
+    curves.add_argument("--out-dir", type=Path, required=True, help="writes OUT_DIR/<task>.png")
     parser.set_defaults(func=run)
 
 
@@ -45,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         report.npmi_report(args.ngrams, args.ranks, args.figure, args.table)
     elif args.section == "masking":
         report.masking_report(args.statistics, args.figure)
-    else:
+    elif args.section == "training":
         report.training_report(args.metrics, args.figure)
+    else:
+        from genemask.report.learning_curves import learning_curve_report
+
+        learning_curve_report(args.summary, args.tasks, args.out_dir)
     return 0

@@ -57,6 +57,7 @@ from genemask.training.data import (
     make_loader,
     token_lengths,
 )
+from genemask.training.export import save_weights
 from genemask.training.models import SparseMLMLoss, build_model, sparse_mlm_loss
 from genemask.training.models import save_model as save_pretrained_model
 from genemask.training.optim import linear_schedule, make_optimizer
@@ -233,6 +234,8 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
                     )
                 if row:
                     _record(progress, row, tensorboard)
+                if c.keep_weights_every and step % c.keep_weights_every == 0 and step < c.steps and dist.main:
+                    save_weights(model, c.checkpoint_dir, step)
                 if step % c.checkpoint_every == 0 or step == c.steps:
                     save_checkpoint()
                 slowest = max(slowest, time.monotonic() - began)

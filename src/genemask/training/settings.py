@@ -88,6 +88,9 @@ class PretrainConfig:
     eval_strategy: str = setting("random", "masks of the validation set (the same for every model)")
     checkpoint_every: int = setting(500, "checkpoint every N steps")
     keep_checkpoints: int = setting(2, "checkpoints kept")
+    keep_weights_every: int = setting(
+        0, "keep the weights every N steps (never pruned), for `genemask pretrain-export`; 0: never"
+    )
     log_every: int = setting(10, "train metrics every N steps")
     runtime_minutes: float | None = setting(
         None, f"the job's time limit: stop with a checkpoint and exit {EXIT_RESUMABLE} before it", type=float
@@ -108,8 +111,10 @@ class PretrainConfig:
         for name in (*positive, "keep_checkpoints", "log_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.warmup_steps < 0 or self.workers < 0 or self.eval_chunks < 0:
-            raise UserError("--warmup, --workers and --eval-chunks must not be negative")
+        if self.warmup_steps < 0 or self.workers < 0 or self.eval_chunks < 0 or self.keep_weights_every < 0:
+            raise UserError(
+                "--warmup, --workers, --eval-chunks and --keep-weights-every must not be negative"
+            )
         if self.global_batch % self.batch_size:
             raise UserError(
                 f"--global-batch {self.global_batch} is not a multiple of --batch-size {self.batch_size}"
