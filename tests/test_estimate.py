@@ -72,7 +72,13 @@ def expected_counts(config: dict) -> dict[str, int]:
     """The grid's job counts, computed from the config by hand."""
     p, f = config["pretrain"], config["finetune"]
     pretrained = len(p["architectures"]) * len(p["strategies"]) * len(p["steps"])
-    models = pretrained + len(p["architectures"]) * f["random_init_reference"] + len(f["references"])
+    exports = sum(
+        s < steps for s in p["export_steps"] for steps in p["steps"]
+    )  # per (architecture, strategy)
+    exported = len(p["architectures"]) * len(p["strategies"]) * exports
+    models = (
+        pretrained + exported + len(p["architectures"]) * f["random_init_reference"] + len(f["references"])
+    )
     draws = len(f["tasks"]) * len(f["shots"]) * len(f["seeds"])
     return {
         "pretrain_model": pretrained,

@@ -6,13 +6,15 @@ import pandas as pd
 import pytest
 
 from genemask.errors import UserError
-from genemask.report.learning_curves import PretrainedModel, curves, learning_curve_report, parse_model
+from genemask.evaluation.published import PretrainedModel
+from genemask.evaluation.published import parse_model_name as parse_model
+from genemask.report.learning_curves import curves, learning_curve_report
 
 
 def test_model_names_give_run_and_step():
     assert parse_model("tiny_random_60") == PretrainedModel("tiny", "random", 60, 60)
     assert parse_model("dnabert_genemask-as-released_10000_step2000") == PretrainedModel(
-        "dnabert", "genemask-as-released", 10000, 2000
+        "dnabert", "genemask-as-released", 2000, 10000
     )
     for other in ("tiny_random-init", "kmer-logreg", "dnabert-6-120k"):
         assert parse_model(other) is None

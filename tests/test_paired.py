@@ -13,7 +13,13 @@ from scipy import stats
 from genemask import cli
 from genemask.errors import UserError
 from genemask.evaluation.metrics import METRICS, prediction_summary
-from genemask.evaluation.paired import benjamini_hochberg, paired_statistics, paired_table, significance_mark
+from genemask.evaluation.paired import (
+    baselines,
+    benjamini_hochberg,
+    paired_statistics,
+    paired_table,
+    significance_mark,
+)
 from genemask.evaluation.published import (
     PUBLISHED_CSV,
     PUBLISHED_SHA1,
@@ -265,3 +271,14 @@ def test_results_put_the_paper_marks_and_verdicts_beside_our_tables(tmp_path):
     assert "Prom-core" in (out / "tables" / "vs_paper.html").read_text()
     for figure in ("prom-core.png", "paired_vs_random.png"):
         assert (out / "figures" / figure).stat().st_size > 10_000
+
+
+def test_exported_models_are_compared_within_their_run():
+    """An export (`..._step30`) is compared with random masking's export at the same step of the same run."""
+    models = ["tiny_genemask_60_step30", "tiny_random_60_step30", "tiny_random_60", "tiny_genemask_60"]
+    pairs = {(model, base) for model, base, kind in baselines(models) if kind == "random"}
+    assert pairs == {
+        ("tiny_genemask_60_step30", "tiny_random_60_step30"),
+        ("tiny_genemask_60", "tiny_random_60"),
+    }
+    assert parse_model_name("tiny_genemask_60_step30").steps == 30  # matched with the paper's rows by step 30

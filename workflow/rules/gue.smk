@@ -68,7 +68,7 @@ rule gue_finetune:
     group:
         "gue"
     conda:
-        "../envs/cpu.yaml"
+        "../envs/cuda.yaml"
     threads: 1
     params:
         source=lambda wildcards: FINETUNE_SOURCES[wildcards.model],

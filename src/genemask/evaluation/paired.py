@@ -57,7 +57,7 @@ def baselines(models: list[str]) -> list[tuple[str, str, str]]:
         identity = parse_model_name(model)
         if identity is None:
             continue
-        random_masking = f"{identity.preset}_random_{identity.steps}"
+        random_masking = f"{identity.preset}_random{identity.suffix}"
         if identity.strategy != "random" and random_masking in present:
             pairs.append((model, random_masking, "random"))
         floor = f"{identity.preset}_random-init"

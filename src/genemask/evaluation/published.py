@@ -56,7 +56,10 @@ REAL_TASK_TITLES = {
     "sil-300": "Sil-300",
 }
 SIMULATED_STAND_INS = {"sim-promoter": "Prom-core", "sim-enhancer": "Cohn-enh", "sim-splice": "Splice-40"}
-_MODEL_NAME = re.compile(r"^(?P<preset>[A-Za-z0-9.]+)_(?P<strategy>[A-Za-z0-9.-]+)_(?P<steps>\d+)$")
+# `<preset>_<strategy>_<steps>`, or `..._step<N>` for a run's model exported at step N (learning curves).
+_MODEL_NAME = re.compile(
+    r"^(?P<preset>[A-Za-z0-9.]+)_(?P<strategy>[A-Za-z0-9.-]+)_(?P<run_steps>\d+)(?:_step(?P<step>\d+))?$"
+)
 VS_PAPER_COLUMNS = [
     "task",
     "shots",
@@ -84,11 +87,18 @@ VS_PAPER_COLUMNS = [
 
 @dataclass(frozen=True)
 class PretrainedModel:
-    """What a pretrained model's name says: `<preset>_<strategy>_<steps>`."""
+    """What a pretrained model's name says: `<preset>_<strategy>_<run steps>[_step<steps>]`; `steps` are the
+    optimiser steps behind the weights (the export step of an exported model)."""
 
     preset: str
     strategy: str
     steps: int
+    run_steps: int
+
+    @property
+    def suffix(self) -> str:
+        """`_<run steps>` or `_<run steps>_step<N>`: what the same run's models of other strategies share."""
+        return f"_{self.run_steps}" + (f"_step{self.steps}" if self.steps != self.run_steps else "")
 
 
 def parse_model_name(name: str) -> PretrainedModel | None:
@@ -96,7 +106,8 @@ def parse_model_name(name: str) -> PretrainedModel | None:
     found = _MODEL_NAME.match(name)
     if found is None:
         return None
-    return PretrainedModel(found["preset"], found["strategy"], int(found["steps"]))
+    run_steps = int(found["run_steps"])
+    return PretrainedModel(found["preset"], found["strategy"], int(found["step"] or run_steps), run_steps)
 
 
 @functools.cache

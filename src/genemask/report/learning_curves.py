@@ -8,9 +8,7 @@ are left out.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -22,36 +20,21 @@ import pandas as pd  # noqa: E402
 from genemask.atomic import atomic_file  # noqa: E402
 from genemask.errors import UserError  # noqa: E402
 from genemask.evaluation.metrics import METRICS  # noqa: E402
+from genemask.evaluation.published import parse_model_name  # noqa: E402
 from genemask.evaluation.results import METRIC_TITLES  # noqa: E402
-
-PRETRAINED_NAME = re.compile(
-    r"(?P<arch>[a-z0-9]+)_(?P<strategy>[a-z0-9-]+)_(?P<run>\d+)(?:_step(?P<step>\d+))?"
-)
-
-
-@dataclass(frozen=True)
-class PretrainedModel:
-    arch: str
-    strategy: str
-    run_steps: int
-    step: int
-
-
-def parse_model(name: str) -> PretrainedModel | None:
-    """The run and step of a pretrained model's name; None for models that were not pretrained here."""
-    match = PRETRAINED_NAME.fullmatch(name)
-    if match is None:
-        return None
-    run = int(match["run"])
-    return PretrainedModel(match["arch"], match["strategy"], run, int(match["step"] or run))
 
 
 def curves(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary's pretrained models, with columns arch, strategy, run_steps, step added."""
-    parsed = {name: parse_model(name) for name in summary.model.unique()}
+    parsed = {name: parse_model_name(name) for name in summary.model.unique()}
     keep = summary[summary.model.map(lambda name: parsed[name] is not None)].copy()
-    for field in ("arch", "strategy", "run_steps", "step"):
-        keep[field] = keep.model.map(lambda name, field=field: getattr(parsed[name], field))
+    for column, field in (
+        ("arch", "preset"),
+        ("strategy", "strategy"),
+        ("run_steps", "run_steps"),
+        ("step", "steps"),
+    ):
+        keep[column] = keep.model.map(lambda name, field=field: getattr(parsed[name], field))
     return keep
 
 
