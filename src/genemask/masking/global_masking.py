@@ -1,0 +1,163 @@
+"""`global` masking (CM-GEMS, the "hard" masking; method.md section 4), vectorised over flat batches.
+
+Per sequence of n tokens: the count m ~ Binomial(n, p) is drawn from the sequence's centre stream (one uniform,
+inverted through the binomial CDF: the same law as counting n Bernoulli draws and discarding their positions,
+at a fraction of the cost); every token is ranked by its k-mer's NPMI rank (best
+first, ties to the lower position); the best m tokens become centres, and each masks c-(k-1)..c+(k-1) (c-5..c+5
+for k = 6, which hides all six nucleotides of its k-mer), clipped to the sequence. Nothing else is random, so a
+sequence's masks depend on (seed, epoch, chunk index) only through m.
+
+The top m are kept in a small sorted buffer (m is about 7 per 512 tokens) while the tokens are scanned once,
+so a sequence costs one draw and n rank look-ups, less than `random` (n draws).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from genemask.masking.strategies import STREAM_CENTRE, _draw, _stream_key
+
+DEFAULT_GLOBAL_CENTRE_PROBABILITY = 0.0136
+_S11 = np.uint64(11)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _binomial(centre_key, n, p):
+    """m ~ Binomial(n, p) from one uniform draw by the inverse CDF (O(m) steps); where (1-p)^n underflows (n p in
+    the hundreds, far beyond a 512-token sequence), the count of n Bernoulli draws instead."""
+    if n == 0 or p <= 0.0:
+        return 0
+    if p >= 1.0:
+        return n
+    pmf = np.exp(n * np.log1p(-p))
+    if pmf < 1e-200:
+        threshold = np.uint64(min(round(p * 2.0**53), 2**53))
+        m = 0
+        for t in range(n):
+            m += (_draw(centre_key, t) >> _S11) < threshold
+        return m
+    u = np.float64(_draw(centre_key, 0) >> _S11) * 2.0**-53
+    odds = p / (1.0 - p)
+    m, cdf = 0, pmf
+    while cdf <= u and m < n:
+        pmf *= (n - m) / (m + 1.0) * odds
+        m += 1
+        cdf += pmf
+    return m
+
+
+@numba.njit(nogil=True, cache=True)
+def _global_spans(ids, offsets, keys, p, counts, rank_of_id, reach, out, centres):
+    """Global spans. The count per sequence is drawn from `keys` when `counts` is empty, else taken from it.
+    When `centres` is non-empty (flat boolean) it records the chosen centres."""
+    draw = len(counts) == 0
+    record = len(centres) > 0
+    n_max = 1
+    for s in range(len(offsets) - 1):
+        n_max = max(n_max, offsets[s + 1] - offsets[s])
+    best = np.empty(n_max + 1, dtype=np.int64)  # sorted keys rank * n_max + position, best first
+    for s in range(len(offsets) - 1):
+        start, n = offsets[s], offsets[s + 1] - offsets[s]
+        if draw:
+            m = _binomial(_stream_key(keys[s], STREAM_CENTRE), n, p)
+        else:
+            m = min(counts[s], n)
+        if m == 0:
+            continue
+        filled = 0
+        worst_rank = np.int64(1) << 62  # rank of best[m - 1] once m tokens are in
+        for t in range(n):  # a tight loop: one look-up and one comparison per token
+            rank = rank_of_id[ids[start + t]]
+            if rank >= worst_rank:
+                continue  # not among the best m so far (an equal rank loses: its position is higher)
+            key = rank * n_max + t
+            j = min(filled, m - 1)
+            while j > 0 and best[j - 1] > key:
+                best[j] = best[j - 1]
+                j -= 1
+            best[j] = key
+            if filled < m:
+                filled += 1
+            if filled == m:
+                worst_rank = best[m - 1] // n_max
+        for i in range(m):
+            c = best[i] % n_max
+            if record:
+                centres[start + c] = True
+            for j in range(max(0, c - reach), min(n, c + reach + 1)):
+                out[start + j] = True
+
+
+def _probability(p: float) -> float:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"probability must be in [0, 1], got {p}")
+    return float(p)
+
+
+_EMPTY_COUNTS = np.zeros(0, dtype=np.int64)
+_NO_RECORD = np.zeros(0, dtype=np.bool_)
+
+
+def global_masks(
+    ids: np.ndarray,
+    offsets: np.ndarray,
+    keys: np.ndarray,
+    rank_of_id: np.ndarray,
+    *,
+    k: int = 6,
+    centre_probability: float = DEFAULT_GLOBAL_CENTRE_PROBABILITY,
+) -> np.ndarray:
+    """The flat `global` masks of a flat batch, one key per sequence (`strategies.sequence_keys`)."""
+    out = np.zeros(len(ids), dtype=np.bool_)
+    _global_spans(
+        np.ascontiguousarray(ids, dtype=np.int64),
+        np.ascontiguousarray(offsets, dtype=np.int64),
+        np.ascontiguousarray(keys, dtype=np.uint64),
+        _probability(centre_probability),
+        _EMPTY_COUNTS,
+        np.ascontiguousarray(rank_of_id, dtype=np.int64),
+        k - 1,
+        out,
+        _NO_RECORD,
+    )
+    return out
+
+
+def global_spans(
+    ids: np.ndarray,
+    offsets: np.ndarray,
+    counts: np.ndarray | None,
+    rank_of_id: np.ndarray,
+    *,
+    k: int = 6,
+    keys: np.ndarray | None = None,
+    centre_probability: float = DEFAULT_GLOBAL_CENTRE_PROBABILITY,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(flat mask, flat centre indicator): with `counts`, the best counts[s] tokens of sequence s are the
+    centres; with counts None, the counts are drawn from `keys` as the masks draw them."""
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if counts is None:
+        if keys is None:
+            raise ValueError("global_spans needs counts or keys")
+        counts = _EMPTY_COUNTS
+    else:
+        counts = np.ascontiguousarray(counts, dtype=np.int64)
+        if len(counts) != len(offsets) - 1 or (counts < 0).any():
+            raise ValueError(f"need one count >= 0 per sequence, got {counts}")
+        keys = np.zeros(len(offsets) - 1, dtype=np.uint64)
+    out = np.zeros(len(ids), dtype=np.bool_)
+    centres = np.zeros(max(len(ids), 1), dtype=np.bool_)  # non-empty: record
+    _global_spans(
+        ids,
+        offsets,
+        np.ascontiguousarray(keys, dtype=np.uint64),
+        _probability(centre_probability),
+        counts,
+        np.ascontiguousarray(rank_of_id, dtype=np.int64),
+        k - 1,
+        out,
+        centres,
+    )
+    return out, centres[: len(ids)]
