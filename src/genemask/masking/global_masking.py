@@ -99,6 +99,21 @@ _EMPTY_COUNTS = np.zeros(0, dtype=np.int64)
 _NO_RECORD = np.zeros(0, dtype=np.bool_)
 
 
+def global_kernel(ids, offsets, keys, rank_of_id, k: int, centre_probability: float, out: np.ndarray) -> None:
+    """Set the `global` masks of a flat batch in `out` (flat boolean), one key per sequence."""
+    _global_spans(
+        ids,
+        offsets,
+        keys,
+        _probability(centre_probability),
+        _EMPTY_COUNTS,
+        rank_of_id,
+        k - 1,
+        out,
+        _NO_RECORD,
+    )
+
+
 def global_masks(
     ids: np.ndarray,
     offsets: np.ndarray,
@@ -108,18 +123,16 @@ def global_masks(
     k: int = 6,
     centre_probability: float = DEFAULT_GLOBAL_CENTRE_PROBABILITY,
 ) -> np.ndarray:
-    """The flat `global` masks of a flat batch, one key per sequence (`strategies.sequence_keys`)."""
+    """The flat `global` masks of a flat batch, one key per sequence (`sequence_keys`)."""
     out = np.zeros(len(ids), dtype=np.bool_)
-    _global_spans(
+    global_kernel(
         np.ascontiguousarray(ids, dtype=np.int64),
         np.ascontiguousarray(offsets, dtype=np.int64),
         np.ascontiguousarray(keys, dtype=np.uint64),
-        _probability(centre_probability),
-        _EMPTY_COUNTS,
         np.ascontiguousarray(rank_of_id, dtype=np.int64),
-        k - 1,
+        k,
+        centre_probability,
         out,
-        _NO_RECORD,
     )
     return out
 
