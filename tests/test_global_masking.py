@@ -4,10 +4,15 @@ random data, the binomial count, and determinism per (seed, epoch, chunk)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy import stats
 
-from genemask.masking.global_masking import global_masks, global_spans
+from genemask.masking.global_masking import (
+    DEFAULT_GLOBAL_CENTRE_PROBABILITY,
+    DRAW_COUNTS,
+    checked_probability,
+    global_kernel,
+    global_spans_kernel,
+)
 from genemask.masking.strategies import (
     STREAM_CENTRE,
     flatten,
@@ -19,6 +24,39 @@ from genemask.masking.tokenizer import N_SPECIAL
 
 N_KMERS = 4**6
 P = 0.0136
+
+
+def global_masks(
+    ids, offsets, keys, rank_of_id, *, k=6, centre_probability=DEFAULT_GLOBAL_CENTRE_PROBABILITY
+):
+    """The flat `global` masks of a flat batch, one key per sequence, as the registry's kernel computes them."""
+    out = np.zeros(len(ids), dtype=np.bool_)
+    global_kernel(
+        np.ascontiguousarray(ids, dtype=np.int64),
+        np.ascontiguousarray(offsets, dtype=np.int64),
+        np.ascontiguousarray(keys, dtype=np.uint64),
+        rank_of_id,
+        k,
+        centre_probability,
+        out,
+    )
+    return out
+
+
+def global_spans(ids, offsets, counts, rank_of_id, *, k=6, keys=None, p=P):
+    """(flat mask, flat centres): the best counts[s] tokens of sequence s are its centres, or with counts None
+    the counts are drawn from `keys` as the masks draw them."""
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if counts is None:
+        counts = DRAW_COUNTS
+    else:
+        counts = np.asarray(counts, dtype=np.int64)
+        keys = np.zeros(len(offsets) - 1, dtype=np.uint64)
+    out = np.zeros(len(ids), dtype=np.bool_)
+    centres = np.zeros(len(ids) + 1, dtype=np.bool_)  # non-empty: record
+    global_spans_kernel(ids, offsets, keys, checked_probability(p), counts, rank_of_id, k - 1, out, centres)
+    return out, centres[: len(ids)]
 
 
 def ranks_by_id() -> np.ndarray:
@@ -141,9 +179,3 @@ def test_masking_rate_is_about_fifteen_percent():
     mask = global_masks(ids, offsets, sequence_keys(0, 0, np.arange(2000)), rank_of_id)
     # 0.0136 x 11 tokens = 15%, less where top-ranked tokens are close enough that their spans overlap.
     assert 0.13 < mask.mean() < 0.155
-
-
-def test_bad_counts_are_refused():
-    ids, offsets = flatten([with_ranks([1, 2, 3])])
-    with pytest.raises(ValueError, match="one count"):
-        global_spans(ids, offsets, [1, 2], ranks_by_id())

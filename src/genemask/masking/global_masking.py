@@ -48,7 +48,7 @@ def _binomial(centre_key, n, p):
 
 
 @numba.njit(nogil=True, cache=True)
-def _global_spans(ids, offsets, keys, p, counts, rank_of_id, reach, out, centres):
+def global_spans_kernel(ids, offsets, keys, p, counts, rank_of_id, reach, out, centres):
     """Global spans. The count per sequence is drawn from `keys` when `counts` is empty, else taken from it.
     When `centres` is non-empty (flat boolean) it records the chosen centres."""
     draw = len(counts) == 0
@@ -89,88 +89,27 @@ def _global_spans(ids, offsets, keys, p, counts, rank_of_id, reach, out, centres
                 out[start + j] = True
 
 
-def _probability(p: float) -> float:
+def checked_probability(p: float) -> float:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"probability must be in [0, 1], got {p}")
     return float(p)
 
 
-_EMPTY_COUNTS = np.zeros(0, dtype=np.int64)
-_NO_RECORD = np.zeros(0, dtype=np.bool_)
+# Empty arrays for the kernel's optional inputs: draw the counts, record nothing.
+DRAW_COUNTS = np.zeros(0, dtype=np.int64)
+NO_RECORD = np.zeros(0, dtype=np.bool_)
 
 
 def global_kernel(ids, offsets, keys, rank_of_id, k: int, centre_probability: float, out: np.ndarray) -> None:
     """Set the `global` masks of a flat batch in `out` (flat boolean), one key per sequence."""
-    _global_spans(
+    global_spans_kernel(
         ids,
         offsets,
         keys,
-        _probability(centre_probability),
-        _EMPTY_COUNTS,
+        checked_probability(centre_probability),
+        DRAW_COUNTS,
         rank_of_id,
         k - 1,
         out,
-        _NO_RECORD,
+        NO_RECORD,
     )
-
-
-def global_masks(
-    ids: np.ndarray,
-    offsets: np.ndarray,
-    keys: np.ndarray,
-    rank_of_id: np.ndarray,
-    *,
-    k: int = 6,
-    centre_probability: float = DEFAULT_GLOBAL_CENTRE_PROBABILITY,
-) -> np.ndarray:
-    """The flat `global` masks of a flat batch, one key per sequence (`sequence_keys`)."""
-    out = np.zeros(len(ids), dtype=np.bool_)
-    global_kernel(
-        np.ascontiguousarray(ids, dtype=np.int64),
-        np.ascontiguousarray(offsets, dtype=np.int64),
-        np.ascontiguousarray(keys, dtype=np.uint64),
-        np.ascontiguousarray(rank_of_id, dtype=np.int64),
-        k,
-        centre_probability,
-        out,
-    )
-    return out
-
-
-def global_spans(
-    ids: np.ndarray,
-    offsets: np.ndarray,
-    counts: np.ndarray | None,
-    rank_of_id: np.ndarray,
-    *,
-    k: int = 6,
-    keys: np.ndarray | None = None,
-    centre_probability: float = DEFAULT_GLOBAL_CENTRE_PROBABILITY,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(flat mask, flat centre indicator): with `counts`, the best counts[s] tokens of sequence s are the
-    centres; with counts None, the counts are drawn from `keys` as the masks draw them."""
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    if counts is None:
-        if keys is None:
-            raise ValueError("global_spans needs counts or keys")
-        counts = _EMPTY_COUNTS
-    else:
-        counts = np.ascontiguousarray(counts, dtype=np.int64)
-        if len(counts) != len(offsets) - 1 or (counts < 0).any():
-            raise ValueError(f"need one count >= 0 per sequence, got {counts}")
-        keys = np.zeros(len(offsets) - 1, dtype=np.uint64)
-    out = np.zeros(len(ids), dtype=np.bool_)
-    centres = np.zeros(max(len(ids), 1), dtype=np.bool_)  # non-empty: record
-    _global_spans(
-        ids,
-        offsets,
-        np.ascontiguousarray(keys, dtype=np.uint64),
-        _probability(centre_probability),
-        counts,
-        np.ascontiguousarray(rank_of_id, dtype=np.int64),
-        k - 1,
-        out,
-        centres,
-    )
-    return out, centres[: len(ids)]
