@@ -25,14 +25,11 @@ import numpy as np
 import torch
 
 from genemask.genome.fasta import encode, read_fasta
-from genemask.masking.strategies import (
-    STRATEGIES,
-    Masker,
-    NgramVocabulary,
-    load_kmer_ranks,
-    load_ngram_vocabulary,
-)
+from genemask.masking.kmer_ranks import load_kmer_ranks
+from genemask.masking.settings import STRATEGIES
+from genemask.masking.strategies import Masker
 from genemask.masking.tokenizer import CLS_ID, N_SPECIAL, PAD_ID, SEP_ID, chunk_token_ids
+from genemask.masking.vocabulary import NgramVocabulary, load_ngram_vocabulary
 
 MIN_RATIO = 0.7
 MIN_SEQUENCES_PER_SECOND = 20_000

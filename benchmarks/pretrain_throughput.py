@@ -28,6 +28,7 @@ from transformers import BertForMaskedLM
 
 from genemask.genome.chunkstore import ChunkStore
 from genemask.masking.collator import MLMCollator
+from genemask.masking.strategies import Masker
 from genemask.masking.tokenizer import codes_to_token_ids
 from genemask.training.data import LengthBuckets, WithMaskedPositions, padding_waste, token_lengths
 from genemask.training.models import (
@@ -38,7 +39,7 @@ from genemask.training.models import (
     sparse_mlm_loss,
     training_flops_per_token,
 )
-from genemask.training.pretrain import resolve_device
+from genemask.training.runtime import resolve_device
 
 # Dense bf16 tensor-core peaks (TFLOP/s), from the vendors' data sheets.
 PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
@@ -57,7 +58,7 @@ def store_chunks(directory: Path, n: int) -> list[np.ndarray]:
 
 
 def collate_batches(chunks: list[np.ndarray], batches: np.ndarray, pad_to: int, k: int = 6) -> list[dict]:
-    collate = WithMaskedPositions(MLMCollator(k=k, strategy="random", seed=0, pad_to_multiple_of=pad_to))
+    collate = WithMaskedPositions(MLMCollator(Masker("random", k=k, seed=0), pad_to_multiple_of=pad_to))
     examples = [
         {"input_ids": codes_to_token_ids(c, k), "chunk_index": i, "epoch": 0} for i, c in enumerate(chunks)
     ]

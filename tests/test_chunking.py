@@ -157,3 +157,13 @@ def test_bad_options_are_user_errors(bad):
 
     with pytest.raises(UserError):
         ChunkingOptions(**bad)
+
+
+def test_cli_defaults_are_the_library_defaults():
+    import dataclasses
+
+    from genemask.cli import build_parser
+
+    args = build_parser("chunk").parse_args(["chunk", "--fasta", "g.fa", "--out", "o"])
+    for field in dataclasses.fields(ChunkingOptions):
+        assert getattr(args, field.name) == field.default, field.name

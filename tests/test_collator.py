@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from genemask.errors import UserError
 from genemask.masking.collator import IGNORE_INDEX, MLMCollator
+from genemask.masking.settings import DEFAULT_CENTRE_PROBABILITY, MaskingSettings
 from genemask.masking.strategies import Masker, flatten
-from genemask.masking.tokenizer import CLS_ID, MASK_ID, N_SPECIAL, PAD_ID, SEP_ID
+from genemask.masking.tokenizer import CLS_ID, MASK_ID, N_SPECIAL, PAD_ID, SEP_ID, kmer_vocab
 
 
 def examples(lengths, seed=0, epoch=0, first_chunk=0):
@@ -31,7 +33,7 @@ def random_ranks():
 
 def test_layout_and_labels():
     batch_examples = examples([1, 7, 300, 506])
-    batch = MLMCollator(seed=3)(batch_examples)
+    batch = MLMCollator(Masker("random", seed=3))(batch_examples)
     input_ids, labels, attention = batch["input_ids"], batch["labels"], batch["attention_mask"]
     assert (
         input_ids.shape == labels.shape == attention.shape == (4, 512)
@@ -53,7 +55,7 @@ def test_layout_and_labels():
 @pytest.mark.parametrize("strategy", ["random", "genemask", "genemask-as-released"])
 def test_masks_are_the_strategy_masks(strategy):
     batch_examples = examples([120, 506, 33], epoch=4, first_chunk=70)
-    collator = MLMCollator(strategy=strategy, ranks=random_ranks(), seed=9)
+    collator = MLMCollator(Masker(strategy, seed=9, rank_of_id=random_ranks()))
     labels = collator(batch_examples)["labels"]
     ids, offsets = flatten([e["input_ids"] for e in batch_examples])
     mask = Masker(strategy, seed=9, rank_of_id=random_ranks())(ids, offsets, [70, 71, 72], 4)
@@ -65,7 +67,7 @@ def test_masks_are_the_strategy_masks(strategy):
 
 
 def test_replacement_80_10_10():
-    batch = MLMCollator(seed=1)(examples([506] * 400, seed=2))
+    batch = MLMCollator(Masker("random", seed=1))(examples([506] * 400, seed=2))
     original = batch["labels"]
     masked = original != IGNORE_INDEX
     replaced = batch["input_ids"][masked]
@@ -82,7 +84,7 @@ def test_replacement_80_10_10():
 
 def test_deterministic_per_chunk_and_epoch():
     batch_examples = examples([50, 200, 506], first_chunk=5)
-    collator = MLMCollator(seed=4)
+    collator = MLMCollator(Masker("random", seed=4))
     first = collator(batch_examples)
     again = collator(list(reversed(batch_examples)))
     for row in range(3):
@@ -91,13 +93,31 @@ def test_deterministic_per_chunk_and_epoch():
             assert (first[key][row, :n] == again[key][2 - row, :n]).all()
     later = collator([dict(e, epoch=1) for e in batch_examples])
     assert not torch.equal(first["labels"], later["labels"])
-    other_seed = MLMCollator(seed=5)(batch_examples)
+    other_seed = MLMCollator(Masker("random", seed=5))(batch_examples)
     assert not torch.equal(first["labels"], other_seed["labels"])
+
+
+def test_masker_from_settings_reads_the_ranking(tmp_path):
+    ranks = random_ranks()
+    path = tmp_path / "kmer_ranks.tsv"
+    kmers = kmer_vocab(6)[N_SPECIAL:]
+    path.write_text(
+        "kmer\tcount\tnpmi\trank\n"
+        + "".join(f"{kmer}\t1\t0.0\t{rank}\n" for kmer, rank in zip(kmers, ranks[N_SPECIAL:], strict=True))
+    )
+    masker = Masker.from_settings(MaskingSettings(strategy="genemask", seed=9, ranks=str(path)))
+    assert masker.params == Masker("genemask", seed=9, rank_of_id=ranks).params
+    assert masker.centre_probability == DEFAULT_CENTRE_PROBABILITY["genemask"]
+    assert np.array_equal(masker.rank_of_id[N_SPECIAL:], ranks[N_SPECIAL:])
+    with pytest.raises(UserError, match="centre_probability"):
+        Masker.from_settings(MaskingSettings(centre_probability=1.5))
+    with pytest.raises(TypeError, match="needs a Masker or a MaskStore"):
+        MLMCollator(6)
 
 
 def test_lists_and_no_padding_multiple():
     batch_examples = [{"input_ids": [5, 6, 7], "chunk_index": 0, "epoch": 0}]
-    batch = MLMCollator(pad_to_multiple_of=None)(batch_examples)
+    batch = MLMCollator(Masker("random"), pad_to_multiple_of=None)(batch_examples)
     assert batch["input_ids"].shape == (1, 5)
 
 
@@ -105,7 +125,7 @@ def test_plain_pytorch_dataloader_and_bert_loss():
     from transformers import BertConfig, BertForMaskedLM
 
     data = examples([40, 80, 120, 506] * 4, seed=6)
-    loader = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=MLMCollator(seed=2))
+    loader = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=MLMCollator(Masker("random", seed=2)))
     config = BertConfig(
         vocab_size=N_SPECIAL + 4**6,
         hidden_size=32,

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from genemask.config import load_config, load_schema, validate_config
+from genemask.config import documented, load_config, load_schema, schema_keys, validate_config
 from genemask.errors import UserError
 
 
@@ -39,12 +39,41 @@ def test_defaults_fill_missing_keys():
             {"pretrain": {"strategies": ["pmi-vocab"]}, "masking": {"strategies": ["random"]}},
             "not in masking",
         ),
+        (
+            {"npmi": {"k": 6, "max_n": 4}, "masking": {"pmi_vocab": {"max_n": 4}}},
+            "npmi.k: 6 exceeds npmi.max_n 4",
+        ),
+        ({"masking": {"k": 5}}, "masking.k: 5 differs from npmi.k 6"),
+        ({"masking": {"pmi_vocab": {"min_n": 5, "max_n": 4}}}, "pmi_vocab.min_n: must not exceed"),
     ],
 )
 def test_bad_config_is_a_one_line_error(config, message):
     with pytest.raises(UserError) as error:
         validate_config(config, "x.yaml", load_schema())
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "npmi:\n  k: 3\ngenome:\n  source: simulated\nnpmi:\n  max_n: 4\n",
+            "line 5: invalid YAML (duplicate key 'npmi'",
+        ),
+        ("npmi:\n  k: 3\n  k: 4\n", "line 3: invalid YAML (duplicate key 'k'"),
+        ("genome: [unclosed\n", "invalid YAML"),
+        ("- a list\n", "expected a mapping of config keys"),
+        ("\ufeffnpmi:\n  k: 7\n", "npmi.k: 7 is greater than the maximum of 6"),  # a byte-order mark is fine
+    ],
+)
+def test_bad_config_file_is_a_one_line_error(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UserError) as error:
+        load_config(path)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(UserError, match="is a directory"):
+        load_config(tmp_path)
 
 
 def test_snakemake_stops_on_a_bad_config_with_one_line(tmp_path):
@@ -63,3 +92,25 @@ def test_snakemake_stops_on_a_bad_config_with_one_line(tmp_path):
     assert lines == [
         f"genemask: config error: {bad}: genome.chromosomes: expected array or null, got str 'chr1'"
     ]
+
+
+def test_every_schema_key_is_described():
+    schema = load_schema()
+    undescribed = [
+        f"{section}.{name}"
+        for section, sub in schema["properties"].items()
+        for name, leaf in schema_keys(sub, schema)
+        if not leaf.get("description")
+    ]
+    assert undescribed == []
+
+
+def test_config_readme_lists_every_key_with_the_schema_default():
+    """config/README.md's key tables are the schema's (regenerate: genemask check-config --write-doc ...)."""
+    readme = (REPO / "config" / "README.md").read_text()
+    assert readme == documented(readme), "config/README.md is stale: run genemask check-config --write-doc"
+    schema = load_schema()
+    for section, sub in schema["properties"].items():
+        for name, _leaf in schema_keys(sub, schema):
+            assert f"| `{name}` | " in readme.split(f"## {section}\n", 1)[1], f"{section}.{name}"
+    assert "| `threshold` | `0.95` |" in readme

@@ -19,7 +19,6 @@ import torch
 from transformers import BertConfig, BertForMaskedLM
 
 from genemask import cli
-from genemask.commands import finetune as finetune_command
 from genemask.errors import UserError
 from genemask.evaluation.finetune import FinetuneSettings, encode_batch, finetune, kmer_size, load_model
 from genemask.evaluation.kmer_baseline import fit_logistic_regression, kmer_counts
@@ -269,12 +268,6 @@ def test_finetune_command_writes_a_run_record(tiny_model, tmp_path):
     assert cli.main([*bad[:3], *["--train", str(one_class)], *bad[5:]]) == 2
     assert cli.main(["finetune", "--model", str(tmp_path / "absent"), *bad[3:]]) == 2
     assert not (tmp_path / "bad.json").exists()
-
-
-def test_command_defaults_match_the_settings():
-    defaults = FinetuneSettings()
-    for name, value in finetune_command.DEFAULTS.items():
-        assert getattr(defaults, name) == value, name
 
 
 # ---------------------------------------------------------------- the grid in Snakemake

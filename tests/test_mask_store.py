@@ -9,14 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genemask.cli import main
+from genemask.cli import build_parser, main
 from genemask.genome.chunking import ChunkingOptions, chunk_genome
 from genemask.genome.chunkstore import ChunkStore
 from genemask.masking.collator import MLMCollator
+from genemask.masking.kmer_ranks import load_kmer_ranks
+from genemask.masking.settings import MaskingSettings
 from genemask.masking.statistics import mask_statistics
 from genemask.masking.store import MaskStore, write_mask_store
-from genemask.masking.strategies import Masker, load_kmer_ranks, load_ngram_vocabulary
+from genemask.masking.strategies import Masker
 from genemask.masking.tokenizer import N_SPECIAL, codes_to_token_ids
+from genemask.masking.vocabulary import load_ngram_vocabulary
+from genemask.options import options_from
 
 STRATEGIES = ("random", "genemask", "genemask-as-released", "pmi-vocab")
 
@@ -117,12 +121,13 @@ def test_collator_reads_the_store(inputs, stores):
     ]
     ranks = inputs / "kmer_ranks.tsv"
     for strategy in ("random", "genemask"):
-        from_store = MLMCollator(seed=5, mask_store=inputs / "store" / strategy)(examples)
-        on_the_fly = MLMCollator(strategy=strategy, ranks=ranks, seed=5)(examples)
+        from_store = MLMCollator(inputs / "store" / strategy)(examples)
+        settings = MaskingSettings(strategy=strategy, seed=5, ranks=str(ranks))
+        on_the_fly = MLMCollator(Masker.from_settings(settings))(examples)
         for key in from_store:
             assert (from_store[key] == on_the_fly[key]).all()
     with pytest.warns(UserWarning, match="reuse epoch"):
-        MLMCollator(seed=5, mask_store=stores["random"])([dict(examples[0], epoch=2)])
+        MLMCollator(stores["random"])([dict(examples[0], epoch=2)])
 
 
 def test_masks_cli_errors(inputs, tmp_path, capsys):
@@ -245,3 +250,16 @@ def test_hg38_slice_genemask_hides_better_ranked_6mers(hg38_slice, tmp_path):
     assert rows["genemask"]["hidden_6mer_mean_rank"] < 0.8 * rows["random"]["hidden_6mer_mean_rank"]
     assert 0.13 < rows["random"]["masked_fraction"] < 0.16
     assert 0.14 < rows["genemask"]["masked_fraction"] < 0.18
+
+
+def test_masks_cli_defaults_are_the_library_settings():
+    args = build_parser("masks").parse_args(
+        ["masks", "--chunks", "c", "--out", "o", "--strategy", "pmi-vocab"]
+    )
+    assert MaskingSettings(**options_from(args, MaskingSettings)) == MaskingSettings(strategy="pmi-vocab")
+    args = build_parser("masks").parse_args(
+        ["masks", "--chunks", "c", "--out", "o", "--strategy", "genemask", "--centre-probability", "0.05"]
+    )
+    assert MaskingSettings(**options_from(args, MaskingSettings)) == MaskingSettings(
+        strategy="genemask", centre_probability=0.05
+    )

@@ -7,25 +7,21 @@ import math
 
 import numpy as np
 import pytest
+from masking_oracles import drawn_centres, genemask_spans, random_spans, stream_bits
 
+from genemask.config import fill_defaults, load_schema
 from genemask.errors import UserError
-from genemask.masking.strategies import (
-    STREAM_CENTRE,
+from genemask.masking.kmer_ranks import load_kmer_ranks
+from genemask.masking.random_kernel import window
+from genemask.masking.random_streams import (
     STREAM_OVERLAP,
     STREAM_UNIT_ORDER,
-    Masker,
-    NgramVocabulary,
-    flatten,
-    genemask_spans,
-    kmer_ranks_from_table,
-    load_kmer_ranks,
-    probability_threshold,
-    random_spans,
     sequence_keys,
-    stream_bits,
-    window,
 )
+from genemask.masking.settings import DEFAULT_CENTRE_PROBABILITY, STRATEGIES, MaskingSettings
+from genemask.masking.strategies import Masker, flatten
 from genemask.masking.tokenizer import N_SPECIAL, kmer_vocab, sequence_to_token_ids
+from genemask.masking.vocabulary import NgramVocabulary
 
 N_KMERS = 4**6
 WORST = 5000
@@ -81,16 +77,8 @@ def test_random_spans_stay_inside_each_sequence():
 def test_centres_follow_the_counter_based_draws():
     ids, offsets = batch([50, 7, 300])
     masker = Masker("random", seed=5)
-    centres = masker.centres(offsets, np.array([4, 9, 2]), 3)
-    keys = sequence_keys(5, 3, [4, 9, 2])
-    expected = np.concatenate(
-        [
-            (stream_bits(int(key), STREAM_CENTRE, n) >> np.uint64(11)) < probability_threshold(0.025)
-            for key, n in zip(keys, np.diff(offsets), strict=True)
-        ]
-    )
-    assert (centres == expected).all()
-    assert (masker(ids, offsets, [4, 9, 2], 3) == random_spans(offsets, centres)).all()
+    drawn = drawn_centres(masker, offsets, np.array([4, 9, 2]), 3)
+    assert (masker(ids, offsets, [4, 9, 2], 3) == random_spans(offsets, drawn)).all()
 
 
 # ---------------------------------------------------------------------------------------------- genemask
@@ -375,8 +363,8 @@ def test_masking_rate_on_random_data(maskers, strategy, low, high):
 
 def test_centre_rate(maskers):
     ids, offsets = batch([510] * 2000, seed=2)
-    centres = maskers["genemask"].centres(offsets, np.arange(2000), 0)
-    assert abs(centres.mean() - 0.0176) < 0.0008  # about 8 binomial standard deviations
+    drawn = drawn_centres(maskers["genemask"], offsets, np.arange(2000), 0)
+    assert abs(drawn.mean() - 0.0176) < 0.0008  # about 8 binomial standard deviations
 
 
 @pytest.mark.parametrize("strategy", ["random", "genemask", "genemask-as-released", "pmi-vocab"])
@@ -416,12 +404,16 @@ def test_load_kmer_ranks(tmp_path):
     rows = [f"{kmer}\t10\t0.1\t{min(i + 1, 4000)}" for i, kmer in enumerate(kmers)]
     path.write_text("kmer\tcount\tnpmi\trank\n" + "\n".join(rows) + "\n")
     ranks = load_kmer_ranks(path)
-    assert ranks[N_SPECIAL] == 1 and ranks[:N_SPECIAL].tolist() == [4000] * N_SPECIAL
+    # Indexed by token id in DNABERT's vocabulary order, whatever the order of the file's rows.
+    assert ranks[N_SPECIAL:].tolist() == [min(i + 1, 4000) for i in range(len(kmers))]
+    assert ranks[:N_SPECIAL].tolist() == [4000] * N_SPECIAL
+    path.write_text("kmer\tcount\tnpmi\trank\n" + "\n".join(rows[::-1]) + "\n")
+    assert np.array_equal(load_kmer_ranks(path), ranks)
+    with pytest.raises(UserError, match="expected 5-mers"):
+        load_kmer_ranks(path, k=5)
     path.write_text("kmer\tcount\tnpmi\trank\n" + "\n".join(rows[:-1]) + "\n")
-    with pytest.raises(UserError, match="missing"):
+    with pytest.raises(UserError, match="expected all 4"):
         load_kmer_ranks(path)
-    with pytest.raises(UserError, match="not a 6-mer"):
-        kmer_ranks_from_table(["ACGTNN"], [1])
 
 
 def test_strategy_inputs_are_checked():
@@ -433,3 +425,21 @@ def test_strategy_inputs_are_checked():
         Masker("pmi-vocab")
     with pytest.raises(UserError, match="not over ACGT"):
         NgramVocabulary.from_ngrams(["ACGN"])
+
+
+def test_config_schema_defaults_are_the_library_defaults():
+    """The workflow's masking defaults (the packaged config schema) equal the library's MaskingSettings."""
+    masking = fill_defaults({}, load_schema())["masking"]
+    library = MaskingSettings()
+    assert (masking["k"], masking["seed"]) == (library.k, library.seed)
+    assert masking["strategies"] == list(STRATEGIES)
+    assert masking["random"]["centre_probability"] == DEFAULT_CENTRE_PROBABILITY["random"]
+    assert masking["genemask"]["centre_probability"] == DEFAULT_CENTRE_PROBABILITY["genemask"]
+    assert masking["genemask"]["all_high_below"] == library.all_high_below
+    assert masking["mask_fraction"] == library.mask_fraction
+    pmi_vocab = masking["pmi_vocab"]
+    assert (pmi_vocab["vocab_size"], pmi_vocab["min_n"], pmi_vocab["max_n"]) == (
+        library.ngram_vocab_size,
+        library.min_n,
+        library.max_n,
+    )

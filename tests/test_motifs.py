@@ -3,20 +3,19 @@ computations, input validation, and end-to-end runs where a known motif is put o
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from kmer_oracles import all_kmers, kmer_codes
 from scipy import stats
 
 from genemask.cli import main
-from genemask.errors import UserError
-from genemask.motifs import enrichment as motifs
+from genemask.motifs import enrichment, jaspar
+from genemask.ngrams.ranks import KmerRanking, read_kmer_ranks
 
 COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
@@ -60,9 +59,9 @@ HAND_COUNTS = {
 }
 
 
-def hand_motifs() -> list[motifs.Motif]:
+def hand_motifs() -> list[jaspar.Motif]:
     return [
-        motifs.Motif(f"HAND{i}", name, np.array(c, float)) for i, (name, c) in enumerate(HAND_COUNTS.items())
+        jaspar.Motif(f"HAND{i}", name, np.array(c, float)) for i, (name, c) in enumerate(HAND_COUNTS.items())
     ]
 
 
@@ -71,17 +70,17 @@ def test_log_odds_matches_hand_computation():
     background = np.array([0.3, 0.2, 0.2, 0.3])
     # p(A) = (8 + 0.8 * 0.3) / (10 + 0.8); p(C) = (0 + 0.8 * 0.2) / 10.8
     expected = np.log(np.array([8.24, 0.16, 1.16, 1.24]) / 10.8 / background)
-    np.testing.assert_allclose(motifs.log_odds(counts, background, 0.8)[0], expected)
+    np.testing.assert_allclose(jaspar.log_odds(counts, background, 0.8)[0], expected)
 
 
 @pytest.mark.parametrize("background", ["uniform", "human"])
 def test_scores_match_brute_force_oracle_for_every_4mer(background):
-    bg = motifs.parse_background(background)
+    bg = jaspar.parse_background(background)
     hand = hand_motifs()
-    kmers = motifs.all_kmers(4)
-    scores = motifs.score_kmers(motifs.kmer_codes(kmers), hand, bg, pseudocount=0.8)
+    kmers = all_kmers(4)
+    scores = jaspar.score_kmers(kmer_codes(kmers), hand, bg, pseudocount=0.8)
     for j, motif in enumerate(hand):
-        pwm = motifs.log_odds(motif.counts, bg, 0.8)
+        pwm = jaspar.log_odds(motif.counts, bg, 0.8)
         for i, kmer in enumerate(kmers):
             alignments = oracle_alignments(kmer, pwm)
             best = max(alignments.values())
@@ -92,35 +91,40 @@ def test_scores_match_brute_force_oracle_for_every_4mer(background):
 
 def test_known_alignments_strand_and_offset():
     hand = hand_motifs()
-    uniform = motifs.parse_background("uniform")
+    uniform = jaspar.parse_background("uniform")
     kmers = ["CATC", "GATG", "AGTC", "AAAGTCAA"]  # long7 consensus CATC at 1; its reverse complement; short3
-    four = motifs.score_kmers(motifs.kmer_codes(kmers[:3]), hand, uniform, 0.8)
+    four = jaspar.score_kmers(kmer_codes(kmers[:3]), hand, uniform, 0.8)
     assert (four.relative[0, 2], four.strand[0, 2], four.offset[0, 2]) == (pytest.approx(1.0), 1, 1)
     assert (four.relative[1, 2], four.strand[1, 2], four.offset[1, 2]) == (pytest.approx(1.0), -1, 1)
-    eight = motifs.score_kmers(motifs.kmer_codes(kmers[3:]), hand, uniform, 0.8)
+    eight = jaspar.score_kmers(kmer_codes(kmers[3:]), hand, uniform, 0.8)
     # short3 (consensus AGC) sits at k-mer position 2 of AAAGTCAA as AGT: G is exact, T scores below C.
     assert eight.strand[0, 0] == 1 and eight.offset[0, 0] == -2
 
 
 def test_blocked_scoring_equals_one_block(monkeypatch):
-    jaspar = motifs.load_jaspar(motif_ids=["MA0139.2", "MA0035.5", "MA0018.5", "MA0004.1"])
-    codes = motifs.kmer_codes(motifs.all_kmers(5))
-    uniform = motifs.parse_background("uniform")
-    whole = motifs.score_kmers(codes, jaspar, uniform, 0.8)
-    monkeypatch.setattr(motifs, "_BLOCK_ELEMENTS", 1)  # one motif per block
-    blocked = motifs.score_kmers(codes, jaspar, uniform, 0.8)
-    for name in ("relative", "strand", "offset"):
-        np.testing.assert_array_equal(getattr(whole, name), getattr(blocked, name))
+    selected = jaspar.load_jaspar(motif_ids=["MA0139.2", "MA0035.5", "MA0018.5", "MA0004.1"])
+    codes = kmer_codes(all_kmers(5))
+    uniform = jaspar.parse_background("uniform")
+    whole = jaspar.score_kmers(codes, selected, uniform, 0.8)
+    monkeypatch.setattr(jaspar, "_BLOCK_ELEMENTS", 1)  # one motif per block
+    blocked = jaspar.score_kmers(codes, selected, uniform, 0.8)
+    # float32 matrix products of different block shapes may round differently (BLAS kernels differ by
+    # machine), so the scores agree to a tolerance; strand and offset may then differ only on near-ties.
+    np.testing.assert_allclose(whole.relative, blocked.relative, rtol=1e-6, atol=1e-6)
+    same_choice = (whole.strand == blocked.strand) & (whole.offset == blocked.offset)
+    assert same_choice.mean() > 0.99
 
 
 def test_benjamini_hochberg_hand_computation():
     p = np.array([0.01, 0.04, 0.03, 0.2, 0.5])
     # sorted 0.01 0.03 0.04 0.2 0.5 -> p*5/i = 0.05 0.075 0.0667 0.25 0.5 -> running min from the right
     expected = [0.05, 0.2 / 3, 0.2 / 3, 0.25, 0.5]
-    np.testing.assert_allclose(motifs.benjamini_hochberg(p), expected)
+    np.testing.assert_allclose(enrichment.benjamini_hochberg(p), expected)
     rng = np.random.default_rng(3)
     random_p = rng.uniform(size=200) ** 3
-    np.testing.assert_allclose(motifs.benjamini_hochberg(random_p), stats.false_discovery_control(random_p))
+    np.testing.assert_allclose(
+        enrichment.benjamini_hochberg(random_p), stats.false_discovery_control(random_p)
+    )
 
 
 def test_hypergeometric_p_and_odds_ratio_against_scipy():
@@ -129,7 +133,7 @@ def test_hypergeometric_p_and_odds_ratio_against_scipy():
     top = np.zeros(300, dtype=bool)
     top[:40] = True
     hits[:40, 1] = rng.uniform(size=40) < 0.6  # column 1 enriched in the top
-    hits_top, hits_all, odds_ratio, p = motifs.hypergeometric_enrichment(hits, top)
+    hits_top, hits_all, odds_ratio, p = enrichment.hypergeometric_enrichment(hits, top)
     for j in range(6):
         x, big_k = int(hits[top, j].sum()), int(hits[:, j].sum())
         assert (hits_top[j], hits_all[j]) == (x, big_k)
@@ -149,7 +153,7 @@ def test_rank_test_against_scipy_mannwhitneyu():
     hits = rng.uniform(size=(256, 4)) < 0.2
     hits[:30, 0] = True  # hits of motif 0 crowd the top
     hits[:, 3] = False
-    p = motifs.rank_enrichment(hits, rank)
+    p = enrichment.rank_enrichment(hits, rank)
     for j in range(3):
         expected = stats.mannwhitneyu(
             rank[hits[:, j]], rank[~hits[:, j]], alternative="less", method="asymptotic"
@@ -170,8 +174,8 @@ def write_ranks(path: Path, kmers: list[str], order: np.ndarray, n_ranked: int |
 
 
 @pytest.fixture(scope="module")
-def vertebrates() -> list[motifs.Motif]:
-    return motifs.load_jaspar("JASPAR2024", "CORE", "vertebrates")
+def vertebrates() -> list[jaspar.Motif]:
+    return jaspar.load_jaspar("JASPAR2024", "CORE", "vertebrates")
 
 
 def test_jaspar_vertebrates_release(vertebrates):
@@ -180,11 +184,11 @@ def test_jaspar_vertebrates_release(vertebrates):
     assert ctcf.name == "CTCF" and ctcf.length == 15
 
 
-def planted_ranking(motif: motifs.Motif, n_top: int, seed: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+def planted_ranking(motif: jaspar.Motif, n_top: int, seed: int) -> tuple[list[str], np.ndarray, np.ndarray]:
     """All 6-mers, best first: n_top random hits of `motif` on top, then the others by similarity plus noise,
     as a real NPMI ranking would keep k-mers resembling an over-represented motif high."""
-    kmers = motifs.all_kmers(6)
-    relative = motifs.score_kmers(motifs.kmer_codes(kmers), [motif], motifs.parse_background("uniform"), 0.8)
+    kmers = all_kmers(6)
+    relative = jaspar.score_kmers(kmer_codes(kmers), [motif], jaspar.parse_background("uniform"), 0.8)
     similarity = relative.relative[:, 0]
     rng = np.random.default_rng(seed)
     top = rng.choice(np.flatnonzero(similarity >= 0.85), size=n_top, replace=False)
@@ -202,7 +206,7 @@ def test_planted_ctcf_on_top_end_to_end(tmp_path, vertebrates):
     assert main(["motifs", "--ranks", str(ranks), "--out", str(out), "--top-n", "100", "--logos", "3"]) == 0
 
     table = pd.read_csv(out / "enrichment.tsv", sep="\t")
-    assert list(table.columns) == list(motifs.ENRICHMENT_COLUMNS)
+    assert list(table.columns) == list(enrichment.ENRICHMENT_COLUMNS)
     assert len(table) == 879
     assert table["motif_id"].iloc[0] == "MA0139.2"
     assert table["q_hypergeom"].iloc[0] < 0.01 and table["q_rank"].iloc[0] < 0.01
@@ -229,13 +233,13 @@ def test_planted_gata1_is_the_top_motif(tmp_path, vertebrates):
     kmers, order, top = planted_ranking(gata1, n_top=30, seed=31)
     ranks = tmp_path / "kmer_ranks.tsv"
     write_ranks(ranks, kmers, order)
-    result = motifs.motif_enrichment(motifs.read_kmer_ranks(ranks), vertebrates, top_n=100)
+    result = enrichment.motif_enrichment(read_kmer_ranks(ranks), vertebrates, top_n=100)
     best = result.table.iloc[0]
     assert best["motif_id"] == "MA0035.5" and best["q_hypergeom"] < 0.01 and best["q_rank"] < 0.01
 
 
 def test_random_ranking_enriches_nothing(tmp_path):
-    kmers = motifs.all_kmers(6)
+    kmers = all_kmers(6)
     ranks = tmp_path / "kmer_ranks.tsv"
     write_ranks(ranks, kmers, np.random.default_rng(29).permutation(len(kmers)))
     out = tmp_path / "motifs"
@@ -249,7 +253,7 @@ def test_random_ranking_enriches_nothing(tmp_path):
 
 
 def test_top_n_beyond_ranked_kmers_is_a_user_error(tmp_path, capsys):
-    kmers = motifs.all_kmers(3)
+    kmers = all_kmers(3)
     ranks = tmp_path / "kmer_ranks.tsv"
     write_ranks(ranks, kmers, np.arange(64), n_ranked=20)
     code = main(["motifs", "--ranks", str(ranks), "--out", str(tmp_path / "o"), "--motif-ids", "MA0139.2"])
@@ -259,54 +263,7 @@ def test_top_n_beyond_ranked_kmers_is_a_user_error(tmp_path, capsys):
 
 
 def good_ranks_text(k: int = 3) -> list[str]:
-    return ["kmer\tcount\tnpmi\trank"] + [
-        f"{m}\t200\t0.5\t{i + 1}" for i, m in enumerate(motifs.all_kmers(k))
-    ]
-
-
-def with_field(lines: list[str], line: int, column: int, value: str) -> list[str]:
-    """`lines` with field `column` of 1-based line `line` replaced by `value`."""
-    fields = lines[line - 1].split("\t")
-    fields[column] = value
-    return lines[: line - 1] + ["\t".join(fields)] + lines[line:]
-
-
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        (
-            lambda lines: ["kmer\tcount\tnpmi"] + [line.rsplit("\t", 1)[0] for line in lines[1:]],
-            "line 1: missing",
-        ),
-        (lambda lines: with_field(lines, 6, 0, "AANT"), "line 6: k-mer 'AANT'"),
-        (lambda lines: with_field(lines, 6, 0, "AXT"), "line 6: k-mer 'AXT'"),
-        (lambda lines: with_field(lines, 10, 0, "AAG"), "line 10: duplicate k-mer AAG"),
-        (lambda lines: lines[:-1], "63 k-mers, expected all 4^3 = 64, e.g. TTT"),
-        (lambda lines: with_field(lines, 8, 3, "first"), "line 8: rank 'first'"),
-        (lambda lines: with_field(lines, 8, 3, "0"), "line 8: rank '0'"),
-        (lambda lines: with_field(lines, 8, 1, "-3"), "line 8: count '-3'"),
-        (lambda lines: with_field(lines, 8, 2, "high"), "line 8: npmi 'high'"),
-        (lambda lines: lines[:8] + ["ACT\t200\t0.5\t9\textra"] + lines[9:], "line 9"),
-        (lambda lines: lines[:1], "no k-mer rows"),
-        (lambda lines: [], "empty file"),
-    ],
-)
-def test_bad_ranks_file_is_one_line_user_error(tmp_path, edit, message):
-    path = tmp_path / "kmer_ranks.tsv"
-    path.write_text("\n".join(edit(good_ranks_text())) + "\n")
-    with pytest.raises(UserError, match=re.escape(message)) as error:
-        motifs.read_kmer_ranks(path)
-    assert str(path) in str(error.value) and "\n" not in str(error.value)
-
-
-def test_ranks_file_with_empty_npmi_reads_as_nan(tmp_path):
-    lines = good_ranks_text()
-    lines[-1] = "TTT\t3\t\t64"
-    path = tmp_path / "kmer_ranks.tsv"
-    path.write_text("\n".join(lines) + "\n")
-    ranking = motifs.read_kmer_ranks(path)
-    assert ranking.k == 3 and np.isnan(ranking.npmi[-1]) and ranking.rank[-1] == 64
-    assert "".join("ACGT"[c] for c in ranking.codes[27]) == ranking.kmers[27]
+    return ["kmer\tcount\tnpmi\trank"] + [f"{m}\t200\t0.5\t{i + 1}" for i, m in enumerate(all_kmers(k))]
 
 
 @pytest.mark.parametrize(
@@ -328,14 +285,7 @@ def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message)
     assert err.count("\n") == 1
 
 
-SIMULATION_READY = all(
-    importlib.util.find_spec(name) is not None
-    for name in ("genemask.genome.simulate", "genemask.commands.simulate_genome", "genemask.commands.npmi")
-)
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not SIMULATION_READY, reason="simulate-genome or npmi is not available")
 def test_planted_motifs_come_out_on_top_of_simulated_genome(tmp_path):
     """simulate-genome -> npmi -> motifs. At the default density (200 sites per motif per Mb) repeats own the
     top of the NPMI ranking, so the sites are planted densely enough for their 6-mers to reach the top 100;
@@ -359,11 +309,35 @@ def test_planted_motifs_come_out_on_top_of_simulated_genome(tmp_path):
     assert rank[planted].min() <= 3
 
 
-def test_all_kmers_order_and_codes():
-    kmers = motifs.all_kmers(2)
-    assert kmers[:5] == ["AA", "AC", "AG", "AT", "CA"] and len(kmers) == 16
-    codes = motifs.kmer_codes(kmers)
-    assert [tuple(c) for c in codes] == list(itertools.product(range(4), repeat=2))
-    np.testing.assert_array_equal(
-        motifs.reverse_complement_codes(motifs.kmer_codes(["AACG"])), motifs.kmer_codes(["CGTT"])
-    )
+def test_ranking_codes_follow_kmer_order_and_reverse_complement():
+    ranking = KmerRanking(2, np.zeros(16, np.int64), np.ones(16), np.arange(1, 17))
+    assert ranking.kmers.tolist() == all_kmers(2)
+    assert [tuple(c) for c in ranking.codes] == list(itertools.product(range(4), repeat=2))
+    np.testing.assert_array_equal(jaspar.reverse_complement_codes(kmer_codes(["AACG"])), kmer_codes(["CGTT"]))
+
+
+def test_cli_defaults_are_the_library_defaults():
+    import inspect
+
+    from genemask.cli import build_parser
+    from genemask.motifs import plots
+
+    args = build_parser("motifs").parse_args(["motifs", "--ranks", "r.tsv", "--out", "o"])
+    library = {
+        **inspect.signature(jaspar.load_jaspar).parameters,
+        **inspect.signature(enrichment.motif_enrichment).parameters,
+        **inspect.signature(plots.write_outputs).parameters,
+    }
+    for option, name in [
+        ("release", "release"),
+        ("collection", "collection"),
+        ("tax_group", "tax_group"),
+        ("top_n", "top_n"),
+        ("threshold", "threshold"),
+        ("pseudocount", "pseudocount"),
+        ("fdr", "fdr"),
+        ("logos", "n_logos"),
+    ]:
+        assert getattr(args, option) == library[name].default, option
+    default_background = jaspar.parse_background(args.background)
+    np.testing.assert_array_equal(default_background, jaspar.parse_background(jaspar.DEFAULT_BACKGROUND))

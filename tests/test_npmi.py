@@ -13,11 +13,13 @@ import math
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from kmer_oracles import count_sequences, ngram_code
 from scipy.stats import spearmanr
 
 from genemask.cli import main
 from genemask.errors import UserError
-from genemask.ngrams.counting import count_fasta, count_sequences, ngram_code, ngram_strings
+from genemask.genome import simulate
+from genemask.ngrams.counting import count_fasta, ngram_strings
 from genemask.ngrams.npmi import discount, npmi_stage, rank_kmers, score
 
 COMPLEMENT = str.maketrans("ACGT", "TGCA")
@@ -97,10 +99,10 @@ def test_ranking_orders_by_npmi_and_ties_the_rare_kmers_at_the_worst_rank():
     ranking = rank_kmers(scores, 4)
     npmi = scores.npmi[3]
     kept = np.isfinite(npmi)
-    ranked = np.argsort(ranking.ranks[kept])
+    ranked = np.argsort(ranking.rank[kept])
     assert (np.diff(npmi[kept][ranked]) <= 0).all()
-    assert sorted(ranking.ranks[kept]) == list(range(1, kept.sum() + 1))
-    assert (ranking.ranks[~kept] == kept.sum() + 1).all() and (~kept).any()
+    assert sorted(ranking.rank[kept]) == list(range(1, kept.sum() + 1))
+    assert (ranking.rank[~kept] == kept.sum() + 1).all() and (~kept).any()
     assert ranking.worst_rank == kept.sum() + 1
     with pytest.raises(UserError, match="--k"):
         rank_kmers(scores, 7)
@@ -167,6 +169,7 @@ def test_cli_runs_and_reports_bad_input_in_one_line(tmp_path, capsys):
         (["--fasta", str(fasta), "--max-n", "13"], "--max-n"),
         (["--fasta", str(fasta), "--k", "7", "--max-n", "6"], "--k"),
         (["--fasta", str(fasta), "--chromosomes", "chrZ"], "chrZ not found"),
+        (["--fasta", str(fasta), "--min-count", "100000"], "--min-count 100000: no 6-mer"),
     ]
     for arguments, message in bad_runs:
         assert main(["npmi", "--out", str(tmp_path / "bad"), *arguments]) == 2
@@ -183,29 +186,26 @@ def test_real_genome_ranking_is_strand_symmetric_and_sinks_cpg(hg38_slice):
     """hg38 chr2:1-2.3M: reports the Spearman correlation of rank(w) with rank(revcomp(w)) over the 6-mers."""
     ranking = rank_kmers(score(count_fasta(hg38_slice, 10, threads=2), 101), 6)
     kmers = ngram_strings(np.arange(4096), 6)
-    rank_of = dict(zip(kmers, ranking.ranks.tolist(), strict=True))
+    rank_of = dict(zip(kmers, ranking.rank.tolist(), strict=True))
     rho = spearmanr([rank_of[k] for k in kmers], [rank_of[revcomp(k)] for k in kmers]).statistic
     print(f"\nhg38 slice: Spearman rank(w) vs rank(revcomp(w)) over 6-mers = {rho:.3f}")
     assert rho > 0.8
     cpg = np.array(["CG" in kmer for kmer in kmers])
     print(
-        f"median rank: CpG 6-mers {np.median(ranking.ranks[cpg]):.0f}, others {np.median(ranking.ranks[~cpg]):.0f}"
+        f"median rank: CpG 6-mers {np.median(ranking.rank[cpg]):.0f}, others {np.median(ranking.rank[~cpg]):.0f}"
     )
-    assert np.median(ranking.ranks[cpg]) > np.median(ranking.ranks[~cpg])
+    assert np.median(ranking.rank[cpg]) > np.median(ranking.rank[~cpg])
 
 
 def test_planted_motifs_rise_in_the_ranking_of_the_simulated_genome(tmp_path):
     """Reports where the planted motifs' 6-mers land, against the same simulation without motifs."""
-    simulate = pytest.importorskip(
-        "genemask.genome.simulate", reason="genemask simulate-genome is not available"
-    )
     planted = simulate.simulate_genome(tmp_path / "planted.fa.gz", length=2_000_000, seed=7)
     control = simulate.simulate_genome(tmp_path / "control.fa.gz", length=2_000_000, seed=7, motifs=[])
     rankings = {
         name: rank_kmers(score(count_fasta(summary.fasta, 10, threads=2), 101), 6)
         for name, summary in (("planted", planted), ("control", control))
     }
-    ranks = {name: ranking.ranks for name, ranking in rankings.items()}
+    ranks = {name: ranking.rank for name, ranking in rankings.items()}
     sites: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     with planted.truth.open() as table:
         for row in csv.DictReader(table, delimiter="\t"):
@@ -221,3 +221,31 @@ def test_planted_motifs_rise_in_the_ranking_of_the_simulated_genome(tmp_path):
         )
         improved += with_motif < without
     assert improved == len(sites) == 6
+
+
+def test_report_section_reads_the_ranking_through_the_package_reader(tmp_path, capsys):
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">chr1\n" + "ACGTTGCAAT" * 400 + "\n")
+    out = tmp_path / "npmi"
+    assert main(["npmi", "--fasta", str(fasta), "--out", str(out), "--max-n", "6", "--min-count", "5"]) == 0
+    figure, table = tmp_path / "npmi.png", tmp_path / "npmi.html"
+    arguments = ["--ngrams", str(out / "ngrams.parquet"), "--figure", str(figure), "--table", str(table)]
+    assert main(["report", "npmi", "--ranks", str(out / "kmer_ranks.tsv"), *arguments]) == 0
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = next(line for line in (out / "kmer_ranks.tsv").read_text().splitlines()[1:])
+    assert f"<td style='font-family:monospace'>{best.split()[0]}</td>" in table.read_text()
+    capsys.readouterr()
+    (tmp_path / "bad.tsv").write_text("kmer\tcount\tnpmi\trank\n")
+    assert main(["report", "npmi", "--ranks", str(tmp_path / "bad.tsv"), *arguments]) == 2
+    assert "no k-mer rows" in capsys.readouterr().err
+
+
+def test_cli_defaults_are_the_library_defaults():
+    import inspect
+
+    from genemask.cli import build_parser
+
+    args = build_parser("npmi").parse_args(["npmi", "--fasta", "g.fa", "--out", "o"])
+    stage = inspect.signature(npmi_stage).parameters
+    for option in ("max_n", "min_count", "k", "threads", "chromosomes"):
+        assert getattr(args, option) == stage[option].default, option

@@ -20,6 +20,8 @@ from safetensors.torch import load_file
 from genemask.errors import UserError
 from genemask.genome.chunkstore import ChunkStore
 from genemask.masking.collator import MLMCollator
+from genemask.masking.strategies import Masker
+from genemask.training.checkpoints import list_checkpoints
 from genemask.training.data import (
     ChunkTokens,
     LengthBuckets,
@@ -29,7 +31,7 @@ from genemask.training.data import (
     padding_waste,
     token_lengths,
 )
-from genemask.training.pretrain import EXIT_RESUMABLE, PretrainConfig, list_checkpoints, pretrain
+from genemask.training.pretrain import EXIT_RESUMABLE, PretrainConfig, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +55,7 @@ def write_chunk_store(directory: Path, lengths: dict[str, np.ndarray], seed: int
 
 
 def published_lengths(rng: np.random.Generator, n: int, max_length: int = 511) -> np.ndarray:
-    """method.md section 2: 511 nt with probability 0.5, else uniform in 6..510."""
+    """docs/method.md section 2: 511 nt with probability 0.5, else uniform in 6..510."""
     return np.where(rng.random(n) < 0.5, max_length, rng.integers(6, max_length, n)).astype(np.int64)
 
 
@@ -317,7 +319,7 @@ def test_padding_waste_matches_the_collated_batches(chunks):
     dataset = ChunkTokens(chunks, "train", 6)
     lengths = token_lengths(dataset.store.lengths, 6)
     batches = LengthBuckets(lengths, 4, 0, bucket_batches=4).epoch(0)
-    collate = WithMaskedPositions(MLMCollator(k=6))
+    collate = WithMaskedPositions(MLMCollator(Masker("random")))
     collated = [collate([dataset[(0, int(i))] for i in row]) for row in batches]
     real = sum(int(b["attention_mask"].sum()) for b in collated)
     positions = sum(b["attention_mask"].numel() for b in collated)

@@ -1,4 +1,5 @@
-"""Config validation against workflow/schemas/config.schema.yaml, with defaults filled in.
+"""Config validation against the schema shipped in the package (schemas/config.schema.yaml), with defaults
+filled in.
 
 Errors are one line naming the config file and the key, e.g.
 `config/demo.yaml: genome.sorce: unknown key (allowed: source, fasta, chromosomes, urls, simulate)`.
@@ -7,6 +8,7 @@ Errors are one line naming the config file and the key, e.g.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import yaml
 
 from genemask.errors import UserError
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 
 
 def load_schema(path: str | Path = SCHEMA) -> dict:
@@ -86,18 +88,124 @@ def _check_consistency(config: dict[str, Any], source: str) -> None:
         )
     if config["masking"]["pmi_vocab"]["max_n"] > config["npmi"]["max_n"]:
         raise UserError(f"{source}: masking.pmi_vocab.max_n: must not exceed npmi.max_n")
+    if config["masking"]["pmi_vocab"]["min_n"] > config["masking"]["pmi_vocab"]["max_n"]:
+        raise UserError(f"{source}: masking.pmi_vocab.min_n: must not exceed masking.pmi_vocab.max_n")
+    if config["npmi"]["k"] > config["npmi"]["max_n"]:
+        raise UserError(
+            f"{source}: npmi.k: {config['npmi']['k']} exceeds npmi.max_n {config['npmi']['max_n']} "
+            "(the ranking needs counts of k-mers)"
+        )
+    ranked = sorted(set(config["masking"]["strategies"]) - {"random", "pmi-vocab"})
+    if ranked and config["masking"]["k"] != config["npmi"]["k"]:
+        raise UserError(
+            f"{source}: masking.k: {config['masking']['k']} differs from npmi.k {config['npmi']['k']}, "
+            f"but {', '.join(ranked)} look up each token's k-mer in the NPMI ranking"
+        )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: let the base class report it
+                break
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given at line {first})", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document in `path`, or a one-line UserError (unreadable, invalid, or a key given twice)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such config file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected a config YAML file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise UserError(f"{path}: cannot read the config ({reason})") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(error, "problem", None)
+        raise UserError(f"{path}: {where}invalid YAML{f' ({problem})' if problem else ''}") from None
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such config file")
-    try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise UserError(f"{path}: {where}invalid YAML") from None
+    config = read_yaml(path)
     if not isinstance(config, dict):
         raise UserError(f"{path}: expected a mapping of config keys at the top level")
     return validate_config(config, str(path))
+
+
+def schema_keys(
+    schema: dict, root: dict | None = None, prefix: str = "", inherited: dict | None = None
+) -> list[tuple[str, dict]]:
+    """Every leaf key of the schema as (dotted name, its schema), in schema order; `$ref`s resolved, and a
+    default given by an enclosing object (e.g. `genome.urls.<source>`) passed down to the leaf."""
+    root = root or schema
+    keys = []
+    for key, sub in schema.get("properties", {}).items():
+        sub = _resolve(sub, root)
+        if "default" not in sub and isinstance(inherited, dict) and key in inherited:
+            sub = {**sub, "default": inherited[key]}
+        name = f"{prefix}{key}"
+        if sub.get("properties"):
+            keys.extend(schema_keys(sub, root, f"{name}.", sub.get("default")))
+        else:
+            keys.append((name, sub))
+    return keys
+
+
+def _markdown_value(value: Any) -> str:
+    if isinstance(value, str):
+        return f"`{value}`"
+    return f"`{json.dumps(value)}`"
+
+
+def schema_markdown(schema: dict | None = None) -> str:
+    """The key tables of config/README.md, one section per top-level key, from the schema's defaults and
+    descriptions (so the documentation cannot drift from what is validated)."""
+    schema = schema or load_schema()
+    lines = []
+    for section, sub in schema["properties"].items():
+        sub = _resolve(sub, schema)
+        lines += [
+            f"## {section}",
+            "",
+            sub.get("description", "").strip(),
+            "",
+            "| key | default | meaning |",
+            "|---|---|---|",
+        ]
+        for name, leaf in schema_keys(sub, schema):
+            default = _markdown_value(leaf["default"]) if "default" in leaf else "(required)"
+            meaning = " ".join(leaf.get("description", "").split()).replace("|", "\\|")
+            lines.append(f"| `{name}` | {default} | {meaning} |")
+        lines.append("")
+    return "\n".join(line for i, line in enumerate(lines) if line or (i and lines[i - 1])).rstrip() + "\n"
+
+
+KEYS_MARKER = (
+    "<!-- Below: generated from the schema by `genemask check-config --write-doc config/README.md`. -->"
+)
+
+
+def documented(readme_text: str, schema: dict | None = None) -> str:
+    """`readme_text` with everything after KEYS_MARKER replaced by the schema's key tables."""
+    head, marker, _ = readme_text.partition(KEYS_MARKER)
+    if not marker:
+        raise UserError(f"config README: the marker line {KEYS_MARKER!r} is missing")
+    return f"{head}{KEYS_MARKER}\n\n{schema_markdown(schema)}"

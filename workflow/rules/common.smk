@@ -4,7 +4,7 @@ import re
 import sys
 from pathlib import Path
 
-from genemask.config import load_schema, validate_config
+from genemask.config import load_schema, read_yaml, validate_config
 from genemask.errors import UserError
 from genemask.evaluation.tasks import TASKS
 
@@ -15,6 +15,9 @@ def _config_source():
 
 
 try:
+    # Snakemake's own loader keeps the last of duplicated keys silently: read each file strictly first.
+    for config_path in workflow.overwrite_configfiles or workflow.configfiles:
+        read_yaml(config_path)
     config = validate_config(
         config,
         _config_source(),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import yaml
 
-from genemask.config import load_config
+from genemask.atomic import atomic_file
+from genemask.config import documented, load_config
+from genemask.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,12 +18,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="validate a config file against the schema and print it with defaults filled in",
         description="Validate a config file against workflow/schemas/config.schema.yaml.",
     )
-    parser.add_argument("config", help="config YAML, e.g. config/demo.yaml")
+    parser.add_argument("config", nargs="?", help="config YAML, e.g. config/demo.yaml")
+    parser.add_argument(
+        "--write-doc",
+        metavar="README",
+        help="rewrite the key tables of this README (config/README.md) from the schema, then exit",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing when the config is valid")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.write_doc:
+        readme = Path(args.write_doc)
+        text = documented(readme.read_text())
+        with atomic_file(readme) as tmp:
+            tmp.write_text(text)
+        return 0
+    if not args.config:
+        raise UserError("check-config: give a config file (or --write-doc README)")
     config = load_config(args.config)
     if not args.quiet:
         print(yaml.safe_dump(config, sort_keys=False), end="")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from genemask.genome.chunking import MAX_LENGTH, MIN_LENGTH, ChunkingOptions, chunk_genome
+from genemask.genome.chunking import NON_ACGT_MODES, ChunkingOptions, chunk_genome
+
+DEFAULTS = ChunkingOptions()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,23 +18,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--fasta", required=True, help="genome FASTA (plain, gzip or bgzip)")
     parser.add_argument("--out", required=True, help="output directory of the chunk store")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the start offsets and piece lengths")
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULTS.seed, help="seed of the start offsets and piece lengths"
+    )
     parser.add_argument("--chromosomes", nargs="+", default=None, help="contigs to use (default: all)")
     parser.add_argument(
         "--non-acgt",
-        choices=("split", "delete"),
-        default="split",
-        help="split chunks at non-ACGT runs (default) or delete non-ACGT letters as the published code did",
+        choices=NON_ACGT_MODES,
+        default=DEFAULTS.non_acgt,
+        help="split chunks at non-ACGT runs, or delete non-ACGT letters as the published code did "
+        "(default %(default)s)",
     )
-    parser.add_argument("--valid-fraction", type=float, default=0.1, help="fraction of chunks for validation")
+    parser.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=DEFAULTS.valid_fraction,
+        help="fraction of chunks for validation (default %(default)s)",
+    )
     parser.add_argument(
         "--random-sampling-coverage",
         type=float,
-        default=0.0,
+        default=DEFAULTS.random_sampling_coverage,
         help="add DNABERT's random-start sampling pass at this genome coverage (0 = off; DNABERT used ~5)",
     )
-    parser.add_argument("--min-length", type=int, default=MIN_LENGTH, help="shortest chunk kept (nt)")
-    parser.add_argument("--max-length", type=int, default=MAX_LENGTH, help="longest chunk (nt)")
+    parser.add_argument(
+        "--min-length",
+        type=int,
+        default=DEFAULTS.min_length,
+        help="shortest chunk kept (nt, default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-length", type=int, default=DEFAULTS.max_length, help="longest chunk (nt, default %(default)s)"
+    )
     parser.set_defaults(func=run)
 
 

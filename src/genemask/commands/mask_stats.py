@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from genemask.atomic import atomic_file
+from genemask.masking.kmer_ranks import load_kmer_ranks
 from genemask.masking.statistics import statistics_table
-from genemask.masking.strategies import load_kmer_ranks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

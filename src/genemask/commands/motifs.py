@@ -8,7 +8,8 @@ import time
 
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
-from genemask.motifs import enrichment as motifs
+from genemask.motifs import enrichment, jaspar, plots
+from genemask.ngrams.ranks import read_kmer_ranks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,29 +26,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--ranks", required=True, help="kmer_ranks.tsv from `genemask npmi`")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--release", default="JASPAR2024", help="JASPAR release bundled with pyjaspar")
-    parser.add_argument("--collection", default="CORE", help="JASPAR collection (default CORE)")
     parser.add_argument(
-        "--tax-group", default="vertebrates", help="JASPAR taxonomic group, or 'all' (default vertebrates)"
+        "--release",
+        default=jaspar.DEFAULT_RELEASE,
+        help="JASPAR release bundled with pyjaspar (default %(default)s)",
     )
-    parser.add_argument("--top-n", type=int, default=100, help="size of the top k-mer set (default 100)")
     parser.add_argument(
-        "--threshold", type=float, default=0.85, help="relative score that makes a motif hit (default 0.85)"
+        "--collection", default=jaspar.DEFAULT_COLLECTION, help="JASPAR collection (default %(default)s)"
+    )
+    parser.add_argument(
+        "--tax-group",
+        default=jaspar.DEFAULT_TAX_GROUP,
+        help="JASPAR taxonomic group, or 'all' (default %(default)s)",
+    )
+    parser.add_argument(
+        "--top-n",
+        type=int,
+        default=enrichment.DEFAULT_TOP_N,
+        help="size of the top k-mer set (default %(default)s)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=enrichment.DEFAULT_THRESHOLD,
+        help="relative score that makes a motif hit (default %(default)s)",
     )
     parser.add_argument(
         "--pseudocount",
         type=float,
-        default=0.8,
-        help="pseudocount per PWM column, spread by the background (default 0.8)",
+        default=jaspar.DEFAULT_PSEUDOCOUNT,
+        help="pseudocount per PWM column, spread by the background (default %(default)s)",
     )
     parser.add_argument(
         "--background",
-        default="uniform",
-        help="PWM background: uniform (default), human (A/T 0.295, C/G 0.205), or 'a,c,g,t' probabilities",
+        default=jaspar.DEFAULT_BACKGROUND,
+        help="PWM background: uniform, human (A/T 0.295, C/G 0.205), or 'a,c,g,t' probabilities "
+        "(default %(default)s)",
     )
-    parser.add_argument("--fdr", type=float, default=0.05, help="FDR level for the report (default 0.05)")
     parser.add_argument(
-        "--logos", type=int, default=8, help="number of top motifs drawn as logos (default 8)"
+        "--fdr", type=float, default=plots.DEFAULT_FDR, help="FDR level for the report (default %(default)s)"
+    )
+    parser.add_argument(
+        "--logos",
+        type=int,
+        default=plots.DEFAULT_LOGOS,
+        help="number of top motifs drawn as logos (default %(default)s)",
     )
     parser.add_argument("--motif-ids", nargs="+", metavar="ID", help="restrict to these JASPAR matrix ids")
     parser.set_defaults(func=run)
@@ -58,15 +81,17 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--fdr {args.fdr}: expected a level in (0, 1)")
     if args.logos < 0:
         raise UserError(f"--logos {args.logos}: expected a non-negative number")
-    background = motifs.parse_background(args.background)
-    ranking = motifs.read_kmer_ranks(args.ranks)
-    motifs.check_settings(ranking, top_n=args.top_n, threshold=args.threshold, pseudocount=args.pseudocount)
+    background = jaspar.parse_background(args.background)
+    ranking = read_kmer_ranks(args.ranks)
+    enrichment.check_settings(
+        ranking, top_n=args.top_n, threshold=args.threshold, pseudocount=args.pseudocount
+    )
     started = time.perf_counter()
-    jaspar = motifs.load_jaspar(args.release, args.collection, args.tax_group, args.motif_ids)
+    loaded_motifs = jaspar.load_jaspar(args.release, args.collection, args.tax_group, args.motif_ids)
     loaded = time.perf_counter()
-    result = motifs.motif_enrichment(
+    result = enrichment.motif_enrichment(
         ranking,
-        jaspar,
+        loaded_motifs,
         top_n=args.top_n,
         threshold=args.threshold,
         pseudocount=args.pseudocount,
@@ -77,14 +102,14 @@ def run(args: argparse.Namespace) -> int:
         "release": args.release,
         "collection": args.collection,
         "tax_group": args.tax_group,
-        "motifs": len(jaspar),
+        "motifs": len(loaded_motifs),
         "k": ranking.k,
         "top_n": args.top_n,
         "threshold": args.threshold,
         "pseudocount": args.pseudocount,
         "background": args.background,
     }
-    motifs.write_outputs(result, args.out, parameters=parameters, fdr=args.fdr, n_logos=args.logos)
+    plots.write_outputs(result, args.out, parameters=parameters, fdr=args.fdr, n_logos=args.logos)
     table = result.table
     summary = parameters | {
         "background_probabilities": background.round(6).tolist(),

@@ -6,6 +6,9 @@ import argparse
 import json
 import time
 
+from genemask.ngrams.counting import MAX_N
+from genemask.ngrams.npmi import DEFAULT_K, DEFAULT_MAX_N, DEFAULT_MIN_COUNT, npmi_stage
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -20,11 +23,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--fasta", required=True, help="genome FASTA (plain, gzip or bgzip)")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--max-n", type=int, default=10, help="longest n-gram counted, 1..12 (default 10)")
     parser.add_argument(
-        "--min-count", type=int, default=101, help="threshold c of the discount; rarer n-grams are dropped"
+        "--max-n",
+        type=int,
+        default=DEFAULT_MAX_N,
+        help=f"longest n-gram counted, 1..{MAX_N} (default %(default)s)",
     )
-    parser.add_argument("--k", type=int, default=6, help="k-mer length of the ranking, 2..max-n (default 6)")
+    parser.add_argument(
+        "--min-count",
+        type=int,
+        default=DEFAULT_MIN_COUNT,
+        help="threshold c of the discount; rarer n-grams are dropped (default %(default)s)",
+    )
+    parser.add_argument(
+        "--k", type=int, default=DEFAULT_K, help="k-mer length of the ranking, 2..max-n (default %(default)s)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="counting threads (default 1)")
     parser.add_argument(
         "--chromosomes", nargs="+", default=None, help="contigs counted, by name (default: every contig)"
@@ -33,9 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here so that other subcommands start without loading the counter.
-    from genemask.ngrams.npmi import npmi_stage
-
     start = time.perf_counter()
     summary = npmi_stage(
         args.fasta, args.out, args.max_n, args.min_count, args.k, args.threads, args.chromosomes

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,32 +22,13 @@ import torch
 
 from genemask.errors import UserError
 from genemask.evaluation.metrics import classification_metrics
+from genemask.evaluation.settings import FinetuneSettings
 from genemask.evaluation.tasks import LabelledSequences, read_train_test
 from genemask.masking.tokenizer import CLS_ID, MAX_K, MIN_K, N_SPECIAL, PAD_ID, SEP_ID, sequence_to_token_ids
+from genemask.training.optim import linear_schedule, make_optimizer
 
 MAX_GRAD_NORM = 1.0
 EVAL_BATCH_SIZE = 128
-
-
-@dataclass(frozen=True)
-class FinetuneSettings:
-    learning_rate: float = 1e-4
-    epochs: int = 20
-    batch_size: int = 5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    dropout: float = 0.1
-    seed: int = 0
-    max_length: int = 512  # tokens, [CLS] and [SEP] included
-    random_init: bool = False  # same architecture, random weights: the floor
-
-    def check(self) -> None:
-        if self.learning_rate <= 0 or self.epochs < 1 or self.batch_size < 1:
-            raise UserError("expected a positive learning rate, epochs >= 1 and batch size >= 1")
-        if not 0 <= self.warmup_ratio <= 1 or not 0 <= self.dropout < 1 or self.weight_decay < 0:
-            raise UserError("expected warm-up ratio in [0, 1], dropout in [0, 1) and weight decay >= 0")
-        if self.max_length < 3:
-            raise UserError(f"--max-length {self.max_length}: expected at least 3 tokens")
 
 
 def kmer_size(vocab_size: int) -> int:
@@ -103,28 +84,6 @@ def load_model(name_or_path: str, n_classes: int, dropout: float, random_init: b
         raise UserError(f"--model {name_or_path}: cannot load a model ({error})") from None
 
 
-def _optimizer(model: torch.nn.Module, settings: FinetuneSettings) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
-    groups = [
-        {"params": decay, "weight_decay": settings.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=settings.learning_rate)
-
-
-def _linear_schedule(
-    optimizer: torch.optim.Optimizer, warmup: int, total: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup  # the first update already uses a non-zero rate
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 @torch.no_grad()
 def predict_proba(
     model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, device: torch.device
@@ -163,8 +122,9 @@ def finetune(
 
     steps_per_epoch = math.ceil(len(train) / settings.batch_size)
     total_steps = settings.epochs * steps_per_epoch
-    optimizer = _optimizer(model, settings)
-    scheduler = _linear_schedule(optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps)
+    optimizer = make_optimizer(model, settings.learning_rate, settings.weight_decay)
+    warmup_steps = math.ceil(settings.warmup_ratio * total_steps)
+    scheduler = linear_schedule(optimizer, warmup_steps, total_steps, warmup_from_zero=False)
     order_rng = np.random.default_rng(settings.seed)
     epoch_losses = []
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Cut a genome into variable-length pretraining chunks (method.md section 2), streaming contig by contig.
+"""Cut a genome into variable-length pretraining chunks (docs/method.md section 2), streaming contig by contig.
 
 Per contig: start at a random offset in [0, min(1000, len)), then walk without overlap; with probability 0.5 the
 next piece is 511 nt, otherwise uniform in 6..510 nt. By default pieces are split at runs of non-ACGT letters
@@ -28,19 +28,20 @@ MIN_LENGTH = 6
 MAX_LENGTH = 511
 MAX_START_OFFSET = 1000
 HISTOGRAM_EDGES = tuple(range(0, 513, 32))
+NON_ACGT_MODES = ("split", "delete")
 
 
 @dataclass(frozen=True)
 class ChunkingOptions:
     seed: int = 0
-    non_acgt: str = "split"  # "split" | "delete"
+    non_acgt: str = "split"  # one of NON_ACGT_MODES
     valid_fraction: float = 0.1
     random_sampling_coverage: float = 0.0  # DNABERT's extra random-start pass; 0 disables it
     min_length: int = MIN_LENGTH
     max_length: int = MAX_LENGTH
 
     def __post_init__(self) -> None:
-        if self.non_acgt not in ("split", "delete"):
+        if self.non_acgt not in NON_ACGT_MODES:
             raise UserError(f"non_acgt must be 'split' or 'delete', got '{self.non_acgt}'")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise UserError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")

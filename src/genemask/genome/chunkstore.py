@@ -47,9 +47,5 @@ class ChunkStore:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    def contig_names(self) -> list[str]:
-        lines = (self.directory / "contigs.tsv").read_text().splitlines()[1:]
-        return [line.split("\t")[0] for line in lines]
-
     def summary(self) -> dict:
         return json.loads((self.directory / "summary.json").read_text())

@@ -16,20 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genemask.masking.replacement import DEFAULT_MASK_TOKEN_PROB, DEFAULT_RANDOM_TOKEN_PROB, replace_masked
 from genemask.masking.store import MaskStore
-from genemask.masking.strategies import (
-    DEFAULT_ALL_HIGH_BELOW,
-    DEFAULT_MASK_FRACTION,
-    DEFAULT_MAX_N,
-    DEFAULT_MIN_N,
-    DEFAULT_NGRAM_VOCAB_SIZE,
-    Masker,
-    NgramVocabulary,
-    flatten,
-    load_kmer_ranks,
-    load_ngram_vocabulary,
-    replace_masked,
-)
+from genemask.masking.strategies import Masker, flatten
 from genemask.masking.tokenizer import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 
 IGNORE_INDEX = -100
@@ -38,59 +27,31 @@ IGNORE_INDEX = -100
 class MLMCollator:
     """Callable on a list of examples; see the module docstring.
 
-    `ranks`: a kmer_ranks.tsv path or a rank-per-token-id array (genemask strategies). `ngrams`: an
-    ngrams.parquet path or an NgramVocabulary (pmi-vocab). With `mask_store` (a MaskStore or its directory) the
-    masks are read from it and `strategy` is ignored; an epoch past the precomputed ones reuses epoch % epochs.
+    `masker` computes the masks on the fly, as a Hugging Face collator holds its tokenizer; a MaskStore (or its
+    directory) reads them from precomputed masks instead, with the store's seed and k (an epoch past the
+    precomputed ones reuses epoch % epochs). The replacement of masked tokens uses the masker's (or store's) seed.
     """
 
     def __init__(
         self,
-        k: int = 6,
-        strategy: str = "random",
-        ranks: str | Path | np.ndarray | None = None,
-        seed: int = 0,
-        mask_store: MaskStore | str | Path | None = None,
-        pad_to_multiple_of: int | None = 8,
-        mask_token_prob: float = 0.8,
-        random_token_prob: float = 0.1,
+        masker: Masker | MaskStore | str | Path,
         *,
-        ngrams: str | Path | NgramVocabulary | None = None,
-        centre_probability: float | None = None,
-        all_high_below: int = DEFAULT_ALL_HIGH_BELOW,
-        mask_fraction: float = DEFAULT_MASK_FRACTION,
-        ngram_vocab_size: int = DEFAULT_NGRAM_VOCAB_SIZE,
-        min_n: int = DEFAULT_MIN_N,
-        max_n: int = DEFAULT_MAX_N,
+        pad_to_multiple_of: int | None = 8,
+        mask_token_prob: float = DEFAULT_MASK_TOKEN_PROB,
+        random_token_prob: float = DEFAULT_RANDOM_TOKEN_PROB,
     ) -> None:
-        self.k = k
-        self.seed = seed
+        if isinstance(masker, str | Path):
+            masker = MaskStore.open(masker)
+        self.masker = masker if isinstance(masker, Masker) else None
+        self.mask_store = masker if isinstance(masker, MaskStore) else None
+        if self.masker is None and self.mask_store is None:
+            raise TypeError(f"MLMCollator needs a Masker or a MaskStore, got {type(masker).__name__}")
+        self.k = masker.k
+        self.seed = masker.seed
         self.pad_to_multiple_of = pad_to_multiple_of
         self.mask_token_prob = mask_token_prob
         self.random_token_prob = random_token_prob
         self._warned_epoch_wrap = False
-        if mask_store is not None:
-            self.mask_store = mask_store if isinstance(mask_store, MaskStore) else MaskStore.open(mask_store)
-            if self.mask_store.k != k:
-                raise ValueError(
-                    f"{self.mask_store.directory}: masks for k={self.mask_store.k}, collator k={k}"
-                )
-            self.masker = None
-            return
-        self.mask_store = None
-        if isinstance(ranks, str | Path):
-            ranks = load_kmer_ranks(ranks, k)
-        if isinstance(ngrams, str | Path):
-            ngrams = load_ngram_vocabulary(ngrams, ngram_vocab_size, min_n, max_n)
-        self.masker = Masker(
-            strategy,
-            k=k,
-            seed=seed,
-            centre_probability=centre_probability,
-            all_high_below=all_high_below,
-            mask_fraction=mask_fraction,
-            rank_of_id=ranks,
-            ngrams=ngrams,
-        )
 
     @property
     def strategy(self) -> str:

@@ -70,11 +70,6 @@ def kmer_to_id(kmer: str) -> int:
     return int(sequence_to_token_ids(kmer, len(kmer))[0])
 
 
-def token_ids_to_kmers(ids: np.ndarray, k: int = 6) -> list[str]:
-    vocab = kmer_vocab(k)
-    return [vocab[i] for i in np.asarray(ids).ravel()]
-
-
 def chunk_token_ids(codes: np.ndarray, offsets: np.ndarray, k: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """Concatenated sequences (2-bit codes, sequence i is codes[offsets[i]:offsets[i+1]]) -> (flat token ids,
     token offsets): each sequence's L-k+1 tokens, concatenated. One vectorised pass over the whole batch."""

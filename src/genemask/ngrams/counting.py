@@ -56,8 +56,6 @@ _PIECE_FIELDS = 6  # seg_lo, lo, hi, ends_contig, init_code, init_run
 _MIN_PIECE_BYTES = 1 << 16
 _LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
 _TABLE_LETTERS = 6
-_CODE = np.full(256, 255, dtype=np.uint8)
-_CODE[_LETTERS] = np.arange(4, dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -77,28 +75,6 @@ class NgramCounts:
     def total(self, n: int) -> int:
         """Occurrences of n-grams of length n (the denominator of p(w))."""
         return int(self.of(n).sum())
-
-    def merge(self, other: NgramCounts) -> NgramCounts:
-        """Counts over both contig sets (which must be disjoint): exact, since counts never cross contigs."""
-        if other.max_n != self.max_n:
-            raise ValueError(f"cannot merge counts of max_n {self.max_n} and {other.max_n}")
-        shared = sorted(set(self.contigs) & set(other.contigs))
-        if shared:
-            raise ValueError(f"contigs counted twice: {', '.join(shared)}")
-        return NgramCounts(
-            self.max_n,
-            tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)),
-            self.contigs | other.contigs,
-            self.other_letters + other.other_letters,
-        )
-
-
-def ngram_code(ngram: str) -> int:
-    """2-bit code of an ACGT string (first letter most significant)."""
-    codes = _CODE[np.frombuffer(ngram.upper().encode("ascii"), dtype=np.uint8)]
-    if codes.size == 0 or (codes > 3).any():
-        raise ValueError(f"not an ACGT n-gram: {ngram!r}")
-    return int(np.dot(codes.astype(np.int64), 4 ** np.arange(codes.size - 1, -1, -1, dtype=np.int64)))
 
 
 @functools.cache
@@ -238,28 +214,6 @@ class _Counter:
             base = (4**n - 4) // 3
             counts.append(counts[-1].reshape(-1, 4).sum(axis=1) + self.tails[base : base + 4**n])
         return tuple(reversed(counts))
-
-
-def count_sequences(sequences: Iterable[str | bytes], max_n: int, threads: int = 1) -> NgramCounts:
-    """Counts over in-memory sequences, each its own contig (named seq0, seq1, ...): tests, small inputs."""
-    encoded = [s.encode("ascii") if isinstance(s, str) else bytes(s) for s in sequences]
-    buf = memoryview(b"".join(encoded))
-    ends = np.cumsum([len(s) for s in encoded], dtype=np.int64)
-    segments = np.zeros((len(encoded), _PIECE_FIELDS), dtype=np.int64)
-    segments[:, 0] = ends - [len(s) for s in encoded]
-    segments[:, 1] = segments[:, 0]
-    segments[:, 2] = ends
-    segments[:, 3] = 1
-    counter = _Counter(max_n, threads)
-    try:
-        letters, bad = counter.submit(buf, segments).result() if encoded else (np.zeros((0, 2), np.int64), -1)
-        if bad >= 0:
-            raise ValueError(f"unexpected character {chr(buf[bad])!r} at byte {bad}")
-        counts = counter.result()
-    finally:
-        counter.close()
-    names = {f"seq{i}": int(n) for i, n in enumerate(letters[:, 0])}
-    return NgramCounts(max_n, counts, names, int(letters[:, 1].sum()))
 
 
 def _blocks(path: Path, block_bytes: int, buffers: int) -> Iterator[tuple[bytearray, int, bool]]:

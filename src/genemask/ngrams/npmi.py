@@ -1,4 +1,4 @@
-"""NPMI of every n-gram, and the k-mer ranking that guides GeneMask's masking (method.md, section 3).
+"""NPMI of every n-gram, and the k-mer ranking that guides GeneMask's masking (docs/method.md section 3).
 
 With p(w) = count(w) / (occurrences of n-grams of length |w|), natural logs:
 
@@ -28,8 +28,10 @@ import numpy as np
 
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
-from genemask.ngrams.counting import NgramCounts, count_fasta, ngram_letters, ngram_strings
+from genemask.ngrams.counting import NgramCounts, count_fasta, ngram_letters
+from genemask.ngrams.ranks import KmerRanking, write_kmer_ranks
 
+DEFAULT_MAX_N = 10
 DEFAULT_MIN_COUNT = 101
 DEFAULT_K = 6
 RANKS_FILE = "kmer_ranks.tsv"
@@ -119,21 +121,6 @@ def score(counts: NgramCounts, min_count: int = DEFAULT_MIN_COUNT) -> NpmiScores
     return NpmiScores(counts, min_count, tuple(naive_pmi(log_p)), tuple(pmi), tuple(npmi))
 
 
-@dataclass(frozen=True)
-class KmerRanking:
-    """All 4**k k-mers in code order: count, NPMI (NaN below threshold) and rank (1 = highest NPMI)."""
-
-    k: int
-    counts: np.ndarray
-    npmi: np.ndarray
-    ranks: np.ndarray
-
-    @property
-    def worst_rank(self) -> int:
-        """The rank shared by every k-mer below the threshold: one past the ranked ones."""
-        return int(np.isfinite(self.npmi).sum()) + 1
-
-
 def rank_kmers(scores: NpmiScores, k: int = DEFAULT_K) -> KmerRanking:
     """Rank the k-mers by NPMI, descending; ties by k-mer (ACGT order). Those below threshold share the
     worst rank (1 + the number ranked)."""
@@ -144,24 +131,7 @@ def rank_kmers(scores: NpmiScores, k: int = DEFAULT_K) -> KmerRanking:
     order = kept[np.lexsort((kept, -npmi[kept]))]
     ranks = np.full(4**k, kept.size + 1, dtype=np.int64)
     ranks[order] = np.arange(1, kept.size + 1)
-    return KmerRanking(k, scores.counts.of(k), npmi, ranks)
-
-
-def write_ranks(ranking: KmerRanking, path: str | Path) -> None:
-    """TSV `kmer count npmi rank`, one row per k-mer, best rank first; NPMI `NA` below threshold."""
-    order = np.lexsort((np.arange(ranking.ranks.size), ranking.ranks))
-    kmers = ngram_strings(order, ranking.k)
-    lines = ["kmer\tcount\tnpmi\trank"]
-    for kmer, count, value, rank in zip(
-        kmers,
-        ranking.counts[order].tolist(),
-        ranking.npmi[order].tolist(),
-        ranking.ranks[order].tolist(),
-        strict=True,
-    ):
-        lines.append(f"{kmer}\t{count}\t{'NA' if math.isnan(value) else repr(value)}\t{rank}")
-    with atomic_file(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    return KmerRanking(k, scores.counts.of(k).astype(np.int64, copy=False), npmi, ranks)
 
 
 def write_table(scores: NpmiScores, path: str | Path) -> int:
@@ -228,14 +198,14 @@ def summarise(
         "min_count": scores.min_count,
         "per_n": per_n,
         "kept": sum(row["kept"] for row in per_n),
-        "ranking": {"k": ranking.k, "kmers": int(ranking.ranks.size), "worst_rank": ranking.worst_rank},
+        "ranking": {"k": ranking.k, "kmers": int(ranking.rank.size), "worst_rank": ranking.worst_rank},
     }
 
 
 def npmi_stage(
     fasta: str | Path,
     out: str | Path,
-    max_n: int = 10,
+    max_n: int = DEFAULT_MAX_N,
     min_count: int = DEFAULT_MIN_COUNT,
     k: int = DEFAULT_K,
     threads: int = 1,
@@ -250,8 +220,12 @@ def npmi_stage(
     counts = count_fasta(fasta, max_n, chromosomes, threads)
     scores = score(counts, min_count)
     ranking = rank_kmers(scores, k)
+    if ranking.n_ranked == 0:  # kmer_ranks.tsv would rank nothing, and its readers reject such a table
+        raise UserError(
+            f"--min-count {min_count}: no {k}-mer of {fasta} occurs that often; expected a lower threshold"
+        )
     out = Path(out)
-    write_ranks(ranking, out / RANKS_FILE)
+    write_kmer_ranks(ranking, out / RANKS_FILE)
     write_table(scores, out / TABLE_FILE)
     summary = summarise(scores, ranking, fasta, chromosomes)
     with atomic_file(out / SUMMARY_FILE) as tmp:

@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 
 from genemask.atomic import atomic_file  # noqa: E402
 from genemask.errors import UserError  # noqa: E402
+from genemask.ngrams.ranks import read_kmer_ranks  # noqa: E402
 
 _STYLE = (
     "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
@@ -80,9 +81,9 @@ def npmi_report(
     ngrams_path: Path, ranks_path: Path, figure_out: Path, table_out: Path, top: int = 25
 ) -> None:
     """NPMI distribution per n-gram length, and the best and worst ranked k-mers."""
+    ranking = read_kmer_ranks(ranks_path)
     try:
         table = pd.read_parquet(ngrams_path, columns=["n", "npmi"])
-        ranks = pd.read_csv(ranks_path, sep="\t")
     except FileNotFoundError as error:
         raise UserError(f"{error.filename}: no such file") from None
     table = table.dropna()
@@ -94,7 +95,16 @@ def npmi_report(
     axis.set_ylabel("NPMI")
     axis.set_title("NPMI of kept n-grams by length")
     _save_figure(figure, figure_out)
-    ranked = ranks.dropna(subset=["npmi"]).sort_values("rank")
+    order = np.argsort(ranking.rank, kind="stable")
+    order = order[np.isfinite(ranking.npmi[order])]  # the k-mers with an NPMI value, best first
+    ranked = pd.DataFrame(
+        {
+            "rank": ranking.rank[order],
+            "kmer": ranking.kmers[order],
+            "count": ranking.count[order],
+            "npmi": ranking.npmi[order],
+        }
+    )
 
     def rows(frame: pd.DataFrame) -> str:
         return "".join(

@@ -1,4 +1,4 @@
-"""BERT masked-LM presets (method.md section 5) and a masked-LM loss that runs the head only where it is needed.
+"""BERT masked-LM presets (docs/method.md section 5) and a masked-LM loss that runs the head only where it is needed.
 
 Every model is a plain HF `BertForMaskedLM`: checkpoints save with `save_pretrained` and load with
 `AutoModelForMaskedLM` / `AutoModelForSequenceClassification`. The sparse head is a function over that standard
@@ -17,39 +17,10 @@ from transformers import BertConfig, BertForMaskedLM
 
 from genemask.errors import UserError
 from genemask.masking.tokenizer import CLS_ID, PAD_ID, SEP_ID, vocab_size
+from genemask.training.settings import PRESETS
 
 MAX_POSITIONS = 512  # block 512: [CLS] + at most 506 6-mers of a 511-nt chunk + [SEP] fit
 IGNORE_INDEX = -100
-
-PRESETS: dict[str, dict] = {
-    # BERT-base, as DNABERT.
-    "dnabert": dict(
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
-    ),
-    # "LOGO" size, as GeneMask ran it.
-    "logo": dict(
-        hidden_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=8,
-        intermediate_size=3072,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    ),
-    # Demo and tests: trains in about a minute on CPU. Dropout stays on, so resume tests cover the RNG state.
-    "tiny": dict(
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
-    ),
-}
 
 
 def model_config(preset: str, k: int = 6, dropout: float | None = None) -> BertConfig:

@@ -1,0 +1,156 @@
+"""The GeneMask strategies' kernel (the paper, and the published code's position lookup as an ablation).
+
+`genemask`: centres as in `random`. For each centre the candidate tokens are c, c-lo..c-1, c+1..c+hi (in this
+order, which breaks ties as the published code does); MC* is the candidate whose k-mer has the best (lowest) NPMI
+rank. Centres are ordered by (MC* rank, position); the best ceil(m/2) form the high set and also mask
+MC*-(k-1)..MC*+(k-1), which hides every nucleotide of MC*. When m <= all_high_below (8, published behaviour) every
+centre is high.
+
+`genemask-as-released`: as `genemask`, but the rank of the token at position t is looked up by its position in the
+published input (t + 1, after [CLS]) used as a token id, as the published code did; positions that are
+special-token ids get rank 0, better than any k-mer (the published rank table was a defaultdict(int)).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from genemask.masking.random_kernel import window
+from genemask.masking.random_streams import STREAM_CENTRE, UNIFORM_SHIFT, draw_bits, stream_key
+from genemask.masking.tokenizer import N_SPECIAL
+
+# Rank given to special-token ids by the published lookup (missing key in a defaultdict(int)).
+RELEASED_SPECIAL_RANK = 0
+# Empty arrays for the kernel's optional inputs: draw the centres, record nothing.
+NO_CENTRES = np.zeros(0, dtype=np.bool_)
+NO_RECORD = np.zeros(0, dtype=np.int64)
+
+
+@numba.njit(nogil=True, cache=True)
+def _genemask_kernel(
+    ids,
+    offsets,
+    keys,
+    threshold,
+    centres,
+    rank_of_id,
+    rank_of_position,
+    by_position,
+    lo,
+    hi,
+    all_high_below,
+    out,
+    mc_star,
+    high,
+):
+    """GeneMask spans. Centres are drawn from `keys` when `centres` is empty, else taken from it (flat boolean).
+    When mc_star/high are non-empty (flat, per token) they record each centre's MC* and the high set."""
+    draw_centres = len(centres) == 0
+    record = len(mc_star) > 0
+    reach = lo + hi  # k - 1: MC*-(k-1)..MC*+(k-1) hides all of MC*'s nucleotides
+    n_max = 0
+    for s in range(len(offsets) - 1):
+        n_max = max(n_max, offsets[s + 1] - offsets[s])
+    centre_pos = np.empty(n_max, dtype=np.int64)
+    best_pos = np.empty(n_max, dtype=np.int64)
+    order_key = np.empty(n_max, dtype=np.int64)  # (MC* rank, centre number), sorted in place
+    for s in range(len(offsets) - 1):
+        start, n = offsets[s], offsets[s + 1] - offsets[s]
+        m = 0
+        if draw_centres:  # a tight loop: the draws are most of the work
+            centre_key = stream_key(keys[s], STREAM_CENTRE)
+            for t in range(n):
+                if (draw_bits(centre_key, t) >> UNIFORM_SHIFT) < threshold:
+                    centre_pos[m] = t
+                    m += 1
+        else:
+            for t in range(n):
+                if centres[start + t]:
+                    centre_pos[m] = t
+                    m += 1
+        for c in range(m):
+            t = centre_pos[c]
+            first, last = max(0, t - lo), min(n - 1, t + hi)
+            # Candidate key (rank, tie order): the centre first, then left to right, as the published code.
+            best_key = np.int64(1) << 62
+            for j in range(first, last + 1):
+                r = rank_of_position[j] if by_position else rank_of_id[ids[start + j]]
+                best_key = min(best_key, r * 16 + (j - t + lo + 1) * (j != t))
+                out[start + j] = True
+            best_rank = best_key >> 4
+            tie = best_key & 15
+            best = t if tie == 0 else t + tie - lo - 1
+            best_pos[c] = best
+            order_key[c] = best_rank * n_max + c
+            if record:
+                mc_star[start + t] = best
+        if m <= all_high_below:
+            n_high = m
+        else:
+            n_high = (m + 1) // 2
+            for i in range(1, m):  # insertion sort: m is about 9 per 512 tokens
+                key = order_key[i]
+                j = i - 1
+                while j >= 0 and order_key[j] > key:
+                    order_key[j + 1] = order_key[j]
+                    j -= 1
+                order_key[j + 1] = key
+        for i in range(n_high):
+            c = order_key[i] % n_max if m > all_high_below else i
+            if record:
+                high[start + centre_pos[c]] = True
+            b = best_pos[c]
+            for j in range(max(0, b - reach), min(n, b + reach + 1)):
+                out[start + j] = True
+
+
+def released_position_ranks(rank_of_id: np.ndarray) -> np.ndarray:
+    """The published lookup: token t sits at input position t+1 (after [CLS]); that position is used as a token id,
+    and ids of special tokens get rank 0. Covers every position a vocabulary id can name."""
+    positions = np.arange(1, len(rank_of_id))
+    ranks = rank_of_id[positions].copy()
+    ranks[positions < N_SPECIAL] = RELEASED_SPECIAL_RANK
+    return ranks
+
+
+def run_genemask_kernel(
+    ids,
+    offsets,
+    keys,
+    threshold,
+    centres,
+    rank_of_id,
+    k,
+    all_high_below,
+    as_released,
+    out,
+    mc_star,
+    high,
+    position_ranks=None,
+) -> None:
+    """Masks of the genemask strategies into `out`. Centres are drawn from `keys` unless `centres` (flat boolean)
+    is non-empty; non-empty `mc_star`/`high` record each centre's MC* and the high set (both only for tests).
+    `position_ranks` (released_position_ranks of rank_of_id) may be passed to save recomputing it per batch."""
+    rank_of_id = np.ascontiguousarray(rank_of_id, dtype=np.int64)
+    if position_ranks is None:
+        position_ranks = released_position_ranks(rank_of_id)
+    if as_released and len(offsets) > 1 and np.diff(offsets).max() > len(position_ranks):
+        raise ValueError(f"genemask-as-released supports sequences of at most {len(position_ranks)} tokens")
+    lo, hi = window(k)
+    _genemask_kernel(
+        ids,
+        offsets,
+        keys,
+        threshold,
+        centres,
+        rank_of_id,
+        position_ranks,
+        as_released,
+        lo,
+        hi,
+        all_high_below,
+        out,
+        mc_star,
+        high,
+    )

@@ -1,0 +1,301 @@
+"""Pretraining checkpoints: writing, reading, listing, and the fingerprint that ties one to its settings.
+
+`checkpoint_dir/step-00000040/` (the last `keep` kept, each written atomically) holds `model.safetensors`,
+`optimizer.safetensors` (AdamW moments), `trainer.json` (step, data position, scheduler, optimiser
+hyper-parameters, python/numpy RNG states per process, the settings' fingerprint), `rng.safetensors` (torch and
+CUDA RNG states per process) and `metrics.csv` (the metrics so far). A checkpoint written under other settings
+(another fingerprint) is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import random
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from genemask.atomic import atomic_dir
+from genemask.errors import UserError
+from genemask.masking.store import MaskStore
+from genemask.training.settings import PretrainConfig
+
+CHECKPOINT_FORMAT = 1
+CHECKPOINT_NAME = re.compile(r"step-(\d{8})")
+METRIC_COLUMNS = (
+    "step",
+    "epoch",
+    "learning_rate",
+    "train_loss",
+    "train_accuracy",
+    "valid_loss",
+    "valid_accuracy",
+    "tokens",
+    "padding_waste",
+    "tokens_per_second",
+    "train_seconds",
+)
+# Settings that change the training trajectory: a checkpoint written under other values is not resumed.
+FINGERPRINT_FIELDS = (
+    "preset",
+    "dropout",
+    "steps",
+    "k",
+    "strategy",
+    "seed",
+    "mask_seed",
+    "learning_rate",
+    "betas",
+    "eps",
+    "weight_decay",
+    "warmup_steps",
+    "max_grad_norm",
+    "batch_size",
+    "global_batch",
+    "bucket_batches",
+)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fingerprints
+
+
+def fingerprint(config: PretrainConfig, n_train_chunks: int, n_train_nucleotides: int) -> dict:
+    """The settings and inputs that fix a run's trajectory, JSON-able."""
+    values = {name: getattr(config, name) for name in FINGERPRINT_FIELDS}
+    values["betas"] = list(config.betas)
+    values["masks"] = None if config.masks is None else mask_store_identity(config.masks)
+    values["ranks"] = None if config.ranks is None else file_digest(config.ranks)
+    values["ngrams"] = None if config.ngrams is None else file_identity(config.ngrams)
+    values["train_chunks"], values["train_nucleotides"] = n_train_chunks, n_train_nucleotides
+    return values
+
+
+def file_digest(path: Path) -> str:
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such file")
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def file_identity(path: Path) -> list:
+    """Name and size: cheap, for inputs too large to hash at every start."""
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such file")
+    return [Path(path).name, Path(path).stat().st_size]
+
+
+def mask_store_identity(directory: Path) -> dict:
+    meta = MaskStore.open(directory).meta
+    return {key: value for key, value in meta.items() if key != "chunks"}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# What a checkpoint holds besides model and optimiser
+
+
+@dataclass
+class Progress:
+    """Training progress (JSON-able)."""
+
+    step: int = 0
+    tokens: int = 0
+    train_seconds: float = 0.0
+    metrics: list[dict] = dataclasses.field(default_factory=list)
+
+
+def capture_rng(device: torch.device) -> dict:
+    """This process's torch (and CUDA), numpy-global and Python RNG states."""
+    tensors = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        tensors["cuda"] = torch.cuda.get_rng_state(device)
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"] = {
+        "key": numpy_state["state"]["key"].tolist(),
+        "pos": int(numpy_state["state"]["pos"]),
+    }
+    version, internal, gauss = random.getstate()
+    return {"tensors": tensors, "python": [version, list(internal), gauss], "numpy": numpy_state}
+
+
+def restore_rng(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["tensors"]["torch"])
+    if device.type == "cuda" and "cuda" in state["tensors"]:
+        torch.cuda.set_rng_state(state["tensors"]["cuda"], device)
+    numpy_state = dict(state["numpy"])
+    numpy_state["state"] = {
+        "key": np.asarray(numpy_state["state"]["key"], dtype=np.uint32),
+        "pos": numpy_state["state"]["pos"],
+    }
+    np.random.set_state(numpy_state)
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def metrics_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _number(text: str) -> int | float | str:
+    if text == "":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def read_metrics(text: str) -> list[dict]:
+    return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(io.StringIO(text))]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Writing and reading
+
+
+def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """(step, path) of the complete checkpoints in `directory`, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := CHECKPOINT_NAME.fullmatch(p.name))]
+    return sorted(found)
+
+
+def remove_partial_checkpoints(directory: Path) -> None:
+    """Drop the temporary directories of saves cut short (by SIGKILL)."""
+    if directory.is_dir():
+        for partial in directory.glob(".step-*.tmp"):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def checkpoint_path(directory: Path, step: int) -> Path:
+    return directory / f"step-{step:08d}"
+
+
+def write_checkpoint(
+    directory: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    progress: Progress,
+    fingerprint: dict,
+    position: dict,
+    rng_states: list[dict],
+    keep: int,
+) -> Path:
+    """Write `step-NNNNNNNN/` (unless there already) and keep the last `keep` checkpoints.
+
+    `position`: where the data order stands (epoch, step_in_epoch, world_size, accum); `rng_states`: one
+    `capture_rng()` per process, by rank.
+    """
+    target = checkpoint_path(directory, progress.step)
+    if target.exists():
+        return target
+    state = optimizer.state_dict()
+    optimizer_tensors = {
+        f"{index}.{name}": value.detach().cpu().contiguous()
+        for index, entries in state["state"].items()
+        for name, value in entries.items()
+    }
+    trainer = {
+        "format_version": CHECKPOINT_FORMAT,
+        "fingerprint": fingerprint,
+        "step": progress.step,
+        **position,
+        "tokens": progress.tokens,
+        "train_seconds": progress.train_seconds,
+        "scheduler": scheduler.state_dict(),
+        "optimizer_param_groups": state["param_groups"],
+        "rng": [{key: value for key, value in s.items() if key != "tensors"} for s in rng_states],
+    }
+    rng_tensors = {
+        f"rank{rank}.{name}": tensor
+        for rank, s in enumerate(rng_states)
+        for name, tensor in s["tensors"].items()
+    }
+    with atomic_dir(target) as tmp:
+        save_model(model, str(tmp / "model.safetensors"))
+        save_file(optimizer_tensors, str(tmp / "optimizer.safetensors"))
+        save_file(rng_tensors, str(tmp / "rng.safetensors"))
+        (tmp / "metrics.csv").write_text(metrics_csv(progress.metrics))
+        (tmp / "trainer.json").write_text(json.dumps(trainer, indent=1) + "\n")
+    for _, old in list_checkpoints(directory)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read back: its progress and the RNG states of the processes that wrote it."""
+
+    path: Path
+    progress: Progress
+    world_size: int
+    rng_states: list[dict]  # by rank, as capture_rng() returned them
+
+
+def read_latest_checkpoint(
+    directory: Path,
+    fingerprint: dict,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    device: torch.device,
+) -> Checkpoint | None:
+    """Load the latest checkpoint into model, optimiser and scheduler; None when there is none.
+
+    One written under another fingerprint is a UserError naming the settings that differ.
+    """
+    checkpoints = list_checkpoints(directory)
+    if not checkpoints:
+        return None
+    _, path = checkpoints[-1]
+    trainer = json.loads((path / "trainer.json").read_text())
+    if trainer.get("format_version") != CHECKPOINT_FORMAT:
+        raise UserError(
+            f"{path}/trainer.json: format_version {trainer.get('format_version')}, expected {CHECKPOINT_FORMAT}"
+        )
+    differences = [
+        f"{key}: {trainer['fingerprint'].get(key)!r} there, {value!r} now"
+        for key, value in fingerprint.items()
+        if trainer["fingerprint"].get(key) != value
+    ]
+    if differences:
+        raise UserError(
+            f"{path}: checkpoint of a run with other settings ({'; '.join(differences)}); "
+            f"delete {directory} or pass another --checkpoint-dir"
+        )
+    load_model(model, str(path / "model.safetensors"), device=str(device))
+    moments: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in load_file(path / "optimizer.safetensors").items():
+        index, name = key.split(".", 1)
+        moments.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": moments, "param_groups": trainer["optimizer_param_groups"]})
+    scheduler.load_state_dict(trainer["scheduler"])
+    rng_tensors = load_file(path / "rng.safetensors")
+    rng_states = []
+    for rank, state in enumerate(trainer["rng"]):
+        prefix = f"rank{rank}."
+        tensors = {k[len(prefix) :]: v for k, v in rng_tensors.items() if k.startswith(prefix)}
+        rng_states.append({**state, "tensors": tensors})
+    progress = Progress(
+        trainer["step"],
+        trainer["tokens"],
+        trainer["train_seconds"],
+        read_metrics((path / "metrics.csv").read_text()),
+    )
+    return Checkpoint(path, progress, trainer["world_size"], rng_states)

@@ -1,0 +1,118 @@
+"""Pretraining settings and model presets: one definition for the library and the `genemask pretrain` CLI.
+
+Each setting is a dataclass field whose metadata carries its command-line flag and help (genemask.options). Nothing here imports torch, so that
+`genemask --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from genemask.errors import UserError
+from genemask.options import setting
+
+EXIT_RESUMABLE = 75  # EX_TEMPFAIL: stopped with a checkpoint; running the same command again continues
+
+# Model sizes (docs/method.md section 5); genemask.training.models builds a BertConfig from them.
+PRESETS: dict[str, dict] = {
+    # BERT-base, as DNABERT.
+    "dnabert": dict(
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    ),
+    # "LOGO" size, as GeneMask ran it.
+    "logo": dict(
+        hidden_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=8,
+        intermediate_size=3072,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    ),
+    # Demo and tests: trains in about a minute on CPU. Dropout stays on, so resume tests cover the RNG state.
+    "tiny": dict(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    ),
+}
+
+
+def default_workers() -> int:
+    return min(4, max(1, (os.cpu_count() or 2) // 2))
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    # In their historical order (run summaries list them so); commands/pretrain.py groups them for --help.
+    chunks: Path = setting(type=Path, help="chunk store directory (`genemask chunk`)")
+    out: Path = setting(type=Path, help="final model directory (HF save_pretrained)")
+    checkpoint_dir: Path = setting(
+        type=Path, help="checkpoints, kept across failed attempts; the run resumes from the latest one"
+    )
+    preset: str = setting("tiny", "model size", choices=tuple(PRESETS))
+    dropout: float | None = setting(None, "hidden and attention dropout (default: the preset's)", type=float)
+    steps: int = setting(10_000, "optimiser steps")
+    k: int = setting(6, "k-mer length of the tokens")
+    strategy: str = setting("random", "masking strategy (must match --masks if given)")
+    masks: Path | None = setting(
+        None, "precomputed masks (`genemask masks`); else computed on the fly", type=Path
+    )
+    ranks: Path | None = setting(None, "kmer_ranks.tsv, for on-the-fly genemask masks", type=Path)
+    ngrams: Path | None = setting(None, "ngrams.parquet, for on-the-fly pmi-vocab masks", type=Path)
+    seed: int = setting(0, "seed of initial weights, batch order and dropout")
+    mask_seed: int | None = setting(None, "seed of on-the-fly masks (default: --seed)", type=int)
+    learning_rate: float = setting(8e-4, "peak learning rate (AdamW)", flag="--lr")
+    betas: tuple[float, float] = setting((0.9, 0.98), "AdamW betas", nargs=2)
+    eps: float = setting(1e-6, "AdamW epsilon")
+    weight_decay: float = setting(0.01, "AdamW weight decay")
+    warmup_steps: int = setting(500, "linear warm-up steps, then linear decay to 0", flag="--warmup")
+    max_grad_norm: float = setting(1.0, "gradient clipping (0: off)")
+    batch_size: int = setting(10, "sequences per device and micro-batch")
+    global_batch: int = setting(
+        250, "sequences per optimiser step, whatever the device count (accumulation adapts to it)"
+    )
+    bucket_batches: int = setting(64, "micro-batches per length bucket")
+    eval_every: int = setting(500, "validate every N steps (and at the end)")
+    eval_chunks: int = setting(2000, "validation chunks (a fixed subset)")
+    eval_strategy: str = setting("random", "masks of the validation set (the same for every model)")
+    checkpoint_every: int = setting(500, "checkpoint every N steps")
+    keep_checkpoints: int = setting(2, "checkpoints kept")
+    log_every: int = setting(10, "train metrics every N steps")
+    runtime_minutes: float | None = setting(
+        None, f"the job's time limit: stop with a checkpoint and exit {EXIT_RESUMABLE} before it", type=float
+    )
+    stop_margin_minutes: float | None = setting(
+        None,
+        "how long before --runtime-minutes to stop (default: 5%% of it, between 1 and 10 minutes)",
+        type=float,
+    )
+    compile: bool = setting(False, "torch.compile the model")
+    workers: int = setting(default_factory=default_workers, help="data loader worker processes")
+    threads: int | None = setting(None, "torch threads per process (default: torch's choice)", type=int)
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N")
+    metrics: Path | None = setting(None, "metrics CSV (default: OUT/metrics.csv)", type=Path)
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "global_batch", "bucket_batches", "eval_every", "checkpoint_every")
+        for name in (*positive, "keep_checkpoints", "log_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.warmup_steps < 0 or self.workers < 0 or self.eval_chunks < 0:
+            raise UserError("--warmup, --workers and --eval-chunks must not be negative")
+        if self.global_batch % self.batch_size:
+            raise UserError(
+                f"--global-batch {self.global_batch} is not a multiple of --batch-size {self.batch_size}"
+            )
+        if self.mask_seed is None:
+            self.mask_seed = self.seed
+        self.betas = (float(self.betas[0]), float(self.betas[1]))

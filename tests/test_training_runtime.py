@@ -1,0 +1,105 @@
+"""Training runtime: devices, seeds, the stop deadline, stop signals, and the optimiser and schedule."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from genemask.errors import UserError
+from genemask.training.optim import linear_schedule, make_optimizer
+from genemask.training.runtime import (
+    Distributed,
+    StopRequests,
+    rank_seed,
+    resolve_device,
+    seed_everything,
+    stop_deadline,
+    torch_settings,
+)
+
+
+def test_devices():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UserError, match="--device tpu: expected auto, cpu or cuda"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+
+
+def test_one_process_is_its_own_job():
+    dist = Distributed()
+    assert dist.main and (dist.rank, dist.world) == (0, 1)
+    assert dist.sum([1.5, 2.0], torch.device("cpu")) == [1.5, 2.0]
+    assert dist.gather("x") == ["x"]
+
+
+def test_seeds_per_rank_are_fixed_and_distinct():
+    assert rank_seed(3, 0) == rank_seed(3, 0)
+    assert len({rank_seed(3, 0), rank_seed(3, 1), rank_seed(4, 0)}) == 3
+    seed_everything(rank_seed(3, 1))
+    first = torch.rand(2), np.random.random(), random.random()
+    seed_everything(rank_seed(3, 1))
+    assert torch.equal(torch.rand(2), first[0]) and (np.random.random(), random.random()) == first[1:]
+
+
+def test_stop_deadline_keeps_a_margin_of_five_percent_between_one_and_ten_minutes():
+    assert stop_deadline(100.0, None, None) is None
+    assert stop_deadline(100.0, 100, None) == pytest.approx(100.0 + 60 * 95)
+    assert stop_deadline(0.0, 10, None) == pytest.approx(60 * 9)  # at least 1 minute
+    assert stop_deadline(0.0, 1000, None) == pytest.approx(60 * 990)  # at most 10
+    assert stop_deadline(0.0, 10, 0.5) == pytest.approx(60 * 9.5)
+
+
+def test_stop_signals_set_a_flag_and_the_handlers_come_back():
+    before = signal.getsignal(signal.SIGTERM)
+    with StopRequests() as stop:
+        assert stop.received is None
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert stop.received == "SIGUSR1"
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.received == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_torch_settings_are_restored():
+    determinism, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    with torch_settings(torch.device("cpu"), threads=1):
+        assert torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == 1
+    assert (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()) == (determinism, threads)
+
+
+def test_biases_and_layer_norm_weights_are_not_decayed():
+    model = torch.nn.Module()
+    model.dense = torch.nn.Linear(3, 3)
+    model.LayerNorm = torch.nn.LayerNorm(3)
+    optimizer = make_optimizer(model, 1e-3, 0.05, betas=(0.9, 0.98), eps=1e-6)
+    decay, no_decay = optimizer.param_groups
+    assert [p.shape for p in decay["params"]] == [(3, 3)] and decay["weight_decay"] == 0.05
+    assert len(no_decay["params"]) == 3 and no_decay["weight_decay"] == 0.0
+    assert (decay["lr"], decay["betas"], decay["eps"]) == (1e-3, (0.9, 0.98), 1e-6)
+    assert make_optimizer(model, 1e-3, 0.0).param_groups[0]["betas"] == (0.9, 0.999)  # torch's defaults
+
+
+@pytest.mark.parametrize(
+    ("from_zero", "expected"),
+    [
+        (True, [0, 0.25, 0.5, 0.75, 1, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 0, 0]),  # pretraining (HF's)
+        (False, [0.25, 0.5, 0.75, 1, 1, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 0, 0]),  # fine-tuning
+    ],
+)
+def test_linear_schedule(from_zero, expected):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    scheduler = linear_schedule(optimizer, 4, 10, warmup_from_zero=from_zero)
+    rates = []
+    for _ in expected:
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([2.0 * f for f in expected])
