@@ -106,3 +106,18 @@ def test_make_curriculum_and_component_batches():
         make_curriculum("random", [], seed=1, total_steps=10, parameters={})
     collate = ComponentBatches({"a": lambda items: {"n": len(items)}, "b": lambda items: {"first": items[0]}})
     assert collate([7, 8]) == {"a": {"n": 2}, "b": {"first": 7}}
+
+
+def test_the_training_figure_marks_the_switch(tmp_path):
+    from genemask.report.figures import training_report
+
+    rows = "step,train_loss,valid_loss,switch_step\n1,8.3,,\n2,8.2,8.25,\n3,8.1,,2\n4,8.0,8.05,2\n"
+    for name, text in {
+        "tiny_cm-gems_4": rows,
+        "tiny_random_4": "step,train_loss,valid_loss\n1,8.3,8.3\n",
+    }.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text(text)
+    paths = [tmp_path / "tiny_cm-gems_4" / "metrics.csv", tmp_path / "tiny_random_4" / "metrics.csv"]
+    assert training_report(paths, tmp_path / "curves.png") == {"tiny_cm-gems_4": 2}
+    assert (tmp_path / "curves.png").stat().st_size > 0

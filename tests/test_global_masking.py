@@ -4,6 +4,7 @@ random data, the binomial count, and determinism per (seed, epoch, chunk)."""
 from __future__ import annotations
 
 import numpy as np
+from masking_oracles import stream_bits
 from scipy import stats
 
 from genemask.masking.global_masking import (
@@ -13,13 +14,8 @@ from genemask.masking.global_masking import (
     global_kernel,
     global_spans_kernel,
 )
-from genemask.masking.strategies import (
-    STREAM_CENTRE,
-    flatten,
-    probability_threshold,
-    sequence_keys,
-    stream_bits,
-)
+from genemask.masking.random_streams import STREAM_CENTRE, probability_threshold, sequence_keys
+from genemask.masking.strategies import flatten
 from genemask.masking.tokenizer import N_SPECIAL
 
 N_KMERS = 4**6

@@ -7,6 +7,7 @@ from pathlib import Path
 from genemask.config import load_schema, read_yaml, validate_config
 from genemask.errors import UserError
 from genemask.evaluation.tasks import TASKS
+from genemask.masking import registry
 
 
 def _config_source():
@@ -50,24 +51,63 @@ def chromosome_args(chromosomes):
 
 
 MASKING = config["masking"]
+# Strategies with masks of their own (time-variant strategies are replaced by their components), from the
+# registry: their masks are precomputed and their statistics tabulated.
+MASK_STRATEGIES = registry.mask_strategies(MASKING["strategies"])
+NPMI_OUTPUTS = {
+    "ranks": "results/npmi/kmer_ranks.tsv",
+    "ngrams": "results/npmi/ngrams.parquet",
+}
+
+
+def masking_setting(dotted):
+    """A value under the config's `masking:` by its dotted key (the registry names each parameter's key)."""
+    value = MASKING
+    for key in dotted.split("."):
+        value = value[key]
+    return value
 
 
 def strategy_args(wildcards):
-    """Options of one masking strategy, from config."""
-    strategy = wildcards.strategy
-    if strategy == "random":
-        return f"--centre-probability {MASKING['random']['centre_probability']}"
-    if strategy in ("genemask", "genemask-as-released"):
-        settings = MASKING["genemask"]
-        return (
-            f"--centre-probability {settings['centre_probability']}"
-            f" --all-high-below {settings['all_high_below']}"
-        )
-    vocab = MASKING["pmi_vocab"]
-    return (
-        f"--ngram-vocab-size {vocab['vocab_size']} --min-n {vocab['min_n']}"
-        f" --max-n {vocab['max_n']} --mask-fraction {MASKING['mask_fraction']}"
+    """Command-line options of one strategy's parameters, from config (the registry lists them)."""
+    return " ".join(
+        f"--{p.name.replace('_', '-')} {masking_setting(p.config)}"
+        for p in registry.get(wildcards.strategy).parameters
     )
+
+
+def strategy_inputs(wildcards):
+    """The NPMI outputs a strategy reads (its components' included), by name: ranks, ngrams."""
+    return {name: NPMI_OUTPUTS[name] for name in registry.reads(wildcards.strategy)}
+
+
+def input_args(wildcards, input):
+    """--ranks/--ngrams options for the inputs a strategy reads."""
+    return " ".join(
+        f"--{name} {input[name]}" for name in registry.reads(wildcards.strategy)
+    )
+
+
+def pretrain_inputs(wildcards):
+    """A pretraining run reads its strategy's mask store, or its components' (time-variant), and a time-variant
+    strategy reads the inputs its components do (its curriculum may validate under their masks).
+    """
+    inputs = {
+        "masks": [
+            f"results/masks/{name}"
+            for name in registry.mask_strategies([wildcards.strategy])
+        ]
+    }
+    if registry.get(wildcards.strategy).time_variant:
+        inputs |= strategy_inputs(wildcards)
+    return inputs
+
+
+def curriculum_args(wildcards, input):
+    """A time-variant strategy's inputs and parameters as `genemask pretrain` options; nothing otherwise."""
+    if not registry.get(wildcards.strategy).time_variant:
+        return ""
+    return f"{input_args(wildcards, input)} {strategy_args(wildcards)}".strip()
 
 
 # Fine-tuning grid (rules/finetune.smk).

@@ -1,8 +1,7 @@
 rule precompute_masks:
     input:
+        unpack(strategy_inputs),
         chunks=rules.chunk_genome.output.store,
-        ranks=rules.npmi.output.ranks,
-        ngrams=rules.npmi.output.ngrams,
     output:
         directory("results/masks/{strategy}"),
     log:
@@ -10,7 +9,7 @@ rule precompute_masks:
     benchmark:
         "results/benchmarks/masks_{strategy}.tsv"
     wildcard_constraints:
-        strategy="|".join(config["masking"]["strategies"]),
+        strategy="|".join(re.escape(s) for s in MASK_STRATEGIES),
     conda:
         "../envs/cpu.yaml"
     threads: 4
@@ -21,8 +20,9 @@ rule precompute_masks:
         seed=config["masking"]["seed"],
         k=config["masking"]["k"],
         strategy_args=strategy_args,
+        inputs=input_args,
     shell:
-        "genemask masks --chunks {input.chunks} --ranks {input.ranks} --ngrams {input.ngrams}"
+        "genemask masks --chunks {input.chunks} {params.inputs}"
         " --strategy {wildcards.strategy} --out {output} --epochs {params.epochs}"
         " --seed {params.seed} --k {params.k} --threads {threads} {params.strategy_args} > {log} 2>&1"
 
@@ -31,9 +31,7 @@ rule masking_statistics:
     input:
         chunks=rules.chunk_genome.output.store,
         ranks=rules.npmi.output.ranks,
-        masks=expand(
-            "results/masks/{strategy}", strategy=config["masking"]["strategies"]
-        ),
+        masks=expand("results/masks/{strategy}", strategy=MASK_STRATEGIES),
     output:
         report(
             "results/masks/statistics.tsv",

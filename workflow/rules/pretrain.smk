@@ -5,8 +5,8 @@
 
 rule pretrain_model:
     input:
+        unpack(pretrain_inputs),
         chunks=rules.chunk_genome.output.store,
-        masks="results/masks/{strategy}",
     output:
         model=directory("results/models/{arch}_{strategy}_{steps}"),
     log:
@@ -15,7 +15,7 @@ rule pretrain_model:
         "results/benchmarks/pretrain_{arch}_{strategy}_{steps}.tsv"
     wildcard_constraints:
         arch="tiny|logo|dnabert",
-        strategy="|".join(config["pretrain"]["strategies"]),
+        strategy="|".join(re.escape(s) for s in config["pretrain"]["strategies"]),
         steps=r"\d+",
     conda:
         "../envs/cuda.yaml"
@@ -42,6 +42,7 @@ rule pretrain_model:
         checkpoint_every=config["pretrain"]["checkpoint_every"],
         compile="--compile" if config["pretrain"]["compile"] else "",
         k=config["masking"]["k"],
+        curriculum=curriculum_args,
     shell:
         "{params.launcher} pretrain --chunks {input.chunks} --masks {input.masks}"
         " --strategy {wildcards.strategy} --preset {wildcards.arch} --steps {wildcards.steps}"
@@ -51,7 +52,8 @@ rule pretrain_model:
         " --batch-size {params.batch_size} --global-batch {params.global_batch}"
         " --eval-every {params.eval_every} --eval-chunks {params.eval_chunks}"
         " --checkpoint-every {params.checkpoint_every} --workers {params.workers}"
-        " --runtime-minutes {resources.runtime} --threads {threads} {params.compile} >> {log} 2>&1"
+        " --runtime-minutes {resources.runtime} --threads {threads} {params.compile}"
+        " {params.curriculum} >> {log} 2>&1"
 
 
 rule report_training:

@@ -1,4 +1,4 @@
-"""Time-variant masking (CM-GEMS paper; method.md section 4): which component strategy each optimiser step uses.
+"""Time-variant masking (CM-GEMS paper; docs/method.md section 4): which component strategy each optimiser step uses.
 
 The component masks are precomputed like any other (one mask store per component); the loader collates every
 micro-batch once per component (`ComponentBatches`), so it can run ahead of the choice, and the training loop
@@ -19,11 +19,23 @@ evaluation that follows `step` steps.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from genemask.errors import UserError
+from genemask.masking import registry
+from genemask.masking.collator import MLMCollator
+from genemask.masking.settings import MaskingSettings
+from genemask.masking.store import MaskStore
+from genemask.masking.strategies import Masker
+from genemask.training.checkpoints import Progress
+from genemask.training.data import WithMaskedPositions
+from genemask.training.settings import PretrainConfig
 
 CM_STEP_LEVELS = 100
 DEFAULT_TAU = 1.0
@@ -101,6 +113,8 @@ class CmGems:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        if not state:  # a new run
+            return
         self.perplexities = [float(x) for x in state["perplexities"]]
         self.evaluated_at = [int(x) for x in state["evaluated_at"]]
         self.switch_step = state["switch_step"]
@@ -128,3 +142,113 @@ class ComponentBatches:
 
     def __call__(self, items: list[dict]) -> dict[str, dict]:
         return {name: collate(items) for name, collate in self.collators.items()}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# In a training run
+
+
+def make_collator(
+    k: int, strategy: str, seed: int, *, ranks: Path | None = None, ngrams: Path | None = None
+) -> MLMCollator:
+    """The masked-LM collator of masks drawn on the fly (train or validation batches)."""
+    settings = MaskingSettings(strategy=strategy, k=k, seed=seed, ranks=ranks, ngrams=ngrams)
+    return MLMCollator(Masker.from_settings(settings))
+
+
+def train_collate(config: PretrainConfig, n_train: int) -> Callable[[list[dict]], dict]:
+    """Precomputed masks when given (checked against the train split), else masks drawn on the fly; for a
+    time-variant strategy one collator per component (ComponentBatches), the choice being made per step."""
+    c = config
+    components = registry.get(c.strategy).components
+    needed = components or (c.strategy,)
+    if c.masks is None:
+        collators = {
+            name: WithMaskedPositions(make_collator(c.k, name, c.mask_seed, ranks=c.ranks, ngrams=c.ngrams))
+            for name in needed
+        }
+    else:
+        stores = {}
+        for path in c.masks:
+            store = MaskStore.open(path)
+            if store.k != c.k:
+                raise UserError(f"{path}: masks of {store.k}-mer tokens, but --k is {c.k}")
+            if store.meta.get("split", "train") != "train" or len(store) != n_train:
+                raise UserError(
+                    f"{path}: masks for {len(store)} chunks, the train split of {c.chunks} has "
+                    f"{n_train}; were they made from this chunk store's train split?"
+                )
+            stores[store.strategy] = store
+        if sorted(stores) != sorted(needed):
+            raise UserError(
+                f"--masks: stores of {', '.join(sorted(stores))}, but --strategy {c.strategy} needs "
+                f"{', '.join(needed)}"
+            )
+        collators = {name: WithMaskedPositions(MLMCollator(stores[name])) for name in needed}
+    return ComponentBatches(collators) if components else collators[c.strategy]
+
+
+def component_eval_maskers(config: PretrainConfig, curriculum: Curriculum | None) -> dict[str, Masker]:
+    """Maskers of the validation set under each component, for a curriculum that validates under the active
+    masking (cm-gems): the components' parameters as their mask stores recorded them (defaults otherwise), the
+    run's seed, and the inputs they read (--ranks)."""
+    if curriculum is None or not curriculum.evaluates:
+        return {}
+    c = config
+    recorded = {}
+    for path in c.masks or ():
+        store = MaskStore.open(path)
+        recorded[store.strategy] = store.meta
+    names = {f.name for f in dataclasses.fields(MaskingSettings)} - {
+        "strategy",
+        "k",
+        "seed",
+        "ranks",
+        "ngrams",
+    }
+    maskers = {}
+    for name in curriculum.components:
+        parameters = {key: value for key, value in recorded.get(name, {}).items() if key in names}
+        settings = MaskingSettings(
+            strategy=name, k=c.k, seed=c.seed, ranks=c.ranks, ngrams=c.ngrams, **parameters
+        )
+        maskers[name] = Masker.from_settings(settings)
+    return maskers
+
+
+def curriculum_for(config: PretrainConfig) -> Curriculum | None:
+    """The curriculum of a run's time-variant strategy, with its parameters from the settings; None otherwise."""
+    entry = registry.get(config.strategy)
+    if not entry.time_variant:
+        return None
+    parameters = {name: getattr(config, name) for name in entry.defaults}
+    return make_curriculum(
+        entry.name, entry.components, seed=config.mask_seed, total_steps=config.steps, parameters=parameters
+    )
+
+
+def curriculum_columns(
+    curriculum: Curriculum,
+    masking: str,
+    eval_sets: dict[str, list[dict]],
+    row: dict,
+    progress: Progress,
+    log,
+    evaluate_loss: Callable[[list[dict]], float],
+) -> dict:
+    """A time-variant strategy's metrics: the component of the step just done and, at an evaluation, the loss
+    under the active masking that a curriculum such as cm-gems switches on (and the switch, when it happens)."""
+    columns = {"masking": masking}
+    if "valid_loss" in row and eval_sets and curriculum.switch_step is None:
+        loss = evaluate_loss(eval_sets[masking])
+        curriculum.observe(progress.step, loss)
+        columns["curriculum_valid_loss"] = loss
+        if curriculum.switch_step is not None:
+            log(
+                f"step {progress.step}: {curriculum.components[1]} masking from the next step on (switch)",
+                flush=True,
+            )
+        progress.curriculum = curriculum.state_dict()
+    if curriculum.switch_step is not None:
+        columns["switch_step"] = curriculum.switch_step
+    return columns
