@@ -15,6 +15,11 @@ evaluation that follows `step` steps.
   has stopped falling), `global` for the rest of the run. `switch_step` is the number of steps done at that
   evaluation; steps switch_step+1, ... (1-based) use `global`. Its state (perplexities so far, switch step) goes
   into the checkpoint, so a resumed run switches where an uninterrupted one does.
+
+In a training run (`training/pretrain.py`): `train_collate` gives the train batches' collate function (one
+strategy's masks, or every component's), `curriculum_for` the run's curriculum, `component_eval_maskers` the
+validation masks under each component, and `curriculum_columns` the metrics of a step (`masking`,
+`curriculum_valid_loss`, `switch_step`).
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from genemask.training.checkpoints import (
     write_checkpoint,
 )
 from genemask.training.curriculum import (
+    Curriculum,
     component_eval_maskers,
     curriculum_columns,
     curriculum_for,
@@ -115,10 +116,7 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     train_collator = train_collate(c, len(train_lengths))
     eval_set = _eval_set(c, dist, valid_lengths)
     curriculum = curriculum_for(c)  # time-variant strategies: which component each step uses
-    curriculum_eval_sets = {
-        name: _eval_set(c, dist, valid_lengths, MLMCollator(masker))
-        for name, masker in component_eval_maskers(c, curriculum).items()
-    }
+    curriculum_eval_sets = _component_eval_sets(c, dist, valid_lengths, curriculum)
 
     # --- resume from the latest checkpoint, or seed a new run
     if dist.main:
@@ -297,6 +295,15 @@ def _eval_set(
     return [collate([dataset[key] for key in batch]) for batch in keys]
 
 
+def _component_eval_sets(
+    config: PretrainConfig, dist: Distributed, valid_lengths: np.ndarray, curriculum: Curriculum | None
+) -> dict[str, list[dict]]:
+    """The validation batches under each component's masks, for a curriculum that validates under the active
+    masking (cm-gems); none otherwise."""
+    maskers = component_eval_maskers(config, curriculum)
+    return {name: _eval_set(config, dist, valid_lengths, MLMCollator(m)) for name, m in maskers.items()}
+
+
 def _open_tensorboard(config: PretrainConfig, dist: Distributed, step: int):
     """TensorBoard logs beside the checkpoints, when tensorboard is installed; a resumed run drops the
     events logged after its checkpoint."""
@@ -431,9 +438,8 @@ def _save_model(
             "train_tokens": progress.tokens,
             "train_seconds": progress.train_seconds,
             "final": progress.metrics[-1] if progress.metrics else {},
-            "switch_step": progress.curriculum.get(
-                "switch_step"
-            ),  # cm-gems: the step after which global took over
+            # cm-gems: the step after which global masking took over (None: no switch, or no curriculum)
+            "switch_step": progress.curriculum.get("switch_step"),
             "curriculum": progress.curriculum,
             "tokenizer_saved": tokenizer,
         }
