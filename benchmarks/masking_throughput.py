@@ -1,8 +1,9 @@
 """Masking throughput per strategy on one core, with ratios against `random` measured in the same run.
 
-Bars (issue 4): `genemask` at >= 0.7x the throughput of `random` on the same batches, and >= 20,000 sequences of
-510 tokens per second per core. `genemask-as-released` and `pmi-vocab` are reported too, and a Python loop per
-centre in the published style (DNABERT / GeneMask `mask_tokens`) for scale.
+Bars (issues 4 and 14): `genemask` and `global` each at >= 0.7x the throughput of `random` on the same batches,
+and >= 20,000 sequences of 510 tokens per second per core. Every other strategy with a kernel in the registry
+(`genemask-as-released`, `pmi-vocab`, ...) is reported too, and a Python loop per centre in the published style
+(DNABERT / GeneMask `mask_tokens`) for scale.
 
 Batches are tokenised just before they are masked, as in `genemask masks` and the collator, so each strategy
 sees the same cache-warm batch; strategies take turns going first, and each batch is timed several times (the
@@ -25,14 +26,15 @@ import numpy as np
 import torch
 
 from genemask.genome.fasta import encode, read_fasta
+from genemask.masking import registry
 from genemask.masking.kmer_ranks import load_kmer_ranks
-from genemask.masking.settings import STRATEGIES
 from genemask.masking.strategies import Masker
 from genemask.masking.tokenizer import CLS_ID, N_SPECIAL, PAD_ID, SEP_ID, chunk_token_ids
 from genemask.masking.vocabulary import NgramVocabulary, load_ngram_vocabulary
 
 MIN_RATIO = 0.7
 MIN_SEQUENCES_PER_SECOND = 20_000
+BARRED = ("genemask", "global")  # the strategies held to the bars
 
 
 def sequences(args: argparse.Namespace, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +64,7 @@ def maskers(args: argparse.Namespace, rng: np.random.Generator) -> dict[str, Mas
     else:
         lengths = rng.integers(8, 11, size=100_000)
         ngrams = NgramVocabulary.from_ngrams(["".join(rng.choice(list("ACGT"), size=n)) for n in lengths])
-    return {s: Masker(s, seed=1, rank_of_id=ranks, ngrams=ngrams) for s in STRATEGIES}
+    return {s: Masker(s, seed=1, rank_of_id=ranks, ngrams=ngrams) for s in registry.names(time_variant=False)}
 
 
 def published_style_random(ids: np.ndarray, offsets: np.ndarray, seed: int = 0) -> torch.Tensor:
@@ -92,17 +94,19 @@ def published_style_random(ids: np.ndarray, offsets: np.ndarray, seed: int = 0) 
 
 def warm_batches(args, codes, offsets, masks: dict[str, Masker]) -> dict[str, float]:
     """Seconds per strategy over all batches: each batch is masked `repeats` times by every strategy in turn,
-    and the fastest time per (batch, strategy) counts, which filters out other processes' interruptions."""
+    and the fastest time per (batch, strategy) counts, which filters out other processes' interruptions. The batch
+    is tokenised again (untimed) before every call, as `genemask masks` and the collator do, so that no strategy
+    finds it evicted from cache by the one before (pmi-vocab's tables are large; global reads every token id)."""
     names = list(masks)
     total = dict.fromkeys(names, 0.0)
     for number, first in enumerate(range(0, args.sequences, args.batch)):
         stop = min(first + args.batch, args.sequences)
-        ids, token_offsets = chunk_token_ids(codes, offsets[first : stop + 1], 6)
         chunk_index = np.arange(first, stop)
         best = dict.fromkeys(names, math.inf)
         for repeat in range(args.repeats):
             shift = (number + repeat) % len(names)
             for name in names[shift:] + names[:shift]:
+                ids, token_offsets = chunk_token_ids(codes, offsets[first : stop + 1], 6)
                 start = time.perf_counter()
                 masks[name](ids, token_offsets, chunk_index, 0)
                 best[name] = min(best[name], time.perf_counter() - start)
@@ -172,13 +176,17 @@ def main() -> int:
         f"\nPython loop per centre (published style, random): {reference:,.0f} seq/s; ours is {ours / reference:,.0f}x"
     )
 
-    ratio = warm["random"] / warm["genemask"]
-    rates = {name: args.sequences / warm[name] for name in ("random", "genemask")}
-    ok = ratio >= MIN_RATIO and min(rates.values()) >= MIN_SEQUENCES_PER_SECOND
-    print(
-        f"\ngenemask / random = {ratio:.2f} (bar {MIN_RATIO}); random {rates['random']:,.0f}, genemask "
-        f"{rates['genemask']:,.0f} seq/s (bar {MIN_SEQUENCES_PER_SECOND:,}): {'PASS' if ok else 'FAIL'}"
-    )
+    ok = True
+    print()
+    for name in BARRED:
+        ratio = warm["random"] / warm[name]
+        rates = {strategy: args.sequences / warm[strategy] for strategy in ("random", name)}
+        passed = ratio >= MIN_RATIO and min(rates.values()) >= MIN_SEQUENCES_PER_SECOND
+        ok &= passed
+        print(
+            f"{name} / random = {ratio:.2f} (bar {MIN_RATIO}); random {rates['random']:,.0f}, {name} "
+            f"{rates[name]:,.0f} seq/s (bar {MIN_SEQUENCES_PER_SECOND:,}): {'PASS' if passed else 'FAIL'}"
+        )
     return 0 if ok else 1
 
 

@@ -27,6 +27,7 @@ from genemask.estimate import (
     planned_jobs,
 )
 from genemask.evaluation.settings import finetune_regime
+from genemask.masking import registry
 
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 
@@ -82,7 +83,7 @@ def expected_counts(config: dict) -> dict[str, int]:
     draws = len(f["tasks"]) * len(f["shots"]) * len(f["seeds"])
     return {
         "pretrain_model": pretrained,
-        "precompute_masks": len(config["masking"]["strategies"]),
+        "precompute_masks": len(registry.mask_strategies(config["masking"]["strategies"])),
         "sample_task": draws,
         "finetune_model": models * draws,
         "kmer_baseline": draws * f["kmer_logistic_reference"],
@@ -151,7 +152,7 @@ def test_study_plan_and_cost(capsys: pytest.CaptureFixture[str], monkeypatch: py
     config = load_config(REPO / "config" / "config.yaml")
     for rule, count in expected_counts(config).items():
         assert int(rows[rule][0].replace(",", "")) == count, rule
-    assert rows["finetune_model"][0] == "2,200"  # 11 models x 4 tasks x 5 shots x 10 seeds
+    assert rows["finetune_model"][0] == "3,000"  # 15 models x 4 tasks x 5 shots x 10 seeds
     assert int(rows["total"][0].replace(",", "")) == sum(
         int(r[0].replace(",", "")) for k, r in rows.items() if k != "total"
     )

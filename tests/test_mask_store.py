@@ -12,6 +12,7 @@ import pytest
 from genemask.cli import build_parser, main
 from genemask.genome.chunking import ChunkingOptions, chunk_genome
 from genemask.genome.chunkstore import ChunkStore
+from genemask.masking import registry
 from genemask.masking.collator import MLMCollator
 from genemask.masking.kmer_ranks import load_kmer_ranks
 from genemask.masking.settings import MaskingSettings
@@ -22,7 +23,7 @@ from genemask.masking.tokenizer import N_SPECIAL, codes_to_token_ids
 from genemask.masking.vocabulary import load_ngram_vocabulary
 from genemask.options import options_from
 
-STRATEGIES = ("random", "genemask", "genemask-as-released", "pmi-vocab")
+STRATEGIES = registry.names(time_variant=False)  # every strategy with masks of its own, global included
 
 
 @pytest.fixture(scope="module")
@@ -231,23 +232,32 @@ def test_mask_stats_cli(inputs, stores, tmp_path):
         by_strategy.loc["genemask", "hidden_nucleotide_fraction"]
         > by_strategy.loc["random", "hidden_nucleotide_fraction"]
     )
+    # global takes the best-ranked tokens of each sequence outright: better still than genemask's choice among
+    # random candidates, and each centre hides all of its k-mer
+    assert (
+        by_strategy.loc["global", "hidden_6mer_mean_rank"]
+        < 0.8 * by_strategy.loc["genemask", "hidden_6mer_mean_rank"]
+    )
 
 
-def test_hg38_slice_genemask_hides_better_ranked_6mers(hg38_slice, tmp_path):
+def test_hg38_slice_genemask_and_global_hide_better_ranked_6mers(hg38_slice, tmp_path):
     """The paper's first check on real sequence, with a ranking of the slice's own 6-mers by count (a stand-in
-    for NPMI that needs no n-gram statistics): GeneMask's fully hidden 6-mers rank markedly better."""
+        for NPMI that needs no n-gram statistics): GeneMask's fully hidden 6-mers rank markedly better, global's
+    better still."""
     chunk_genome(hg38_slice, tmp_path / "chunks", ChunkingOptions(seed=11))
     chunks = ChunkStore.open(tmp_path / "chunks", "valid")
     counts = np.bincount(codes_to_token_ids(chunks.seq, 6), minlength=N_SPECIAL + 4**6)[N_SPECIAL:]
     ranks = np.full(N_SPECIAL + 4**6, 4**6, dtype=np.int64)
     ranks[N_SPECIAL + np.argsort(-counts, kind="stable")] = np.arange(1, 4**6 + 1)
     rows = {}
-    for strategy in ("random", "genemask"):
+    for strategy in ("random", "genemask", "global"):
         store = write_mask_store(
             chunks, Masker(strategy, seed=13, rank_of_id=ranks), tmp_path / strategy, epochs=2
         )
         rows[strategy] = mask_statistics(chunks, MaskStore.open(store), ranks)
     assert rows["genemask"]["hidden_6mer_mean_rank"] < 0.8 * rows["random"]["hidden_6mer_mean_rank"]
+    assert rows["global"]["hidden_6mer_mean_rank"] < rows["genemask"]["hidden_6mer_mean_rank"]
+    assert 0.12 < rows["global"]["masked_fraction"] < 0.16
     assert 0.13 < rows["random"]["masked_fraction"] < 0.16
     assert 0.14 < rows["genemask"]["masked_fraction"] < 0.18
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -14,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -21,8 +23,11 @@ from safetensors.torch import load_file
 from genemask.errors import UserError
 from genemask.genome.chunkstore import ChunkStore
 from genemask.masking.collator import MLMCollator
+from genemask.masking.kmer_ranks import load_kmer_ranks
+from genemask.masking.store import write_mask_store
 from genemask.masking.strategies import Masker
 from genemask.training.checkpoints import checkpoint_damage, list_checkpoints
+from genemask.training.curriculum import CmStep
 from genemask.training.data import (
     ChunkTokens,
     LengthBuckets,
@@ -343,6 +348,84 @@ def test_two_processes_train_like_one_with_the_same_global_batch(chunks, tmp_pat
         torch.testing.assert_close(ours[name], theirs[name], rtol=0, atol=1e-5, msg=name)
     trainer = json.loads((double.checkpoint_dir / "step-00000008" / "trainer.json").read_text())
     assert trainer["world_size"] == 2 and trainer["accum"] == 1
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Time-variant strategies: a choice per optimiser step, resumed exactly across cm-gems' switch
+
+
+@pytest.fixture(scope="module")
+def component_masks(chunks, tmp_path_factory) -> dict:
+    """A 6-mer ranking and precomputed masks of every component strategy, as the workflow gives them."""
+    root = tmp_path_factory.mktemp("components")
+    rng = np.random.default_rng(2)
+    kmers = ["".join(p) for p in itertools.product("ATCG", repeat=6)]
+    ranks = pd.DataFrame({"kmer": kmers, "count": 200, "npmi": 0.0, "rank": rng.permutation(len(kmers)) + 1})
+    ranks.to_csv(root / "kmer_ranks.tsv", sep="\t", index=False)
+    rank_of_id = load_kmer_ranks(root / "kmer_ranks.tsv")
+    train = ChunkStore.open(chunks, "train")
+    stores = {
+        name: write_mask_store(train, Masker(name, seed=9, rank_of_id=rank_of_id), root / name, epochs=4)
+        for name in ("random", "genemask", "global")
+    }
+    return {"ranks": root / "kmer_ranks.tsv", "stores": stores}
+
+
+def resume_from(finished: PretrainConfig, step: int, root: Path) -> PretrainConfig:
+    """A run killed after checkpoint `step` of `finished`: its checkpoints up to there, run again to the end."""
+    config = replace(finished, out=root / "model", checkpoint_dir=root / "checkpoints", metrics=None)
+    config.checkpoint_dir.mkdir(parents=True)
+    for saved, path in list_checkpoints(finished.checkpoint_dir):
+        if saved <= step:
+            shutil.copytree(path, config.checkpoint_dir / path.name)
+    assert pretrain(config) == 0
+    return config
+
+
+@pytest.mark.parametrize(
+    ("strategy", "components"), [("cm-gems", ("genemask", "global")), ("cm-step", ("random", "global"))]
+)
+def test_time_variant_runs_choose_per_step_and_resume_bit_identical(
+    chunks, component_masks, tmp_path, strategy, components
+):
+    stores = tuple(component_masks["stores"][name] for name in components)
+    # tau this large: perplexity always falls by less, so cm-gems switches at its second evaluation (step 16).
+    full = make_config(
+        chunks, tmp_path / "full", strategy=strategy, masks=stores, ranks=component_masks["ranks"],
+        tau=1e9, keep_checkpoints=10,
+    )  # fmt: skip
+    assert pretrain(full) == 0
+    header, *rows = [line.split(",") for line in (full.out / "metrics.csv").read_text().splitlines()]
+    rows = [dict(zip(header, row, strict=True)) for row in rows]
+    summary = json.loads((full.out / "pretrain.json").read_text())
+    if strategy == "cm-gems":
+        assert [r["masking"] for r in rows] == ["genemask"] * 16 + ["global"] * (STEPS - 16)
+        assert [r["switch_step"] for r in rows] == [""] * 15 + ["16"] * (STEPS - 15)
+        assert [r["step"] for r in rows if r["curriculum_valid_loss"]] == ["8", "16"]
+        assert summary["switch_step"] == 16 and len(summary["curriculum"]["perplexities"]) == 2
+        trainer = json.loads((full.checkpoint_dir / "step-00000020" / "trainer.json").read_text())
+        assert trainer["curriculum"]["switch_step"] == 16
+    else:
+        expected = CmStep(seed=full.mask_seed, total_steps=STEPS)
+        assert [r["masking"] for r in rows] == [expected.choose(t) for t in range(STEPS)]
+        assert {r["masking"] for r in rows} == {"random", "global"}
+        assert summary["switch_step"] is None
+    # Killed after step 10 (one evaluation done, cm-gems' switch ahead) and, for cm-gems, after step 20 (switched).
+    for step in (10, 20) if strategy == "cm-gems" else (10,):
+        resumed = resume_from(full, step, tmp_path / f"from{step}")
+        assert_same_run(resumed, full, f"{strategy} resumed from step {step}")
+        resumed_rows = (resumed.out / "metrics.csv").read_text().splitlines()
+        masking = header.index("masking")
+        assert [r.split(",")[masking] for r in resumed_rows[1:]] == [r["masking"] for r in rows]
+
+
+def test_time_variant_runs_need_their_components_masks(chunks, component_masks, tmp_path):
+    stores = component_masks["stores"]
+    config = make_config(
+        chunks, tmp_path, strategy="cm-gems", masks=(stores["genemask"],), ranks=component_masks["ranks"]
+    )
+    with pytest.raises(UserError, match="needs genemask, global"):
+        pretrain(config)
 
 
 # ----------------------------------------------------------------------------------------------------------

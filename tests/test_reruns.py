@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from genemask.evaluation.settings import finetune_regime
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 
@@ -225,7 +227,14 @@ def test_changing_the_npmi_threshold_reruns_nothing_of_random(finished: Path) ->
 
 
 def test_changing_a_finetuning_learning_rate_reruns_only_neural_finetuning(finished: Path) -> None:
-    jobs = planned(finished, changed(lambda c: c["finetune"]["regimes"]["few"].update(learning_rate=2.0e-3)))
+    regimes, (shots,) = MINI["finetune"]["regimes"], MINI["finetune"]["shots"]
+    used = next(name for name, regime in regimes.items() if regime is finetune_regime(regimes, shots))
+    jobs = planned(
+        finished,
+        changed(
+            lambda c: c["finetune"]["regimes"][used].update(learning_rate=regimes[used]["learning_rate"] * 2)
+        ),
+    )
     # 4 pretrained models and the random-init floor; not the k-mer baseline, nothing upstream.
     assert jobs == {"finetune_model": 5, **FEWSHOT}
 

@@ -12,6 +12,7 @@ from genemask.config import load_schema, read_yaml, validate_config
 from genemask.errors import UserError
 from genemask.evaluation.settings import finetune_regime as regime_for_shots
 from genemask.evaluation.tasks import TASKS
+from genemask.masking import registry
 
 
 def _config_source():
@@ -80,48 +81,71 @@ def chromosome_args(chromosomes):
 
 
 MASKING = config["masking"]
-# What each strategy reads from the NPMI stage (`genemask masks` options); random masking reads none of it.
-NPMI_INPUTS = {
-    "random": [],
-    "genemask": ["ranks"],
-    "genemask-as-released": ["ranks"],
-    "pmi-vocab": ["ngrams"],
+# Strategies with masks of their own (time-variant strategies are replaced by their components), from the
+# registry: their masks are precomputed and their statistics tabulated.
+MASK_STRATEGIES = registry.mask_strategies(MASKING["strategies"])
+NPMI_OUTPUTS = {
+    "ranks": "results/npmi/kmer_ranks.tsv",
+    "ngrams": "results/npmi/ngrams.parquet",
 }
 
 
-def strategy_settings(strategy):
-    """The masking settings one strategy's masks depend on: its own parameters, no other strategy's."""
-    if strategy == "random":
-        return {"centre_probability": MASKING["random"]["centre_probability"]}
-    if strategy in ("genemask", "genemask-as-released"):
-        return dict(MASKING["genemask"])
-    return {**MASKING["pmi_vocab"], "mask_fraction": MASKING["mask_fraction"]}
+def masking_setting(dotted):
+    """A value under the config's `masking:` by its dotted key (the registry names each parameter's key)."""
+    value = MASKING
+    for key in dotted.split("."):
+        value = value[key]
+    return value
 
 
 def strategy_args(wildcards):
-    """Options of one masking strategy, from config."""
-    settings = strategy_settings(wildcards.strategy)
-    if wildcards.strategy == "random":
-        return f"--centre-probability {settings['centre_probability']}"
-    if wildcards.strategy in ("genemask", "genemask-as-released"):
-        return (
-            f"--centre-probability {settings['centre_probability']}"
-            f" --all-high-below {settings['all_high_below']}"
-        )
-    return (
-        f"--ngram-vocab-size {settings['vocab_size']} --min-n {settings['min_n']}"
-        f" --max-n {settings['max_n']} --mask-fraction {settings['mask_fraction']}"
+    """Command-line options of one strategy's parameters, from config (the registry lists them)."""
+    return " ".join(
+        f"--{p.name.replace('_', '-')} {masking_setting(p.config)}"
+        for p in registry.get(wildcards.strategy).parameters
     )
 
 
-def mask_inputs(wildcards):
-    """The chunks, and the NPMI outputs this strategy reads (none for random)."""
-    inputs = {"chunks": "results/chunks"}
-    for name in NPMI_INPUTS[wildcards.strategy]:
-        inputs[name] = (
-            f"results/npmi/{'kmer_ranks.tsv' if name == 'ranks' else 'ngrams.parquet'}"
-        )
+def strategy_inputs(wildcards):
+    """The NPMI outputs a strategy reads (its components' included), by name: ranks, ngrams."""
+    return {name: NPMI_OUTPUTS[name] for name in registry.reads(wildcards.strategy)}
+
+
+def input_args(wildcards, input):
+    """--ranks/--ngrams options for the inputs a strategy reads."""
+    return " ".join(
+        f"--{name} {input[name]}" for name in registry.reads(wildcards.strategy)
+    )
+
+
+def pretrain_inputs(wildcards):
+    """A pretraining run reads its strategy's mask store, or its components' (time-variant), and a time-variant
+    strategy reads the inputs its components do (its curriculum may validate under their masks).
+    """
+    inputs = {
+        "masks": [
+            f"results/masks/{name}"
+            for name in registry.mask_strategies([wildcards.strategy])
+        ]
+    }
+    if registry.get(wildcards.strategy).time_variant:
+        inputs |= strategy_inputs(wildcards)
     return inputs
+
+
+def curriculum_args(wildcards, input):
+    """A time-variant strategy's inputs and parameters as `genemask pretrain` options; nothing otherwise."""
+    if not registry.get(wildcards.strategy).time_variant:
+        return ""
+    return f"{input_args(wildcards, input)} {strategy_args(wildcards)}".strip()
+
+
+def strategy_settings(strategy):
+    """The masking settings one strategy's masks depend on: its own parameters (the registry names them), no
+    other strategy's."""
+    return {
+        p.name: masking_setting(p.config) for p in registry.get(strategy).parameters
+    }
 
 
 # Identities: each stage's result depends on exactly these settings (and on its upstream stages' identities),
@@ -139,8 +163,14 @@ def genome_identity():
 
 
 def mask_identity(strategy):
-    npmi = config["npmi"] if NPMI_INPUTS[strategy] else None
+    """What one strategy's masks depend on; a time-variant strategy's are its components' and its own settings."""
+    npmi = config["npmi"] if registry.reads(strategy) else None
     shared = {key: MASKING[key] for key in ("k", "seed", "epochs")}
+    components = [
+        [name, strategy_settings(name)]
+        for name in registry.mask_strategies([strategy])
+        if name != strategy
+    ]
     return [
         genome_identity(),
         config["chunking"],
@@ -148,6 +178,7 @@ def mask_identity(strategy):
         strategy,
         shared,
         strategy_settings(strategy),
+        components,
     ]
 
 
@@ -167,6 +198,11 @@ RUN_SETTINGS = (
 def run_identity(arch, strategy, steps):
     """Hash of what changes the weights of one pretraining run: its checkpoints live under it."""
     optimisation = {key: config["pretrain"][key] for key in RUN_SETTINGS}
+    if registry.get(
+        strategy
+    ).time_variant:  # the curriculum validates (cm-gems) on these chunks
+        optimisation["eval_chunks"] = config["pretrain"]["eval_chunks"]
+        optimisation["eval_every"] = config["pretrain"]["eval_every"]
     return settings_hash(mask_identity(strategy), arch, int(steps), optimisation)
 
 

@@ -1,6 +1,7 @@
 rule precompute_masks:
     input:
-        unpack(mask_inputs),
+        unpack(strategy_inputs),
+        chunks=rules.chunk_genome.output.store,
     output:
         directory("results/masks/{strategy}"),
     log:
@@ -8,7 +9,7 @@ rule precompute_masks:
     benchmark:
         "results/benchmarks/masks_{strategy}.tsv"
     wildcard_constraints:
-        strategy="|".join(config["masking"]["strategies"]),
+        strategy="|".join(re.escape(s) for s in MASK_STRATEGIES),
     conda:
         "../envs/cpu.yaml"
     threads: 4
@@ -19,11 +20,9 @@ rule precompute_masks:
         seed=config["masking"]["seed"],
         k=config["masking"]["k"],
         strategy_args=strategy_args,
-        npmi=lambda wildcards, input: " ".join(
-            f"--{name} {input[name]}" for name in NPMI_INPUTS[wildcards.strategy]
-        ),
+        inputs=input_args,
     shell:
-        "genemask masks --chunks {input.chunks} {params.npmi}"
+        "genemask masks --chunks {input.chunks} {params.inputs}"
         " --strategy {wildcards.strategy} --out {output} --epochs {params.epochs}"
         " --seed {params.seed} --k {params.k} --threads {threads} {params.strategy_args} > {log} 2>&1"
 
@@ -32,9 +31,7 @@ rule masking_statistics:
     input:
         chunks=rules.chunk_genome.output.store,
         ranks=rules.npmi.output.ranks,
-        masks=expand(
-            "results/masks/{strategy}", strategy=config["masking"]["strategies"]
-        ),
+        masks=expand("results/masks/{strategy}", strategy=MASK_STRATEGIES),
     output:
         report(
             "results/masks/statistics.tsv",

@@ -8,8 +8,8 @@
 
 rule pretrain_model:
     input:
+        unpack(pretrain_inputs),
         chunks=rules.chunk_genome.output.store,
-        masks="results/masks/{strategy}",
     output:
         model=directory("results/models/{arch}_{strategy}_{steps}"),
     log:
@@ -18,7 +18,7 @@ rule pretrain_model:
         "results/benchmarks/pretrain_{arch}_{strategy}_{steps}.tsv"
     wildcard_constraints:
         arch="tiny|logo|dnabert",
-        strategy="|".join(config["pretrain"]["strategies"]),
+        strategy="|".join(re.escape(s) for s in config["pretrain"]["strategies"]),
         steps=r"\d+",
     conda:
         "../envs/cuda.yaml"
@@ -46,6 +46,7 @@ rule pretrain_model:
         keep_weights_every=config["pretrain"]["keep_weights_every"],
         compile="--compile" if config["pretrain"]["compile"] else "",
         k=config["masking"]["k"],
+        curriculum=curriculum_args,
     shell:
         "{params.launcher} pretrain --chunks {input.chunks} --masks {input.masks}"
         " --strategy {wildcards.strategy} --preset {wildcards.arch} --steps {wildcards.steps}"
@@ -56,7 +57,8 @@ rule pretrain_model:
         " --eval-every {params.eval_every} --eval-chunks {params.eval_chunks}"
         " --checkpoint-every {params.checkpoint_every} --keep-weights-every {params.keep_weights_every}"
         " --workers {params.workers}"
-        " --runtime-minutes {resources.runtime} --threads {threads} {params.compile} >> {log} 2>&1"
+        " --runtime-minutes {resources.runtime} --threads {threads} {params.compile}"
+        " {params.curriculum} >> {log} 2>&1"
 
 
 rule export_model:

@@ -8,7 +8,8 @@ import dataclasses
 from genemask.atomic import check_output_dir
 from genemask.errors import UserError
 from genemask.genome.chunkstore import SPLITS, ChunkStore
-from genemask.masking.settings import STRATEGIES, MaskingSettings
+from genemask.masking import registry
+from genemask.masking.settings import MaskingSettings
 from genemask.masking.store import write_mask_store
 from genemask.masking.strategies import Masker
 from genemask.options import add_options, options_from
@@ -17,7 +18,7 @@ from genemask.options import add_options, options_from
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "masks",
-        help="precompute masks of a chunk store for E epochs (random, genemask, genemask-as-released, pmi-vocab)",
+        help=f"precompute masks of a chunk store for E epochs ({', '.join(registry.names(time_variant=False))})",
         description="Precompute the masks of every chunk for epochs 0..E-1, deterministic per (seed, epoch, chunk), "
         "as packed bits that training memory-maps.",
     )
@@ -26,8 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output mask store directory")
     parser.add_argument("--epochs", type=int, default=1, help="number of epochs to precompute (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="threads (default 1)")
-    # --strategy is required here, not defaulted: a mask store says which strategy made it.
-    parser.add_argument("--strategy", required=True, choices=STRATEGIES, help="masking strategy")
+    # --strategy is required here, not defaulted: a mask store says which strategy made it. Its choices are the
+    # registry's strategies with masks of their own, as registered when the parser is built.
+    parser.add_argument(
+        "--strategy", required=True, choices=registry.names(time_variant=False), help="masking strategy"
+    )
     add_options(parser, MaskingSettings, tuple(f.name for f in dataclasses.fields(MaskingSettings))[1:])
     parser.set_defaults(func=run)
 
@@ -35,13 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     settings = MaskingSettings(**options_from(args, MaskingSettings))
-    if settings.strategy.startswith("genemask") and not settings.ranks:
-        raise UserError(f"--strategy {settings.strategy} needs --ranks kmer_ranks.tsv")
-    if settings.strategy == "pmi-vocab" and not settings.ngrams:
-        raise UserError("--strategy pmi-vocab needs --ngrams ngrams.parquet")
+    reads = registry.get(settings.strategy).reads
+    for source in reads:
+        if not getattr(settings, source):
+            raise UserError(
+                f"--strategy {settings.strategy} needs --{source} {registry.INPUTS[source].split(',')[0]}"
+            )
     masker = Masker.from_settings(settings)
     chunks = ChunkStore.open(args.chunks, args.split)
-    inputs = {"ranks": settings.ranks, "ngrams": settings.ngrams}
+    inputs = {source: getattr(settings, source) for source in reads}
     write_mask_store(
         chunks,
         masker,

@@ -18,7 +18,7 @@ the same command continues from the latest checkpoint, with bit-identical result
 # PretrainConfig's fields by --help section; --global-batch comes with --grad-accum, below.
 OPTION_GROUPS = {
     "inputs and outputs": ("chunks", "out", "checkpoint_dir", "metrics"),
-    "model and masking": ("preset", "dropout", "k", "strategy", "masks", "ranks", "ngrams", "mask_seed", "eval_strategy"),
+    "model and masking": ("preset", "dropout", "k", "strategy", "masks", "ranks", "ngrams", "mask_seed", "eval_strategy", "tau"),
     "optimisation (defaults: the published GeneMask run)": (
         "steps", "seed", "learning_rate", "betas", "eps", "weight_decay", "warmup_steps", "max_grad_norm",
         "batch_size", "bucket_batches",

@@ -1,50 +1,69 @@
-"""The masking settings and their defaults, in one place: the library (Masker, NgramVocabulary) and the
-`genemask masks` command line (built from the field metadata) both read them from here."""
+"""The masking settings, in one place: the library (Masker, NgramVocabulary) and the `genemask masks` command
+line (built from the field metadata) both read them from here. A strategy's parameters default to None, which
+means the default in the strategy's registry entry (`genemask.masking.registry`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from genemask.masking import registry
 from genemask.options import setting
 
-STRATEGIES = ("random", "genemask", "genemask-as-released", "pmi-vocab")
 DEFAULT_K = 6
 DEFAULT_SEED = 0
-# Per strategy: DNABERT's 0.025 and the paper's 0.0176 (both mask about 15% of tokens with 6-mers).
-DEFAULT_CENTRE_PROBABILITY = {"random": 0.025, "genemask": 0.0176, "genemask-as-released": 0.0176}
-DEFAULT_ALL_HIGH_BELOW = 8
-DEFAULT_MASK_FRACTION = 0.15
-DEFAULT_NGRAM_VOCAB_SIZE = 100_000
-DEFAULT_MIN_N, DEFAULT_MAX_N = 2, 10
+# The defaults of each strategy's parameters live in its registry entry; these name the ones other modules use.
+DEFAULT_CENTRE_PROBABILITY = {
+    s.name: s.defaults["centre_probability"]
+    for s in registry.REGISTRY.values()
+    if "centre_probability" in s.defaults
+}
+DEFAULT_ALL_HIGH_BELOW = registry.get("genemask").defaults["all_high_below"]
+DEFAULT_MASK_FRACTION = registry.get("pmi-vocab").defaults["mask_fraction"]
+DEFAULT_NGRAM_VOCAB_SIZE = registry.get("pmi-vocab").defaults["ngram_vocab_size"]
+DEFAULT_MIN_N = registry.get("pmi-vocab").defaults["min_n"]
+DEFAULT_MAX_N = registry.get("pmi-vocab").defaults["max_n"]
 MAX_NGRAM_N = 15  # NgramVocabulary's bitsets hold n-grams up to this length
+
+
+def _defaults(parameter: str) -> str:
+    """'0.025 random, 0.0176 genemask, ...': the registry's defaults of a parameter, for the help."""
+    return ", ".join(
+        f"{s.defaults[parameter]} {s.name}" for s in registry.REGISTRY.values() if parameter in s.defaults
+    )
+
+
+def _readers(source: str) -> str:
+    return ", ".join(s.name for s in registry.REGISTRY.values() if source in s.reads)
 
 
 @dataclass(frozen=True)
 class MaskingSettings:
     """Everything that determines a Masker: the strategy, its parameters and the files it reads."""
 
-    strategy: str = setting("random", "masking strategy", choices=STRATEGIES)
+    strategy: str = setting("random", "masking strategy", choices=registry.names(time_variant=False))
     k: int = setting(DEFAULT_K, "k-mer length of the tokens")
     seed: int = setting(DEFAULT_SEED, "masking seed")
     ranks: str | Path | None = setting(
-        None, "kmer_ranks.tsv from `genemask npmi` (needed by the genemask strategies)", type=str
+        None, f"kmer_ranks.tsv from `genemask npmi` (needed by {_readers('ranks')})", type=str
     )
     ngrams: str | Path | None = setting(
-        None, "ngrams.parquet from `genemask npmi` (needed by pmi-vocab)", type=str
+        None, f"ngrams.parquet from `genemask npmi` (needed by {_readers('ngrams')})", type=str
     )
     centre_probability: float | None = setting(
         None,
-        "probability of a token being a span centre (default "
-        + ", ".join(f"{p} {strategy}" for strategy, p in DEFAULT_CENTRE_PROBABILITY.items())
-        + ")",
+        f"probability of a token being a span centre (default: the strategy's, {_defaults('centre_probability')})",
         type=float,
     )
-    all_high_below: int = setting(
-        DEFAULT_ALL_HIGH_BELOW,
-        "genemask: with m <= this many centres every centre is high, as published; 0 disables",
+    all_high_below: int | None = setting(
+        None,
+        "genemask: with m <= this many centres every centre is high, as published; 0 disables "
+        f"(default {_defaults('all_high_below')})",
+        type=int,
     )
-    mask_fraction: float = setting(DEFAULT_MASK_FRACTION, "pmi-vocab: fraction of tokens to mask")
+    mask_fraction: float | None = setting(
+        None, f"pmi-vocab: fraction of tokens to mask (default {_defaults('mask_fraction')})", type=float
+    )
     ngram_vocab_size: int = setting(DEFAULT_NGRAM_VOCAB_SIZE, "pmi-vocab: top-V n-grams by NPMI")
     min_n: int = setting(DEFAULT_MIN_N, "pmi-vocab: shortest n-gram (nt)")
     max_n: int = setting(DEFAULT_MAX_N, "pmi-vocab: longest n-gram (nt)")

@@ -1,13 +1,15 @@
-"""Masking strategies over batches of k-mer token sequences (docs/method.md section 4): `Masker`, one configured strategy.
+"""Masking strategies over batches of k-mer token sequences (docs/method.md section 4): `Masker`, one configured
+strategy.
 
 A batch is flat: `ids` holds the k-mer token ids of every sequence (no [CLS]/[SEP]) concatenated, and
 `offsets` (length n+1) delimits them; sequence s is ids[offsets[s]:offsets[s+1]]. Every strategy returns a flat
 boolean mask of the same length, deterministic per (seed, epoch, chunk index) (`random_streams`). The kernels are
 numba-compiled loops (no Python loop per token) that release the GIL, so batches can be masked on several threads.
 
-Strategies (each kernel module describes its own): `random` (DNABERT, `random_kernel`), `genemask` (the paper) and
-`genemask-as-released` (the published code's rank lookup, an ablation) (`genemask_kernel`), `pmi-vocab` (n-grams of
-an NPMI vocabulary as masking units, `pmi_vocab_kernel`).
+The strategies, their inputs, parameters and kernels are listed in `genemask.masking.registry`: `random` (DNABERT),
+`genemask` (the paper), `genemask-as-released` (the published code's rank lookup, an ablation), `pmi-vocab` (n-grams
+of an NPMI vocabulary as masking units), `global` (CM-GEMS), and the time-variant `cm-step` and `cm-gems`, whose
+components are masked by Maskers of their own and chosen per optimiser step in training.
 """
 
 from __future__ import annotations
@@ -18,57 +20,51 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genemask.errors import UserError
-from genemask.masking.genemask_kernel import (
-    NO_CENTRES,
-    NO_RECORD,
-    released_position_ranks,
-    run_genemask_kernel,
-)
+from genemask.masking import registry
+from genemask.masking.genemask_kernel import released_position_ranks
 from genemask.masking.kmer_ranks import load_kmer_ranks
-from genemask.masking.pmi_vocab_kernel import pmi_vocab_spans_kernel
-from genemask.masking.random_kernel import random_spans_kernel, window
-from genemask.masking.random_streams import batch_keys, probability_threshold
-from genemask.masking.settings import (
-    DEFAULT_ALL_HIGH_BELOW,
-    DEFAULT_CENTRE_PROBABILITY,
-    DEFAULT_K,
-    DEFAULT_MASK_FRACTION,
-    DEFAULT_SEED,
-    MAX_NGRAM_N,
-    STRATEGIES,
-    MaskingSettings,
-)
+from genemask.masking.random_streams import batch_keys
+from genemask.masking.settings import DEFAULT_K, DEFAULT_SEED, MAX_NGRAM_N, MaskingSettings
 from genemask.masking.tokenizer import MAX_K, MIN_K, N_SPECIAL, check_k
 from genemask.masking.vocabulary import NgramVocabulary, load_ngram_vocabulary
+
+# Checks of the parameters a strategy has (the registry says which); None means "the strategy's default".
+_PARAMETER_CHECKS = {
+    "centre_probability": (lambda p: 0 < p < 1, "in (0, 1)"),
+    "mask_fraction": (lambda f: 0 < f < 1, "in (0, 1)"),
+    "all_high_below": (lambda m: m >= 0, "at least 0"),
+}
 
 
 @dataclass(frozen=True)
 class Masker:
-    """One configured strategy: call it on a flat batch to get its masks, deterministic per (seed, epoch, chunk).
-    `Masker.from_settings` builds one from MaskingSettings, reading the files the strategy needs."""
+    """One configured time-invariant strategy: call it on a flat batch to get its masks, deterministic per (seed,
+    epoch, chunk). Parameters left None take the strategy's defaults from its registry entry; `rank_of_id` and
+    `ngrams` are the inputs it reads. `Masker.from_settings` builds one from MaskingSettings, reading the files."""
 
     strategy: str
     k: int = DEFAULT_K
     seed: int = DEFAULT_SEED
     centre_probability: float | None = None
-    all_high_below: int = DEFAULT_ALL_HIGH_BELOW
-    mask_fraction: float = DEFAULT_MASK_FRACTION
+    all_high_below: int | None = None
+    mask_fraction: float | None = None
     rank_of_id: np.ndarray | None = field(default=None, repr=False)
     ngrams: NgramVocabulary | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: MaskingSettings) -> Masker:
-        """The Masker of `settings`; reads the k-mer ranking (genemask strategies) or the n-gram vocabulary
-        (pmi-vocab) from the paths in settings.ranks / settings.ngrams. Bad settings raise UserError."""
+        """The Masker of `settings`; reads the inputs the strategy needs (the k-mer ranking, the n-gram
+        vocabulary) from the paths in settings.ranks / settings.ngrams. Bad settings raise UserError."""
         s = settings
         if not MIN_K <= s.k <= MAX_K:
             raise UserError(
                 f"--k {s.k}: expected a k-mer length in {MIN_K}..{MAX_K} (DNABERT's vocabularies)"
             )
+        reads = registry.get(s.strategy).reads
         rank_of_id = ngrams = None
-        if s.strategy.startswith("genemask") and s.ranks:
+        if "ranks" in reads and s.ranks:
             rank_of_id = load_kmer_ranks(s.ranks, s.k)
-        if s.strategy == "pmi-vocab" and s.ngrams:
+        if "ngrams" in reads and s.ngrams:
             if s.ngram_vocab_size < 1:
                 raise UserError(f"ngram_vocab_size must be positive, got {s.ngram_vocab_size}")
             if not 1 <= s.min_n <= s.max_n <= MAX_NGRAM_N:
@@ -91,16 +87,20 @@ class Masker:
             raise UserError(str(error)) from None
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
+        entry = registry.get(self.strategy)
+        if entry.time_variant:
             raise UserError(
-                f"unknown masking strategy '{self.strategy}', expected one of {', '.join(STRATEGIES)}"
+                f"strategy '{self.strategy}' is time-variant: its components ({', '.join(entry.components)}) "
+                "are masked separately and chosen per optimiser step in training"
             )
         check_k(self.k)
-        if self.centre_probability is None and self.strategy in DEFAULT_CENTRE_PROBABILITY:
-            object.__setattr__(self, "centre_probability", DEFAULT_CENTRE_PROBABILITY[self.strategy])
-        if self.centre_probability is not None and not 0 < self.centre_probability < 1:
-            raise UserError(f"centre_probability must be in (0, 1), got {self.centre_probability}")
-        if self.strategy.startswith("genemask"):
+        for name, default in entry.defaults.items():
+            if getattr(self, name, None) is None:
+                object.__setattr__(self, name, default)
+            check = _PARAMETER_CHECKS.get(name)
+            if check is not None and not check[0](getattr(self, name)):
+                raise UserError(f"{name} must be {check[1]}, got {getattr(self, name)}")
+        if "ranks" in entry.reads:
             if self.rank_of_id is None:
                 raise UserError(f"strategy '{self.strategy}' needs a k-mer ranking (kmer_ranks.tsv)")
             if len(self.rank_of_id) != N_SPECIAL + 4**self.k:
@@ -109,28 +109,15 @@ class Masker:
                 )
             rank_of_id = np.ascontiguousarray(self.rank_of_id, dtype=np.int64)
             object.__setattr__(self, "rank_of_id", rank_of_id)
-            object.__setattr__(self, "_position_ranks", released_position_ranks(rank_of_id))
-        if self.strategy == "pmi-vocab" and self.ngrams is None:
-            raise UserError("strategy 'pmi-vocab' needs an n-gram vocabulary (ngrams.parquet)")
-        if not 0.0 < self.mask_fraction < 1.0:
-            raise UserError(f"mask_fraction must be in (0, 1), got {self.mask_fraction}")
+            object.__setattr__(self, "position_ranks", released_position_ranks(rank_of_id))
+        if "ngrams" in entry.reads and self.ngrams is None:
+            raise UserError(f"strategy '{self.strategy}' needs an n-gram vocabulary (ngrams.parquet)")
 
     @property
     def params(self) -> dict:
         """The settings that determine the masks (recorded with precomputed masks)."""
-        params = {"strategy": self.strategy, "k": self.k, "seed": self.seed}
-        if self.strategy == "pmi-vocab":
-            params |= {
-                "mask_fraction": self.mask_fraction,
-                "min_n": self.ngrams.min_n,
-                "max_n": self.ngrams.max_n,
-                "ngram_vocab_size": self.ngrams.size,
-            }
-        else:
-            params["centre_probability"] = self.centre_probability
-        if self.strategy.startswith("genemask"):
-            params["all_high_below"] = self.all_high_below
-        return params
+        recorded = registry.get(self.strategy).recorded_parameters(self)
+        return {"strategy": self.strategy, "k": self.k, "seed": self.seed, **recorded}
 
     def __call__(self, ids: np.ndarray, offsets: np.ndarray, chunk_index, epoch) -> np.ndarray:
         """Masks of a flat batch; chunk_index and epoch are per sequence (or scalars, broadcast)."""
@@ -138,40 +125,7 @@ class Masker:
         offsets = np.ascontiguousarray(offsets, dtype=np.int64)
         keys = batch_keys(self.seed, epoch, chunk_index, len(offsets) - 1)
         out = np.zeros(len(ids), dtype=np.bool_)
-        lo, hi = window(self.k)
-        if self.strategy == "random":
-            random_spans_kernel(offsets, keys, probability_threshold(self.centre_probability), lo, hi, out)
-        elif self.strategy == "pmi-vocab":
-            v = self.ngrams
-            pmi_vocab_spans_kernel(
-                ids,
-                offsets,
-                keys,
-                self.k,
-                v.member,
-                v.prefix,
-                v.start,
-                v.min_n,
-                v.max_n,
-                self.mask_fraction,
-                out,
-            )
-        else:
-            run_genemask_kernel(
-                ids,
-                offsets,
-                keys,
-                probability_threshold(self.centre_probability),
-                NO_CENTRES,
-                self.rank_of_id,
-                self.k,
-                self.all_high_below,
-                self.strategy == "genemask-as-released",
-                out,
-                NO_RECORD,
-                NO_CENTRES,
-                self._position_ranks,
-            )
+        registry.get(self.strategy).kernel(self, ids, offsets, keys, out)
         return out
 
 

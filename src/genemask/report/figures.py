@@ -141,9 +141,12 @@ def masking_report(statistics_path: Path, figure_out: Path) -> None:
     _save_figure(figure, figure_out)
 
 
-def training_report(metrics_paths: Sequence[Path], figure_out: Path) -> None:
-    """Training and validation loss curves, one line per pretrained model."""
+def training_report(metrics_paths: Sequence[Path], figure_out: Path) -> dict[str, int]:
+    """Training and validation loss curves, one line per pretrained model; a curriculum's switch (cm-gems: the
+    step after which global masking took over) is a dotted vertical line in its model's colour. Returns the
+    switch step of each model that switched."""
     figure, (train_axis, valid_axis) = plt.subplots(1, 2, figsize=(10, 3.5))
+    switches = {}
     for path in metrics_paths:
         try:
             metrics = pd.read_csv(path)
@@ -151,13 +154,31 @@ def training_report(metrics_paths: Sequence[Path], figure_out: Path) -> None:
             raise UserError(f"{path}: no such file") from None
         name = Path(path).parent.name
         train = metrics.dropna(subset=["train_loss"]) if "train_loss" in metrics else metrics.iloc[0:0]
+        lines = []
         if len(train):
-            train_axis.plot(train["step"], train["train_loss"], label=name)
+            lines += train_axis.plot(train["step"], train["train_loss"], label=name)
         if "valid_loss" in metrics:
             valid = metrics.dropna(subset=["valid_loss"])
-            valid_axis.plot(valid["step"], valid["valid_loss"], marker="o", label=name)
+            lines += valid_axis.plot(valid["step"], valid["valid_loss"], marker="o", label=name)
+        switch = metrics["switch_step"].dropna() if "switch_step" in metrics else []
+        if len(switch):
+            switches[name] = int(switch.iloc[0])
+            colour = lines[0].get_color() if lines else "grey"
+            for axis in (train_axis, valid_axis):
+                axis.axvline(switches[name], color=colour, linestyle=":", linewidth=1.2)
+            valid_axis.annotate(
+                f"switch {switches[name]}",
+                (switches[name], 1.0),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                color=colour,
+                rotation=90,
+                ha="right",
+                va="top",
+            )
     for axis, title in ((train_axis, "training loss"), (valid_axis, "validation loss (fixed masks)")):
         axis.set_xlabel("step")
         axis.set_title(title)
         axis.legend(fontsize=7)
     _save_figure(figure, figure_out)
+    return switches

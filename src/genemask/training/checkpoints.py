@@ -4,8 +4,9 @@
 `optimizer.safetensors` (AdamW moments), `trainer.json` (step, data position, scheduler, optimiser
 hyper-parameters, python/numpy RNG states per process, the settings' fingerprint), `rng.safetensors` (torch and
 CUDA RNG states per process), `metrics.csv` (the metrics so far) and, written last, `manifest.json` (the size and
-sha256 of each other file). Resuming verifies a checkpoint against its manifest before loading anything, and
-falls back to the newest intact one. A checkpoint written under other settings (another fingerprint) is refused.
+sha256 of each other file); a time-variant strategy's curriculum state (cm-gems: the perplexities so far and its
+switch step) is in `trainer.json` too. Resuming verifies a checkpoint against its manifest before loading anything,
+and falls back to the newest intact one. A checkpoint written under other settings (another fingerprint) is refused.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ METRIC_COLUMNS = (
     "padding_waste",
     "tokens_per_second",
     "train_seconds",
+    "masking",  # time-variant strategies: the component the logged step used
+    "curriculum_valid_loss",  # cm-gems: validation loss under the active masking, which drives the switch
+    "switch_step",  # cm-gems: the step after which global took over, once it has
 )
 # Settings that change the training trajectory: a checkpoint written under other values is not resumed.
 FINGERPRINT_FIELDS = (
@@ -74,6 +78,7 @@ FINGERPRINT_FIELDS = (
     "batch_size",
     "global_batch",
     "bucket_batches",
+    "tau",
 )
 
 
@@ -85,7 +90,7 @@ def fingerprint(config: PretrainConfig, n_train_chunks: int, n_train_nucleotides
     """The settings and inputs that fix a run's trajectory, JSON-able."""
     values = {name: getattr(config, name) for name in FINGERPRINT_FIELDS}
     values["betas"] = list(config.betas)
-    values["masks"] = None if config.masks is None else mask_store_identity(config.masks)
+    values["masks"] = None if config.masks is None else [mask_store_identity(m) for m in config.masks]
     values["ranks"] = None if config.ranks is None else file_digest(config.ranks)
     values["ngrams"] = None if config.ngrams is None else file_identity(config.ngrams)
     values["train_chunks"], values["train_nucleotides"] = n_train_chunks, n_train_nucleotides
@@ -122,6 +127,9 @@ class Progress:
     tokens: int = 0
     train_seconds: float = 0.0
     metrics: list[dict] = dataclasses.field(default_factory=list)
+    curriculum: dict = dataclasses.field(
+        default_factory=dict
+    )  # a time-variant strategy's state (cm-gems' switch)
 
 
 def capture_rng(device: torch.device) -> dict:
@@ -161,12 +169,13 @@ def metrics_csv(rows: list[dict]) -> str:
 
 
 def _number(text: str) -> int | float | str:
-    if text == "":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
+    """A metric as written: an int, a float, or text (empty, or the name of a masking strategy)."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
 
 
 def read_metrics(text: str) -> list[dict]:
@@ -249,6 +258,7 @@ def write_checkpoint(
         **position,
         "tokens": progress.tokens,
         "train_seconds": progress.train_seconds,
+        "curriculum": progress.curriculum,
         "scheduler": scheduler.state_dict(),
         "optimizer_param_groups": state["param_groups"],
         "rng": [{key: value for key, value in s.items() if key != "tensors"} for s in rng_states],
@@ -404,5 +414,11 @@ def _load(
         prefix = f"rank{rank}."
         tensors = {k[len(prefix) :]: v for k, v in rng_tensors.items() if k.startswith(prefix)}
         rng_states.append({**state, "tensors": tensors})
-    progress = Progress(trainer["step"], trainer["tokens"], trainer["train_seconds"], contents.metrics)
+    progress = Progress(
+        trainer["step"],
+        trainer["tokens"],
+        trainer["train_seconds"],
+        contents.metrics,
+        trainer.get("curriculum", {}),
+    )
     return Checkpoint(path, progress, trainer["world_size"], rng_states)

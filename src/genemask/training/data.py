@@ -171,17 +171,18 @@ def _ignore_stop_signals(_worker_id: int) -> None:
 def make_loader(
     dataset: Dataset,
     batches: Iterator[list[tuple[int, int]]] | list[list[tuple[int, int]]],
-    collator: Callable[[list[dict]], dict],
+    collate: Callable[[list[dict]], dict],
     *,
     workers: int = 0,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """A loader over explicit micro-batches. Its own generator keeps it from drawing on the global torch RNG,
-    which would make dropout depend on when a loader was created (and break exact resume)."""
+    """A loader over explicit micro-batches, collated by `collate` (a WithMaskedPositions, or one per component
+    of a time-variant strategy). Its own generator keeps it from drawing on the global torch RNG, which would make
+    dropout depend on when a loader was created (and break exact resume)."""
     return DataLoader(
         dataset,
         batch_sampler=batches,
-        collate_fn=WithMaskedPositions(collator),
+        collate_fn=collate,
         num_workers=workers,
         pin_memory=pin_memory,
         generator=torch.Generator().manual_seed(0),

@@ -30,10 +30,8 @@ from torch.nn.parallel import DistributedDataParallel
 from genemask.atomic import atomic_dir, atomic_file, check_output_dir, check_output_file
 from genemask.errors import UserError
 from genemask.genome.chunkstore import ChunkStore
+from genemask.masking import registry
 from genemask.masking.collator import MLMCollator
-from genemask.masking.settings import MaskingSettings
-from genemask.masking.store import MaskStore
-from genemask.masking.strategies import Masker
 from genemask.training.checkpoints import (
     METRIC_COLUMNS,
     Progress,
@@ -45,6 +43,14 @@ from genemask.training.checkpoints import (
     remove_partial_checkpoints,
     restore_rng,
     write_checkpoint,
+)
+from genemask.training.curriculum import (
+    Curriculum,
+    component_eval_maskers,
+    curriculum_columns,
+    curriculum_for,
+    make_collator,
+    train_collate,
 )
 from genemask.training.data import (
     ChunkTokens,
@@ -113,8 +119,10 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     )
     scheduler = linear_schedule(optimizer, c.warmup_steps, c.steps)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    train_collator = _train_collator(c, len(train_lengths))
+    train_collator = train_collate(c, len(train_lengths))
     eval_set = _eval_set(c, dist, valid_lengths)
+    curriculum = curriculum_for(c)  # time-variant strategies: which component each step uses
+    curriculum_eval_sets = _component_eval_sets(c, dist, valid_lengths, curriculum)
 
     # --- resume from the latest checkpoint, or seed a new run
     if dist.main:
@@ -140,6 +148,8 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
         for path in damaged:
             shutil.rmtree(path, ignore_errors=True)
     progress = resumed.progress if resumed else Progress()
+    if curriculum is not None:
+        curriculum.load_state_dict(progress.curriculum)
     if resumed is None:
         seed_everything(rank_seed(c.seed, dist.rank))
     elif resumed.world_size == dist.world:
@@ -186,6 +196,9 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
                 began = time.monotonic()
                 # batch: this process's micro-batches of the step; stop here if any process must stop
                 micro = [next(micro_batches) for _ in range(layout.accum)]
+                if curriculum is not None:  # every component was collated; the curriculum picks one
+                    masking = curriculum.choose(progress.step)
+                    micro = [batch[masking] for batch in micro]
                 local_masked = sum(int(b["masked_labels"].numel()) for b in micro)
                 late = deadline is not None and began + slowest > deadline
                 global_masked, global_stop = dist.sum(
@@ -232,6 +245,9 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
                         f"step {step}/{c.steps} valid loss {valid_loss:.4f} accuracy {valid_accuracy:.4f}",
                         flush=True,
                     )
+                if curriculum is not None and row:
+                    row |= curriculum_columns(curriculum, masking, curriculum_eval_sets, row, progress, log,
+                                               lambda s: evaluate(model, s, autocast, dist, device)[0])  # fmt: skip
                 if row:
                     _record(progress, row, tensorboard)
                 if c.keep_weights_every and step % c.keep_weights_every == 0 and step < c.steps and dist.main:
@@ -282,41 +298,30 @@ def _plan(config: PretrainConfig, dist: Distributed) -> tuple[StepLayout, np.nda
     return layout, train_lengths, valid_lengths, run_fingerprint
 
 
-def make_collator(
-    k: int, strategy: str, seed: int, *, ranks: Path | None = None, ngrams: Path | None = None
-) -> MLMCollator:
-    """The masked-LM collator of masks drawn on the fly (train or validation batches)."""
-    settings = MaskingSettings(strategy=strategy, k=k, seed=seed, ranks=ranks, ngrams=ngrams)
-    return MLMCollator(Masker.from_settings(settings))
-
-
-def _train_collator(config: PretrainConfig, n_train: int) -> MLMCollator:
-    """Precomputed masks when given (checked against the train split), else masks drawn on the fly."""
-    c = config
-    if c.masks is None:
-        return make_collator(c.k, c.strategy, c.mask_seed, ranks=c.ranks, ngrams=c.ngrams)
-    store = MaskStore.open(c.masks)
-    if store.strategy != c.strategy:
-        raise UserError(f"{c.masks}: masks of strategy '{store.strategy}', but --strategy is '{c.strategy}'")
-    if store.k != c.k:
-        raise UserError(f"{c.masks}: masks of {store.k}-mer tokens, but --k is {c.k}")
-    if store.meta.get("split", "train") != "train" or len(store) != n_train:
-        raise UserError(
-            f"{c.masks}: masks for {len(store)} chunks, the train split of {c.chunks} has "
-            f"{n_train}; were they made from this chunk store's train split?"
-        )
-    return MLMCollator(store)
-
-
-def _eval_set(config: PretrainConfig, dist: Distributed, valid_lengths: np.ndarray) -> list[dict]:
-    """Validation batches, collated once: fixed chunks, fixed masks (epoch 0, `eval_strategy`)."""
+def _eval_set(
+    config: PretrainConfig, dist: Distributed, valid_lengths: np.ndarray, collator: MLMCollator | None = None
+) -> list[dict]:
+    """Validation batches, collated once: fixed chunks, fixed masks (epoch 0, `eval_strategy` unless a collator
+    is given)."""
     c = config
     keys = eval_batches(valid_lengths, c.eval_chunks, c.batch_size, c.seed)[dist.rank :: dist.world]
     dataset = ChunkTokens(c.chunks, "valid", c.k)
-    ranks = c.ranks if c.eval_strategy.startswith("genemask") else None
-    ngrams = c.ngrams if c.eval_strategy == "pmi-vocab" else None
-    collate = WithMaskedPositions(make_collator(c.k, c.eval_strategy, c.seed, ranks=ranks, ngrams=ngrams))
+    if collator is None:
+        reads = registry.get(c.eval_strategy).reads
+        ranks = c.ranks if "ranks" in reads else None
+        ngrams = c.ngrams if "ngrams" in reads else None
+        collator = make_collator(c.k, c.eval_strategy, c.seed, ranks=ranks, ngrams=ngrams)
+    collate = WithMaskedPositions(collator)
     return [collate([dataset[key] for key in batch]) for batch in keys]
+
+
+def _component_eval_sets(
+    config: PretrainConfig, dist: Distributed, valid_lengths: np.ndarray, curriculum: Curriculum | None
+) -> dict[str, list[dict]]:
+    """The validation batches under each component's masks, for a curriculum that validates under the active
+    masking (cm-gems); none otherwise."""
+    maskers = component_eval_maskers(config, curriculum)
+    return {name: _eval_set(config, dist, valid_lengths, MLMCollator(m)) for name, m in maskers.items()}
 
 
 def _open_tensorboard(config: PretrainConfig, dist: Distributed, step: int):
@@ -422,12 +427,20 @@ def _record(progress: Progress, row: dict, tensorboard) -> None:
     progress.metrics.append({column: row.get(column, "") for column in METRIC_COLUMNS})
     if tensorboard is not None:
         for key, value in row.items():
-            if key != "step":
+            if key != "step" and isinstance(value, int | float):
                 tensorboard.add_scalar(key, value, row["step"])
 
 
 # ----------------------------------------------------------------------------------------------------------
 # The end
+
+
+def _jsonable(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def _save_model(
@@ -439,14 +452,15 @@ def _save_model(
     with atomic_dir(c.out) as tmp:
         tokenizer = save_pretrained_model(model, tmp, c.k)
         summary = {
-            "settings": {
-                key: str(value) if isinstance(value, Path) else value for key, value in vars(c).items()
-            },
+            "settings": {key: _jsonable(value) for key, value in vars(c).items()},
             "fingerprint": run_fingerprint,
             "steps": progress.step,
             "train_tokens": progress.tokens,
             "train_seconds": progress.train_seconds,
             "final": progress.metrics[-1] if progress.metrics else {},
+            # cm-gems: the step after which global masking took over (None: no switch, or no curriculum)
+            "switch_step": progress.curriculum.get("switch_step"),
+            "curriculum": progress.curriculum,
             "tokenizer_saved": tokenizer,
         }
         (tmp / "pretrain.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,7 +1,7 @@
 """Pretraining settings and model presets: one definition for the library and the `genemask pretrain` CLI.
 
 Each setting is a dataclass field whose metadata carries its command-line flag and help (genemask.options). Nothing here imports torch, so that
-`genemask --help` stays fast.
+`genemask --help` stays fast; the strategies come from the masking registry.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from genemask.errors import UserError
+from genemask.masking import registry
 from genemask.options import setting
 
 EXIT_RESUMABLE = 75  # EX_TEMPFAIL: stopped with a checkpoint; running the same command again continues
@@ -64,11 +65,23 @@ class PretrainConfig:
     dropout: float | None = setting(None, "hidden and attention dropout (default: the preset's)", type=float)
     steps: int = setting(10_000, "optimiser steps")
     k: int = setting(6, "k-mer length of the tokens")
-    strategy: str = setting("random", "masking strategy (must match --masks if given)")
-    masks: Path | None = setting(
-        None, "precomputed masks (`genemask masks`); else computed on the fly", type=Path
+    strategy: str = setting(
+        "random",
+        "masking strategy (must match --masks if given; a time-variant one needs its components' masks)",
+        choices=registry.names(),
     )
-    ranks: Path | None = setting(None, "kmer_ranks.tsv, for on-the-fly genemask masks", type=Path)
+    masks: tuple[Path, ...] | None = setting(
+        None,
+        "precomputed masks (`genemask masks`), one store, or one per component of a time-variant strategy; "
+        "else computed on the fly",
+        type=Path,
+        nargs="+",
+    )
+    ranks: Path | None = setting(
+        None,
+        "kmer_ranks.tsv, for on-the-fly masks of the strategies that read it (cm-gems validates with them)",
+        type=Path,
+    )
     ngrams: Path | None = setting(None, "ngrams.parquet, for on-the-fly pmi-vocab masks", type=Path)
     seed: int = setting(0, "seed of initial weights, batch order and dropout")
     mask_seed: int | None = setting(None, "seed of on-the-fly masks (default: --seed)", type=int)
@@ -85,7 +98,15 @@ class PretrainConfig:
     bucket_batches: int = setting(64, "micro-batches per length bucket")
     eval_every: int = setting(500, "validate every N steps (and at the end)")
     eval_chunks: int = setting(2000, "validation chunks (a fixed subset)")
-    eval_strategy: str = setting("random", "masks of the validation set (the same for every model)")
+    eval_strategy: str = setting(
+        "random",
+        "masks of the validation set (the same for every model)",
+        choices=registry.names(time_variant=False),
+    )
+    tau: float = setting(
+        registry.get("cm-gems").defaults["tau"],
+        "cm-gems: switch to global once validation perplexity falls by less than this between evaluations",
+    )
     checkpoint_every: int = setting(500, "checkpoint every N steps")
     keep_checkpoints: int = setting(2, "checkpoints kept")
     keep_weights_every: int = setting(
@@ -131,4 +152,10 @@ class PretrainConfig:
             raise UserError(f"--dropout {self.dropout}: expected a number in [0, 1)")
         if self.mask_seed is None:
             self.mask_seed = self.seed
+        if self.masks is not None:
+            self.masks = tuple(
+                Path(m) for m in ([self.masks] if isinstance(self.masks, str | Path) else self.masks)
+            )
+        if self.tau <= 0:
+            raise UserError(f"--tau must be positive, got {self.tau}")
         self.betas = (float(self.betas[0]), float(self.betas[1]))
