@@ -232,7 +232,7 @@ def test_pretrained_weights_are_loaded_and_random_init_is_not(tiny_model):
         "tiny", 2, 0.1, random_init=True
     )  # a genemask.training.models preset: no checkpoint needed
     assert preset.config.vocab_size == 4101
-    with pytest.raises(UserError, match="cannot load a model"):
+    with pytest.raises(UserError, match="absent: no such directory"):
         load_model(str(tiny_model.parent / "absent"), 2, 0.1, random_init=False)
 
 

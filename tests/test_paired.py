@@ -282,3 +282,13 @@ def test_exported_models_are_compared_within_their_run():
         ("tiny_genemask_60", "tiny_random_60"),
     }
     assert parse_model_name("tiny_genemask_60_step30").steps == 30  # matched with the paper's rows by step 30
+
+
+def test_rankdata_averages_ties_like_scipy():
+    from scipy.stats import rankdata as scipy_rankdata
+
+    from genemask.evaluation.metrics import rankdata
+
+    rng = np.random.default_rng(3)
+    for values in (rng.integers(0, 5, 200), rng.random(50), np.array([1.0]), np.array([2, 2, 2])):
+        np.testing.assert_array_equal(rankdata(values), scipy_rankdata(values))

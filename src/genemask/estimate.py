@@ -67,7 +67,7 @@ ASSUMED_CORE_HOURS = {  # per job, on the paper-scale study; local rules run on 
     "fewshot_results": 0.05,
 }
 REPORT_CORE_HOURS = 0.05  # report_* rules
-GPU_RULES = ("pretrain_model", "finetune_model")
+GPU_RULES = ("pretrain_model", "finetune_model", "gue_finetune")
 RULE_ORDER = (  # the pipeline's order, for the table; rules not named here follow, alphabetically
     "download_genome",
     "simulate_genome",
@@ -151,12 +151,16 @@ def job_stats(text: str) -> Counter | None:
     return stats
 
 
-def planned_jobs(configfile: Path, snakefile: Path, pending_only: bool = False) -> list[Job]:
-    """Every job of the study (`--forceall`), or with `pending_only` those not done yet, from a dry run."""
+def planned_jobs(
+    configfile: Path, snakefile: Path, pending_only: bool = False, targets: tuple[str, ...] = ("all",)
+) -> list[Job]:
+    """Every job of the study's `targets` (`--forceall`), or with `pending_only` those not done yet, from a
+    dry run."""
     if not snakefile.is_file():
         raise UserError(f"--snakefile {snakefile}: no such file (run from the repository root)")
     command = [sys.executable, "-m", "snakemake", "-n", "--nolock", "--snakefile", str(snakefile)]
     command += ["--configfile", str(configfile), "--directory", str(snakefile.resolve().parent.parent)]
+    command += list(targets)
     if not pending_only:
         command.append("--forceall")
     done = subprocess.run(command, capture_output=True, text=True)
@@ -323,6 +327,25 @@ def finetune_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]
     return rates.finetune_overhead_s + compute, rates.measured[preset] and rates.finetune_overhead_measured
 
 
+def gue_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]:
+    """A full-data GUE run: its epochs over the published training rows, the dev set after each epoch and the
+    test set once, at the task's maximum length (forward passes cost a third of a training pass per token)."""
+    from genemask.evaluation.gue import gue_task
+
+    k = config["masking"]["k"]
+    preset = model_preset(job.wildcards["model"], config)
+    task = gue_task(job.wildcards["task"])
+    n_train, n_dev, n_test = task.rows
+    if config["finetune"]["gue"]["max_train"]:
+        n_train = min(n_train, config["finetune"]["gue"]["max_train"])
+    length = min(task.length - k + 1 + 2, task.max_length)
+    flops = flops_per_token(preset, length, 0.0)
+    achieved = rates.tokens_per_second[preset] * flops_per_token(preset, mean_chunk_tokens(k), 0.15)
+    achieved *= FINETUNE_EFFICIENCY
+    compute = (task.epochs * (n_train + n_dev / 3) + n_test / 3) * length * flops / achieved
+    return rates.finetune_overhead_s + compute, rates.measured[preset] and rates.finetune_overhead_measured
+
+
 def estimate(jobs: list[Job], config: dict, rates: Rates) -> list[RuleCost]:
     """Cost per rule, in the pipeline's order (RULE_ORDER), then the rest (report_*, aggregates) by name."""
     costs: dict[str, RuleCost] = {}
@@ -331,7 +354,11 @@ def estimate(jobs: list[Job], config: dict, rates: Rates) -> list[RuleCost]:
         cost = costs.setdefault(job.rule, RuleCost(job.rule))
         cost.jobs += 1
         if job.rule in GPU_RULES:
-            seconds_of = pretrain_seconds if job.rule == "pretrain_model" else finetune_seconds
+            seconds_of = {
+                "pretrain_model": pretrain_seconds,
+                "finetune_model": finetune_seconds,
+                "gue_finetune": gue_seconds,
+            }[job.rule]
             seconds, is_measured = seconds_of(job, config, rates)
             cost.gpu_hours += seconds / 3600
             preset = (

@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--pending", action="store_true", help="only the jobs still to run (default: the whole study)"
     )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        default=["all"],
+        help="workflow targets to cost, e.g. `all gue` to add the GUE benchmark (default: all)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -52,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     rates = make_rates(
         args.gpu_type, args.throughput, pretrain["compile"], config["masking"]["k"], pretrain["batch_size"]
     )
-    jobs = planned_jobs(args.configfile, args.snakefile, pending_only=args.pending)
+    jobs = planned_jobs(
+        args.configfile, args.snakefile, pending_only=args.pending, targets=tuple(args.targets)
+    )
     print(f"{args.configfile}: {len(jobs):,} jobs" + (" still to run" if args.pending else ""))
     costs = estimate(jobs, config, rates)
     print(format_table(costs, markdown=args.markdown))

@@ -93,7 +93,8 @@ class PretrainConfig:
     max_grad_norm: float = setting(1.0, "gradient clipping (0: off)")
     batch_size: int = setting(10, "sequences per device and micro-batch")
     global_batch: int = setting(
-        250, "sequences per optimiser step, whatever the device count (accumulation adapts to it)"
+        1000,
+        "sequences per optimiser step, whatever the device count (accumulation adapts to it; published 1,000)",
     )
     bucket_batches: int = setting(64, "micro-batches per length bucket")
     eval_every: int = setting(500, "validate every N steps (and at the end)")
