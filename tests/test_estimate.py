@@ -21,6 +21,7 @@ from genemask.estimate import (
     estimate,
     finetune_seconds,
     flops_per_token,
+    gue_seconds,
     make_rates,
     mean_chunk_tokens,
     parse_dry_run,
@@ -228,3 +229,22 @@ def test_finetune_regime_picks_the_smallest_fitting_regime():
     assert finetune_regime(regimes, 101)["epochs"] == finetune_regime(regimes, "full")["epochs"] == 5
     with pytest.raises(ValueError, match="no regime has max_shots >= 5000"):
         finetune_regime(regimes, 5000)
+
+
+def test_gue_runs_cost_their_epochs_over_the_published_splits():
+    config = load_config(REPO / "config" / "config.yaml")
+    rates = make_rates("H100", None, False, 6)
+    core = gue_seconds(
+        Job("gue_finetune", {"model": "dnabert_random_10000", "task": "prom_core_all", "seed": "0"}),
+        config,
+        rates,
+    )
+    emp = gue_seconds(
+        Job("gue_finetune", {"model": "dnabert_random_10000", "task": "emp_H3", "seed": "0"}), config, rates
+    )
+    small = gue_seconds(
+        Job("gue_finetune", {"model": "logo_random_10000", "task": "emp_H3", "seed": "0"}), config, rates
+    )
+    assert core[1] is False and core[0] > FINETUNE_OVERHEAD_S  # assumed, and more than the start-up
+    # prom_core_all: 47k x 4 epochs of 80 tokens; emp_H3: ~12k x 3 epochs of 500 tokens, so emp costs more
+    assert emp[0] > core[0] and emp[0] > small[0]  # and BERT-base costs more than the LOGO size

@@ -292,3 +292,11 @@ def test_rankdata_averages_ties_like_scipy():
     rng = np.random.default_rng(3)
     for values in (rng.integers(0, 5, 200), rng.random(50), np.array([1.0]), np.array([2, 2, 2])):
         np.testing.assert_array_equal(rankdata(values), scipy_rankdata(values))
+
+
+def test_a_constant_difference_is_no_evidence():
+    """Two seeds each one test sequence worse: zero variance makes t infinite; no p-value, no mark."""
+    result = paired_statistics(np.array([-1 / 66, -1 / 66]))
+    assert math.isnan(result["p_ttest"]) and math.isnan(result["t"])
+    assert result["p_wilcoxon"] == pytest.approx(stats.wilcoxon([-1 / 66, -1 / 66]).pvalue)
+    assert significance_mark(result["p_ttest"]) == ""
