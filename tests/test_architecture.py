@@ -92,3 +92,10 @@ def test_the_import_checker_sees_violations(tmp_path):
     assert _layer("genemask.report.figures")[1] > _layer("genemask.genome.fasta")[1]
     assert _layer("genemask.errors") == ("foundation", -1)
     assert _layer("genemask.commands.npmi")[0] == "interface"
+
+
+def test_the_training_loop_fits_in_a_reader_s_head():
+    """training/pretrain.py's train() reads top to bottom; helpers carry set-up, resume and saving."""
+    source = (PACKAGE / "training" / "pretrain.py").read_text()
+    (loop,) = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == "train"]
+    assert loop.end_lineno - loop.lineno + 1 < 150

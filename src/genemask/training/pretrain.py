@@ -21,6 +21,7 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from genemask.masking import registry
 from genemask.masking.collator import MLMCollator
 from genemask.training.checkpoints import (
     METRIC_COLUMNS,
+    Checkpoint,
     Progress,
     capture_rng,
     checkpoint_path,
@@ -124,42 +126,10 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     curriculum = curriculum_for(c)  # time-variant strategies: which component each step uses
     curriculum_eval_sets = _component_eval_sets(c, dist, valid_lengths, curriculum)
 
-    # --- resume from the latest checkpoint, or seed a new run
-    if dist.main:
-        remove_partial_checkpoints(c.checkpoint_dir)
-    damaged: list[Path] = []
-
-    def skip_damaged(path: Path, reason: str) -> None:
-        damaged.append(path)
-        if dist.main:
-            print(f"warning: skipping the damaged checkpoint {path} ({reason}); removing it", file=sys.stderr)
-
-    resumed = read_latest_checkpoint(
-        c.checkpoint_dir,
-        run_fingerprint,
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        device=device,
-        on_skip=skip_damaged,
+    # --- resume from the newest intact checkpoint, or seed a new run
+    resumed, progress = _resume(
+        c, dist, device, run_fingerprint, model, optimizer, scheduler, curriculum, log
     )
-    dist.barrier()  # every process has chosen its checkpoint: the damaged ones can go (pruning must not keep them)
-    if dist.main:
-        for path in damaged:
-            shutil.rmtree(path, ignore_errors=True)
-    progress = resumed.progress if resumed else Progress()
-    if curriculum is not None:
-        curriculum.load_state_dict(progress.curriculum)
-    if resumed is None:
-        seed_everything(rank_seed(c.seed, dist.rank))
-    elif resumed.world_size == dist.world:
-        restore_rng(resumed.rng_states[dist.rank], device)
-    else:
-        log(
-            f"note: {resumed.path} was written by {resumed.world_size} processes, this run has {dist.world}; "
-            "the data order is unchanged, the dropout RNG is re-seeded"
-        )
-        torch.manual_seed(rank_seed(c.seed + progress.step, dist.rank))
     tensorboard = _open_tensorboard(c, dist, progress.step)
     epoch, within = layout.position(progress.step)
     log(
@@ -271,6 +241,57 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
 
 def _silent(*_args: object, **_kwargs: object) -> None:
     """The log of processes other than rank 0."""
+
+
+def _resume(
+    c: PretrainConfig,
+    dist: Distributed,
+    device: torch.device,
+    run_fingerprint: str,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    curriculum: Curriculum | None,
+    log: Callable[..., None],
+) -> tuple[Checkpoint | None, Progress]:
+    """Load the newest intact checkpoint of this run into model, optimiser, scheduler and curriculum (damaged
+    ones are skipped with a warning, then removed), restore its RNG states; or seed a new run."""
+    if dist.main:
+        remove_partial_checkpoints(c.checkpoint_dir)
+    damaged: list[Path] = []
+
+    def skip_damaged(path: Path, reason: str) -> None:
+        damaged.append(path)
+        if dist.main:
+            print(f"warning: skipping the damaged checkpoint {path} ({reason}); removing it", file=sys.stderr)
+
+    resumed = read_latest_checkpoint(
+        c.checkpoint_dir,
+        run_fingerprint,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        device=device,
+        on_skip=skip_damaged,
+    )
+    dist.barrier()  # every process has chosen its checkpoint: the damaged ones can go (pruning must not keep them)
+    if dist.main:
+        for path in damaged:
+            shutil.rmtree(path, ignore_errors=True)
+    progress = resumed.progress if resumed else Progress()
+    if curriculum is not None:
+        curriculum.load_state_dict(progress.curriculum)
+    if resumed is None:
+        seed_everything(rank_seed(c.seed, dist.rank))
+    elif resumed.world_size == dist.world:
+        restore_rng(resumed.rng_states[dist.rank], device)
+    else:
+        log(
+            f"note: {resumed.path} was written by {resumed.world_size} processes, this run has {dist.world}; "
+            "the data order is unchanged, the dropout RNG is re-seeded"
+        )
+        torch.manual_seed(rank_seed(c.seed + progress.step, dist.rank))
+    return resumed, progress
 
 
 def _plan(config: PretrainConfig, dist: Distributed) -> tuple[StepLayout, np.ndarray, np.ndarray, dict]:
