@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import slurm_cluster
@@ -76,9 +77,10 @@ def load_profile() -> dict:
     return yaml.safe_load(PROFILE.read_text())
 
 
-def at_attempt(expression: int | str, attempt: int) -> int:
-    """A resource value as Snakemake computes it: a number, or a Python expression in `attempt`."""
-    return eval(str(expression), {"attempt": attempt})
+def at_attempt(expression: int | str, attempt: int, task: str = "emp_H3") -> int:
+    """A resource value as Snakemake computes it: a number, or a Python expression in `attempt` (and in the
+    job's wildcards, as GUE runtimes per task)."""
+    return eval(str(expression), {"attempt": attempt, "wildcards": SimpleNamespace(task=task)})
 
 
 @pytest.fixture
@@ -106,8 +108,12 @@ def test_profile_sets_retries_and_resources_that_grow_with_attempts() -> None:
         assert at_attempt(defaults[key], 2) > at_attempt(defaults[key], 1), key
     for rule, resources in profile["set-resources"].items():
         for key in ("mem_mb", "runtime"):
-            if key in resources:
-                assert at_attempt(resources[key], 2) > at_attempt(resources[key], 1), (rule, key)
+            for task in ("prom_core_all", "emp_H3", "virus_covid"):
+                if key in resources:
+                    assert at_attempt(resources[key], 2, task) > at_attempt(resources[key], 1, task), (
+                        rule,
+                        key,
+                    )
 
 
 def test_profile_gives_gpus_to_gpu_rules_and_threads_to_cpu_rules() -> None:
