@@ -248,3 +248,13 @@ def test_gue_runs_cost_their_epochs_over_the_published_splits():
     assert core[1] is False and core[0] > FINETUNE_OVERHEAD_S  # assumed, and more than the start-up
     # prom_core_all: 47k x 4 epochs of 80 tokens; emp_H3: ~12k x 3 epochs of 500 tokens, so emp costs more
     assert emp[0] > core[0] and emp[0] > small[0]  # and BERT-base costs more than the LOGO size
+
+
+def test_a_variable_length_task_is_costed_at_its_longest():
+    config = load_config(REPO / "config" / "config.yaml")
+    rates = make_rates("H100", None, False, 6)
+    job = Job(
+        "finetune_model", {"model": "dnabert_random_10000", "task": "sil-300", "shots": "10", "seed": "0"}
+    )
+    seconds, measured = finetune_seconds(job, config, rates)
+    assert seconds > FINETUNE_OVERHEAD_S and measured is False

@@ -302,6 +302,7 @@ def pretrain_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]
     return PRETRAIN_OVERHEAD_S + tokens / rate + eval_tokens / (3 * rate), rates.measured[preset]
 
 
+VARIABLE_LENGTH_ASSUMED = 300  # nt, for tasks whose sequences vary in length (Sil-300)
 # Training sequences assumed for a `full` few-shot run (Prom-core's full training set is 53,276).
 FULL_TRAINING_SET_ASSUMED = 50_000
 
@@ -319,7 +320,8 @@ def finetune_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]
     else:
         n_train = spec.rows_per_class(int(shots), f["splice_shots_multiplier"]) * spec.n_classes
     n_test = TEST_SIZES.get(spec.name, f["simulate"]["test_size"])
-    length = spec.length - k + 1 + 2
+    # A variable-length task (Sil-300: 101-299 nt) costs at most what its longest sequences do.
+    length = (spec.length or VARIABLE_LENGTH_ASSUMED) - k + 1 + 2
     flops = flops_per_token(preset, length, 0.0)  # no vocabulary head
     achieved = rates.tokens_per_second[preset] * flops_per_token(preset, mean_chunk_tokens(k), 0.15)
     achieved *= FINETUNE_EFFICIENCY
