@@ -6,18 +6,57 @@ import pandas as pd
 import pytest
 
 from genemask.errors import UserError
-from genemask.evaluation.published import PretrainedModel
-from genemask.evaluation.published import parse_model_name as parse_model
+from genemask.evaluation.model_names import (
+    ModelName,
+    parse_model_name,
+    pretrained_model,
+    pretrained_name,
+    random_init_name,
+)
 from genemask.report.learning_curves import curves, learning_curve_report
 
 
-def test_model_names_give_run_and_step():
-    assert parse_model("tiny_random_60") == PretrainedModel("tiny", "random", 60, 60)
-    assert parse_model("dnabert_genemask-as-released_10000_step2000") == PretrainedModel(
-        "dnabert", "genemask-as-released", 2000, 10000
-    )
-    for other in ("tiny_random-init", "kmer-logreg", "dnabert-6-120k"):
-        assert parse_model(other) is None
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("tiny_random_60", ModelName("tiny_random_60", "pretrained", "tiny", "random", 60)),
+        (
+            "dnabert_genemask-as-released_10000_step2000",
+            ModelName(
+                "dnabert_genemask-as-released_10000_step2000",
+                "pretrained",
+                "dnabert",
+                "genemask-as-released",
+                10000,
+                2000,
+            ),
+        ),
+        ("logo_cm-gems_500", ModelName("logo_cm-gems_500", "pretrained", "logo", "cm-gems", 500)),
+        ("tiny_random-init", ModelName("tiny_random-init", "random-init", "tiny")),
+        ("kmer-logreg", ModelName("kmer-logreg", "kmer")),
+        ("dnabert-6-120k", ModelName("dnabert-6-120k", "reference")),
+        ("zhihan1996/DNABERT-2-117M", ModelName("zhihan1996/DNABERT-2-117M", "reference")),
+        ("my_model", ModelName("my_model", "reference")),
+    ],
+)
+def test_every_kind_of_model_name_parses_and_formats_back(name, expected):
+    parsed = parse_model_name(name)
+    assert parsed == expected
+    if parsed.kind == "pretrained":
+        assert pretrained_name(parsed.preset, parsed.strategy, parsed.run_steps, parsed.export_step) == name
+        assert pretrained_model(name) == parsed
+    else:
+        assert pretrained_model(name) is None
+    if parsed.kind == "random-init":
+        assert random_init_name(parsed.preset) == name
+
+
+def test_exported_models_know_their_steps_and_run():
+    exported = parse_model_name("tiny_genemask_60_step30")
+    assert (exported.steps, exported.run_steps, exported.suffix) == (30, 60, "_60_step30")
+    assert exported.with_strategy("random") == "tiny_random_60_step30"
+    assert parse_model_name("tiny_genemask_60").suffix == "_60"
+    assert pretrained_name("tiny", "random", 60, 60) == "tiny_random_60"  # an export at the end is the run
 
 
 def summary() -> pd.DataFrame:

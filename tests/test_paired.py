@@ -13,6 +13,7 @@ from scipy import stats
 from genemask import cli
 from genemask.errors import UserError
 from genemask.evaluation.metrics import METRICS, prediction_summary
+from genemask.evaluation.model_names import pretrained_model
 from genemask.evaluation.paired import (
     baselines,
     benjamini_hochberg,
@@ -24,7 +25,6 @@ from genemask.evaluation.published import (
     PUBLISHED_CSV,
     PUBLISHED_SHA1,
     match_published,
-    parse_model_name,
     published_table,
     verdicts,
     vs_paper,
@@ -129,9 +129,9 @@ def test_the_shipped_published_numbers_are_the_shared_file():
 
 
 def test_models_map_to_published_rows_exactly_or_labelled_nearest():
-    identity = parse_model_name("tiny_genemask-as-released_60")
+    identity = pretrained_model("tiny_genemask-as-released_60")
     assert (identity.preset, identity.strategy, identity.steps) == ("tiny", "genemask-as-released", 60)
-    assert parse_model_name("tiny_random-init") is None and parse_model_name("kmer-logreg") is None
+    assert pretrained_model("tiny_random-init") is None and pretrained_model("kmer-logreg") is None
     exact = match_published("logo_random_10000", "prom-core", 10, "accuracy")
     assert exact.kind == "exact" and exact.row.architecture == "LOGO" and exact.row.steps == 10000
     nearest = match_published("tiny_random_60", "sim-promoter", 10, "auc")
@@ -281,7 +281,7 @@ def test_exported_models_are_compared_within_their_run():
         ("tiny_genemask_60_step30", "tiny_random_60_step30"),
         ("tiny_genemask_60", "tiny_random_60"),
     }
-    assert parse_model_name("tiny_genemask_60_step30").steps == 30  # matched with the paper's rows by step 30
+    assert pretrained_model("tiny_genemask_60_step30").steps == 30  # matched with the paper's rows by step 30
 
 
 def test_rankdata_averages_ties_like_scipy():

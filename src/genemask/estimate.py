@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from genemask.errors import UserError
+from genemask.evaluation.model_names import parse_model_name
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets, most specific name first:
 # (substring of the CUDA device name, peak, note). benchmarks/gpu_check.py judges MFU against the same table.
@@ -284,7 +285,7 @@ def make_rates(
 
 def model_preset(name: str, config: dict) -> str:
     """The architecture of a fine-tuned model name: `<arch>_<strategy>_<steps>`, `<arch>_random-init`, a reference."""
-    arch = name.split("_", 1)[0]
+    arch = parse_model_name(name).preset
     if arch in ASSUMED_MFU:
         return arch
     if name in config["finetune"].get("references", {}):

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from genemask.evaluation.metrics import METRICS
-from genemask.evaluation.published import parse_model_name
+from genemask.evaluation.model_names import pretrained_model, random_init_name
 
 MARK_THRESHOLDS = ((0.01, "**"), (0.05, "*"), (0.1, "dagger"))
 MARK_TEXT = {  # how each output format prints a mark
@@ -54,13 +54,13 @@ def baselines(models: list[str]) -> list[tuple[str, str, str]]:
     present = set(models)
     pairs = []
     for model in models:
-        identity = parse_model_name(model)
+        identity = pretrained_model(model)
         if identity is None:
             continue
-        random_masking = f"{identity.preset}_random{identity.suffix}"
+        random_masking = identity.with_strategy("random")
         if identity.strategy != "random" and random_masking in present:
             pairs.append((model, random_masking, "random"))
-        floor = f"{identity.preset}_random-init"
+        floor = random_init_name(identity.preset)
         if floor in present:
             pairs.append((model, floor, "random-init"))
     return pairs

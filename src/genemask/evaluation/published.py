@@ -3,7 +3,7 @@
 `data/published_fewshot.csv` ships with the package (source and columns in `data/README.md`): GeneMask (ECAI
 2023) Tables 1 and 4 and CM-GEMS (ECAI 2024) Table 4, each cell a mean and std over 10 runs.
 
-Our pretrained models are named `<preset>_<strategy>_<steps>` (workflow/rules/common.smk). A cell of ours is
+Our pretrained models are named `<preset>_<strategy>_<steps>` (genemask.evaluation.model_names). A cell of ours is
 matched to a published row with the same masking strategy, task, shots and metric:
 - exact: the same architecture (preset `dnabert` = DNABERT, `logo` = LOGO) and the same pretraining steps;
 - nearest: otherwise the published row closest in architecture (a preset the paper did not run counts as the
@@ -22,13 +22,14 @@ from __future__ import annotations
 import functools
 import html
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from genemask.evaluation.model_names import pretrained_model
 
 PUBLISHED_CSV = Path(__file__).parent / "data" / "published_fewshot.csv"
 PUBLISHED_SHA1 = "3cec187b9c62925355001caaec9b1a1046d49167"  # git blob sha1 of the shipped copy
@@ -56,10 +57,6 @@ REAL_TASK_TITLES = {
     "sil-300": "Sil-300",
 }
 SIMULATED_STAND_INS = {"sim-promoter": "Prom-core", "sim-enhancer": "Cohn-enh", "sim-splice": "Splice-40"}
-# `<preset>_<strategy>_<steps>`, or `..._step<N>` for a run's model exported at step N (learning curves).
-_MODEL_NAME = re.compile(
-    r"^(?P<preset>[A-Za-z0-9.]+)_(?P<strategy>[A-Za-z0-9.-]+)_(?P<run_steps>\d+)(?:_step(?P<step>\d+))?$"
-)
 VS_PAPER_COLUMNS = [
     "task",
     "shots",
@@ -85,31 +82,6 @@ VS_PAPER_COLUMNS = [
 ]
 
 
-@dataclass(frozen=True)
-class PretrainedModel:
-    """What a pretrained model's name says: `<preset>_<strategy>_<run steps>[_step<steps>]`; `steps` are the
-    optimiser steps behind the weights (the export step of an exported model)."""
-
-    preset: str
-    strategy: str
-    steps: int
-    run_steps: int
-
-    @property
-    def suffix(self) -> str:
-        """`_<run steps>` or `_<run steps>_step<N>`: what the same run's models of other strategies share."""
-        return f"_{self.run_steps}" + (f"_step{self.steps}" if self.steps != self.run_steps else "")
-
-
-def parse_model_name(name: str) -> PretrainedModel | None:
-    """`tiny_genemask_60` -> (tiny, genemask, 60); None for other names (random-init floors, references)."""
-    found = _MODEL_NAME.match(name)
-    if found is None:
-        return None
-    run_steps = int(found["run_steps"])
-    return PretrainedModel(found["preset"], found["strategy"], int(found["step"] or run_steps), run_steps)
-
-
 @functools.cache
 def published_table() -> pd.DataFrame:
     """The shipped published numbers, one row per (source, architecture, masking, steps, task, shots, metric)."""
@@ -133,7 +105,7 @@ class PaperMatch:
 
 def match_published(model: str, task: str, shots: object, metric: str) -> PaperMatch | None:
     """The published row for our (model, task, shots, metric) cell; None where the papers have none."""
-    identity = parse_model_name(model)
+    identity = pretrained_model(model)
     if identity is None or identity.strategy not in STRATEGIES:
         return None
     paper_task = REAL_TASK_TITLES.get(task) or SIMULATED_STAND_INS.get(task)

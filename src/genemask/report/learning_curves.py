@@ -1,7 +1,7 @@
 """Learning curves: fine-tuning metrics against pretraining steps, one line per pretraining run.
 
-Pretrained model names are `{arch}_{strategy}_{run_steps}` (a run's final model) and
-`{arch}_{strategy}_{run_steps}_step{step}` (the same run exported at an earlier step, `pretrain.export_steps`).
+Pretrained model names (genemask.evaluation.model_names) are `{arch}_{strategy}_{run_steps}` (a run's final
+model) and `{arch}_{strategy}_{run_steps}_step{step}` (the same run exported at an earlier step).
 Other models in the summary (random-init floors, references, the k-mer baseline) have no pretraining steps and
 are left out.
 """
@@ -20,13 +20,13 @@ import pandas as pd  # noqa: E402
 from genemask.atomic import atomic_file  # noqa: E402
 from genemask.errors import UserError  # noqa: E402
 from genemask.evaluation.metrics import METRICS  # noqa: E402
-from genemask.evaluation.published import parse_model_name  # noqa: E402
+from genemask.evaluation.model_names import pretrained_model  # noqa: E402
 from genemask.evaluation.results import METRIC_TITLES  # noqa: E402
 
 
 def curves(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary's pretrained models, with columns arch, strategy, run_steps, step added."""
-    parsed = {name: parse_model_name(name) for name in summary.model.unique()}
+    parsed = {name: pretrained_model(name) for name in summary.model.unique()}
     keep = summary[summary.model.map(lambda name: parsed[name] is not None)].copy()
     for column, field in (
         ("arch", "preset"),
