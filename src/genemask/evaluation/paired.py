@@ -5,36 +5,43 @@ its baseline seed by seed: the paired t-test (the paper's test) and the Wilcoxon
 assumed) on the per-seed differences. Baselines, for a pretrained model `<preset>_<strategy>_<steps>`:
 - `random`: `<preset>_random_<steps>`, the same architecture and steps with random masking (the paper's baseline);
 - `random-init`: `<preset>_random-init`, the same architecture never pretrained (the floor).
-Benjamini-Hochberg correction runs over the whole table (every comparison, task, shots and metric), separately
-for each test; the marks use the corrected paired t-test, at the paper's thresholds (** < 0.01, * < 0.05,
-dagger < 0.1). The 95% interval of the mean difference is Student's t interval over the seeds.
+
+Differences are compared at the metrics' resolution: rounded to RESOLUTION_DIGITS decimals before any test, so
+that float noise (0.0151515151515152 against 0.0151515151515151, one test sequence better on each seed) is a
+constant difference, with zero variance: the t-test is then undefined (NaN, no mark), not t = 5e14.
+
+The Wilcoxon variant is ours, pinned (scipy's changed between 1.11 and 1.17 on tied input): zero differences
+dropped (Wilcoxon's "wilcox" zero method), tied |differences| given their mid-rank, two-sided p from the exact
+permutation distribution of the positive rank sum over all 2^n sign flips (ties included) for n <= WILCOXON_EXACT_MAX_N
+non-zero differences, else the normal approximation with the tie-corrected variance sum(rank^2)/4 and no
+continuity correction. The smallest two-sided p that n differences can reach is 2 / 2^n (n = 2: 0.5).
+
+Benjamini-Hochberg correction runs per family: the comparisons against random masking (the marks) form one family
+over the whole table (every model, task, shots and metric), those against the random-init floor another,
+separately for each test. The marks use the corrected paired t-test at the paper's thresholds (** < 0.01,
+* < 0.05, dagger < 0.1). The 95% interval of the mean difference is Student's t interval over the seeds.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from genemask.evaluation.metrics import METRICS
+from genemask.evaluation.metrics import METRICS, rankdata
 from genemask.evaluation.model_names import pretrained_model, random_init_name
 
+RESOLUTION_DIGITS = 12  # metric values agree when they agree to 12 decimals (float noise is ~1e-16)
+WILCOXON_EXACT_MAX_N = 50
 MARK_THRESHOLDS = ((0.01, "**"), (0.05, "*"), (0.1, "dagger"))
 MARK_TEXT = {  # how each output format prints a mark
     "plain": {"**": "**", "*": "*", "dagger": "†"},
     "markdown": {"**": "\\*\\*", "*": "\\*", "dagger": "†"},  # escaped: not bold or italics markers
     "latex": {"**": "$^{**}$", "*": "$^{*}$", "dagger": "$^{\\dagger}$"},
 }
-PAIRED_COLUMNS = [
-    "task",
-    "shots",
-    "metric",
-    "model",
-    "baseline",
-    "comparison",
+STATISTICS_COLUMNS = [
     "n_pairs",
     "mean_difference",
     "std_difference",
@@ -43,6 +50,18 @@ PAIRED_COLUMNS = [
     "t",
     "p_ttest",
     "p_wilcoxon",
+    "wins",
+    "ties",
+    "losses",
+]
+PAIRED_COLUMNS = [
+    "task",
+    "shots",
+    "metric",
+    "model",
+    "baseline",
+    "comparison",
+    *STATISTICS_COLUMNS,
     "q_ttest",
     "q_wilcoxon",
     "mark",
@@ -66,8 +85,44 @@ def baselines(models: list[str]) -> list[tuple[str, str, str]]:
     return pairs
 
 
+def at_resolution(values: np.ndarray) -> np.ndarray:
+    """Values rounded to the metrics' resolution (RESOLUTION_DIGITS decimals), -0.0 made 0.0."""
+    return np.round(np.asarray(values, dtype=float), RESOLUTION_DIGITS) + 0.0
+
+
+def wilcoxon_signed_rank(differences: np.ndarray) -> float:
+    """Two-sided p of the Wilcoxon signed-rank test, pinned as the module doc says; NaN if every difference is 0."""
+    nonzero = at_resolution(differences)
+    nonzero = nonzero[nonzero != 0]
+    n = nonzero.size
+    if n == 0:
+        return math.nan
+    ranks = rankdata(np.abs(nonzero))  # mid-ranks: multiples of 1/2
+    positive_sum = float(ranks[nonzero > 0].sum())
+    if n > WILCOXON_EXACT_MAX_N:
+        z = (positive_sum - ranks.sum() / 2) / math.sqrt(float((ranks**2).sum()) / 4)
+        return float(min(1.0, 2 * stats.norm.sf(abs(z))))
+    # Exact: the distribution of twice the positive rank sum (an integer) over all 2^n sign flips, by convolution.
+    doubled = np.rint(2 * ranks).astype(np.int64)
+    counts = np.zeros(int(doubled.sum()) + 1)
+    counts[0] = 1.0
+    for rank in doubled:
+        counts = counts + np.concatenate([np.zeros(rank), counts[:-rank]])
+    probabilities = counts / 2.0**n
+    observed = int(round(2 * positive_sum))
+    lower, upper = probabilities[: observed + 1].sum(), probabilities[observed:].sum()
+    return float(min(1.0, 2 * min(lower, upper)))
+
+
+def smallest_wilcoxon_p(n: int) -> float:
+    """The smallest two-sided p the exact test can give with n non-zero differences: 2 / 2^n."""
+    return min(1.0, 2.0 / 2.0**n)
+
+
 def paired_statistics(differences: np.ndarray) -> dict[str, float]:
-    """Mean, std, 95% t interval, paired t-test and Wilcoxon signed-rank p of per-seed differences (NaN-free)."""
+    """Mean, std, 95% t interval, paired t-test and Wilcoxon p, wins/ties/losses of per-seed differences (NaN-free),
+    all at the metrics' resolution. A constant difference has no t-test (zero variance: t would be infinite)."""
+    differences = at_resolution(differences)
     n = differences.size
     out = {
         "n_pairs": n,
@@ -77,29 +132,20 @@ def paired_statistics(differences: np.ndarray) -> dict[str, float]:
         "ci95_high": math.nan,
         "t": math.nan,
         "p_ttest": math.nan,
-        "p_wilcoxon": math.nan,
+        "p_wilcoxon": wilcoxon_signed_rank(differences),
+        "wins": int((differences > 0).sum()),
+        "ties": int((differences == 0).sum()),
+        "losses": int((differences < 0).sum()),
     }
     if n < 2:
         return out
-    half_width = stats.t.ppf(0.975, n - 1) * out["std_difference"] / math.sqrt(n)
-    out["ci95_low"], out["ci95_high"] = (
-        out["mean_difference"] - half_width,
-        out["mean_difference"] + half_width,
-    )
-    if not np.any(differences):
-        return out  # identical results: no test has anything to say
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        # Every seed differing by the same amount (common with few seeds and small test sets: one test
-        # sequence more right on each) gives t = inf and p = 0: an artefact of zero variance, not evidence; the
-        # t-test stays undefined (NaN, no mark) and the rank test speaks alone.
-        if out["std_difference"] > 0:
-            result = stats.ttest_1samp(differences, 0.0)
-            out["t"], out["p_ttest"] = float(result.statistic), float(result.pvalue)
-        try:
-            out["p_wilcoxon"] = float(stats.wilcoxon(differences).pvalue)
-        except ValueError:
-            pass
+    standard_error = out["std_difference"] / math.sqrt(n)
+    half_width = stats.t.ppf(0.975, n - 1) * standard_error
+    out["ci95_low"] = out["mean_difference"] - half_width
+    out["ci95_high"] = out["mean_difference"] + half_width
+    if np.ptp(differences) > 10.0**-RESOLUTION_DIGITS:  # not a constant difference at the resolution
+        out["t"] = out["mean_difference"] / standard_error
+        out["p_ttest"] = float(2 * stats.t.sf(abs(out["t"]), n - 1))
     return out
 
 
@@ -117,6 +163,18 @@ def significance_mark(p: float) -> str:
     if math.isnan(p):
         return ""
     return next((mark for threshold, mark in MARK_THRESHOLDS if p < threshold), "")
+
+
+def correct_and_mark(table: pd.DataFrame) -> pd.DataFrame:
+    """q_ttest, q_wilcoxon (Benjamini-Hochberg within each `comparison` family) and the mark from q_ttest."""
+    table = table.copy()
+    table["q_ttest"] = np.nan
+    table["q_wilcoxon"] = np.nan
+    for _, family in table.groupby("comparison", sort=False):
+        table.loc[family.index, "q_ttest"] = benjamini_hochberg(family.p_ttest)
+        table.loc[family.index, "q_wilcoxon"] = benjamini_hochberg(family.p_wilcoxon)
+    table["mark"] = [significance_mark(q) for q in table.q_ttest]
+    return table
 
 
 def paired_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -143,10 +201,7 @@ def paired_table(runs: pd.DataFrame) -> pd.DataFrame:
                     }
                 )
     table = pd.DataFrame(rows, columns=PAIRED_COLUMNS[:-3])
-    table["q_ttest"] = benjamini_hochberg(table.p_ttest)
-    table["q_wilcoxon"] = benjamini_hochberg(table.p_wilcoxon)
-    table["mark"] = [significance_mark(q) for q in table.q_ttest]
-    return table[PAIRED_COLUMNS]
+    return correct_and_mark(table)[PAIRED_COLUMNS]
 
 
 def plot_differences(table: pd.DataFrame, tasks: list[str], titles: dict[str, str], out) -> None:
