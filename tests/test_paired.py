@@ -28,11 +28,12 @@ from genemask.evaluation.paired import (
 from genemask.evaluation.published import (
     PUBLISHED_CSV,
     PUBLISHED_SHA1,
+    holm,
     match_published,
     published_table,
     verdicts,
     vs_paper,
-    welch_from_summaries,
+    welch_comparison,
 )
 from genemask.evaluation.results import write_run_record
 from genemask.evaluation.tasks import LabelledSequences, git_blob_sha1, read_train_test, write_labelled_tsv
@@ -152,47 +153,96 @@ def test_models_map_to_published_rows_exactly_or_labelled_nearest():
     assert match_published("logo_random_10000", "prom-core", "full", "accuracy") is None
 
 
-def test_welch_from_summaries_matches_scipy_on_raw_samples():
+def test_welch_comparison_matches_scipy_on_raw_samples():
     ours = np.array([0.61, 0.55, 0.66, 0.59])
     theirs = np.array([0.58, 0.60, 0.52, 0.57, 0.63, 0.55, 0.59, 0.61, 0.50, 0.56])
-    t, p = welch_from_summaries(
+    welch = welch_comparison(
         ours.mean(), ours.std(ddof=1), ours.size, theirs.mean(), theirs.std(ddof=1), theirs.size
     )
     expected = stats.ttest_ind(ours, theirs, equal_var=False)
-    assert (t, p) == pytest.approx((expected.statistic, expected.pvalue))
-    assert all(math.isnan(x) for x in welch_from_summaries(0.5, np.nan, 1, 0.6, 0.05, 10))
+    assert welch.p_value() == pytest.approx(expected.pvalue)
+    low, high = welch.ci95()
+    assert (low + high) / 2 == pytest.approx(ours.mean() - theirs.mean())
+    # TOST = the larger one-sided p of H0: d <= -margin and H0: d >= +margin, each Welch's one-sided test
+    margin = 0.02
+    below = stats.ttest_ind(ours + margin, theirs, equal_var=False, alternative="greater").pvalue
+    above = stats.ttest_ind(ours - margin, theirs, equal_var=False, alternative="less").pvalue
+    assert welch.tost_p(margin) == pytest.approx(max(below, above))
+    # MDD: a true difference of MDD is found with 80% power (noncentral t, two-sided alpha 0.05), approximately
+    mdd = welch.minimum_detectable_difference()
+    critical = stats.t.ppf(0.975, welch.df)
+    power = stats.nct.sf(critical, welch.df, mdd / welch.standard_error)
+    assert power == pytest.approx(0.80, abs=0.02)
+    assert welch_comparison(0.5, np.nan, 1, 0.6, 0.05, 10) is None
 
 
-def test_vs_paper_lists_exact_cells_with_a_verdict_per_task():
+def test_holm_by_hand():
+    p = pd.Series([0.01, np.nan, 0.04, 0.03])
+    # sorted 0.01 0.03 0.04 (m = 3): 0.03, 0.06, 0.04 -> monotone: 0.03 0.06 0.06
+    np.testing.assert_allclose(holm(p).to_numpy(), [0.03, np.nan, 0.06, 0.06])
+
+
+def test_nearest_and_simulated_rows_carry_no_test_and_no_verdict():
     summary = pd.DataFrame(
         [
-            # LOGO random 10K, Prom-core 10 shots accuracy: published 0.506 +- 0.017 (Table 1)
-            ("logo_random_10000", "prom-core", 10, "accuracy", 0.515, 0.03, 10),
-            ("logo_random_10000", "prom-core", 10, "auc", 0.99, 0.001, 10),
-            ("tiny_random_60", "sim-splice", 10, "accuracy", 0.40, 0.02, 3),
-            ("kmer-logreg", "prom-core", 10, "accuracy", 0.58, 0.02, 3),
+            ("tiny_random_60", "sim-splice", 10, "accuracy", 0.40, 0.02, 3),  # simulated: nearest
+            ("logo_random_500", "prom-core", 10, "accuracy", 0.40, 0.02, 3),  # other steps: nearest
+            ("kmer-logreg", "prom-core", 10, "accuracy", 0.58, 0.02, 3),  # no published row
         ],
         columns=["model", "task", "shots", "metric", "mean", "std", "n_seeds"],
     )
     table = vs_paper(summary)
-    assert list(table.model) == ["logo_random_10000", "logo_random_10000", "tiny_random_60"]
-    accuracy = table.iloc[0]
-    paper = (
-        published_table()
-        .query(
-            "architecture == 'LOGO' and masking == 'random' and steps == 10000 and task == 'Prom-core' "
-            "and shots == 10 and metric == 'accuracy'"
-        )
-        .iloc[0]
-    )
-    assert accuracy.paper_mean == paper["mean"] and accuracy.difference == pytest.approx(
-        0.515 - paper["mean"]
-    )
-    expected = stats.ttest_ind_from_stats(0.515, 0.03, 10, paper["mean"], paper["std"], 10, equal_var=False)
-    assert accuracy.welch_p == pytest.approx(expected.pvalue)
+    assert list(table.model) == ["tiny_random_60", "logo_random_500"]
+    assert set(table.match.str.split(":").str[0]) == {"nearest"}
+    tested = ["difference", "ci95_low", "welch_p", "holm_p", "tost_p", "mdd80"]
+    assert table[tested].isna().all().all() and set(table.verdict) == {""}
+    assert table.paper_mean.notna().all()  # shown for orientation
     lines = verdicts(table, ["prom-core", "sim-splice"])
-    assert lines["prom-core"].startswith("differs from the paper: 1 of 2 exact cells agree")
-    assert "nearest rows are listed for orientation only" in lines["sim-splice"]
+    assert all("orientation only, untested" in line for line in lines.values())
+
+
+def write_records(directory, model, task, shots, accuracies):
+    for seed, value in enumerate(accuracies):
+        metrics = {"accuracy": value, "macro_f1": value, "mcc": 2 * value - 1, "auc": value + 0.05}
+        write_run_record(
+            directory / f"{model}_{task}_{shots}_{seed}.json",
+            {"metrics": metrics, "collapsed": False},
+            model=model,
+            task=task,
+            shots=shots,
+            seed=seed,
+        )
+
+
+def test_exact_cells_get_a_difference_interval_tost_and_a_three_way_verdict(tmp_path):
+    """Crafted records for exact real-task cells (LOGO at 10K steps on Prom-core): one per verdict."""
+    runs = tmp_path / "runs"
+    ours = np.array([0.500, 0.505, 0.510, 0.506, 0.509] * 4)
+    write_records(runs, "logo_random_10000", "prom-core", 10, ours)
+    write_records(runs, "logo_genemask_10000", "prom-core", 10, [0.70, 0.72, 0.74])
+    write_records(runs, "logo_random_10000", "prom-core", 50, [0.50, 0.70])
+    out = tmp_path / "out"
+    assert (
+        cli.main(["results", "--runs", str(runs), "--out-dir", str(out), "--equivalence-margin", "0.02"]) == 0
+    )
+    table = pd.read_csv(out / "tables/vs_paper.csv", keep_default_na=False, na_values=[""])
+    accuracy = table[table.metric == "accuracy"].set_index(["model", "shots"])
+    paper = published_table().query(
+        "architecture == 'LOGO' and steps == 10000 and task == 'Prom-core' and metric == 'accuracy'"
+    )
+    random10 = paper.query("masking == 'random' and shots == 10").iloc[0]  # 0.506 +- 0.017
+    welch = welch_comparison(ours.mean(), ours.std(ddof=1), 20, random10["mean"], random10["std"], 10)
+    row = accuracy.loc[("logo_random_10000", 10)]
+    assert row.difference == pytest.approx(ours.mean() - random10["mean"], abs=1e-6)
+    assert (row.ci95_low, row.ci95_high) == pytest.approx(welch.ci95(), rel=1e-5)
+    assert row.tost_p == pytest.approx(welch.tost_p(0.02), rel=1e-5) and row.tost_p < 0.05
+    assert row.verdict == "reproduced"
+    assert accuracy.loc[("logo_genemask_10000", 10)].verdict == "differs"  # 0.72 against 0.540 +- 0.049
+    undecided = accuracy.loc[("logo_random_10000", 50)]  # two seeds 0.2 apart: nothing can be said
+    assert undecided.verdict == "inconclusive" and undecided.mdd80 > 0.2
+    markdown = (out / "tables/vs_paper.md").read_text()
+    assert "- **Prom-core**: differs from the paper: " in markdown
+    assert f"| {row.difference:+.3f} [{row.ci95_low:+.3f}, {row.ci95_high:+.3f}] |" in markdown
 
 
 # ---------------------------------------------------------------- collapsed runs and refused input

@@ -34,7 +34,13 @@ from genemask.atomic import atomic_file
 from genemask.errors import UserError
 from genemask.evaluation.metrics import METRICS
 from genemask.evaluation.paired import MARK_TEXT, paired_table, plot_differences
-from genemask.evaluation.published import verdicts, vs_paper, vs_paper_html, vs_paper_markdown
+from genemask.evaluation.published import (
+    verdicts,
+    vs_paper,
+    vs_paper_html,
+    vs_paper_markdown,
+)
+from genemask.evaluation.settings import EQUIVALENCE_MARGIN
 from genemask.evaluation.tasks import TASKS
 
 METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "mcc": "MCC", "auc": "AUC"}
@@ -376,24 +382,25 @@ def make_results(
     *,
     model_order: Sequence[str] | None = None,
     task_order: Sequence[str] | None = None,
+    equivalence_margin: float = EQUIVALENCE_MARGIN,
 ) -> pd.DataFrame:
     """Aggregate run records into tables/ and figures/ under `out_dir`; return the tidy summary."""
     out_dir = Path(out_dir)
     runs = load_runs(find_run_records(run_paths))
     summary = summarise(runs)
     paired = paired_table(runs)
-    paper = vs_paper(summary)
+    paper = vs_paper(summary, equivalence_margin)
     tables = FewShotTables(summary, model_order, task_order, paired=paired, paper=paper)
     tasks = list(dict.fromkeys(task for task, _ in tables.columns))
     titles = {task: _task_title(task) for task in tasks}
-    lines = verdicts(paper, tasks)
+    lines = verdicts(paper, tasks, equivalence_margin)
     for name, text in (
         ("fewshot.csv", tables.csv()),
         ("fewshot.md", tables.markdown()),
         ("fewshot.tex", tables.latex()),
         ("paired.csv", paired.to_csv(index=False, float_format="%.6g")),
         ("vs_paper.csv", paper.to_csv(index=False, float_format="%.6g")),
-        ("vs_paper.md", vs_paper_markdown(paper, lines, titles)),
+        ("vs_paper.md", vs_paper_markdown(paper, lines, titles, equivalence_margin)),
         ("vs_paper.html", vs_paper_html(paper, lines, titles)),
     ):
         with atomic_file(out_dir / "tables" / name) as tmp:
