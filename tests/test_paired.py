@@ -432,3 +432,13 @@ def test_one_test_sequence_better_on_every_seed_gets_no_mark_through_the_tables(
         for seed in (0, 1)
     ]
     assert np.std(raw) > 0  # as the records hold them, the differences are not quite equal
+
+
+def test_the_equivalence_margin_has_one_default():
+    from genemask.config import load_schema
+    from genemask.evaluation.settings import EQUIVALENCE_MARGIN
+
+    schema = load_schema()["properties"]["results"]["properties"]["equivalence_margin"]
+    assert schema["default"] == EQUIVALENCE_MARGIN
+    with pytest.raises(SystemExit):
+        cli.main(["results", "--runs", "x", "--out-dir", "y", "--equivalence-margin", "nan"])

@@ -197,9 +197,10 @@ rule fewshot_results:
     params:
         models=FINETUNE_MODELS,
         tasks=FINETUNE["tasks"],
+        margin=config["results"]["equivalence_margin"],
     shell:
         "genemask results --runs {input} --out-dir results --models {params.models}"
-        " --tasks {params.tasks} > {log} 2>&1"
+        " --tasks {params.tasks} --equivalence-margin {params.margin} > {log} 2>&1"
 
 
 rule finetune:
