@@ -315,7 +315,7 @@ def test_results_put_the_paper_marks_and_verdicts_beside_our_tables(tmp_path):
     markdown = (out / "tables" / "fewshot.md").read_text()
     # Paired t on the differences 0.05 0.06 0.05 0.06: p ~ 1e-4, under 0.01 after BH over the four metrics.
     # The mark as the paper prints it (escaped in Markdown), the paper's cell beside ours.
-    assert "**0.560 ± 0.014**\\*\\* (paper 0.540 ± 0.049)" in markdown
+    assert "| 0.560 ± 0.014\\*\\* (paper 0.540 ± 0.049) |" in markdown
     assert "0.505 ± 0.013 (paper 0.506 ± 0.017)" in markdown
     assert "$^{**}$ (paper 0.540 $\\pm$ 0.049)" in (out / "tables" / "fewshot.tex").read_text()
     assert "0.560 ± 0.014** (paper 0.540 ± 0.049)" in (out / "tables" / "fewshot.csv").read_text()

@@ -58,18 +58,79 @@ def test_tables_hold_mean_and_std_over_seeds_in_the_papers_layout(runs, tmp_path
     assert row["mean"].item() == pytest.approx(0.47) and row["n_seeds"].item() == 2
 
 
-def test_markdown_and_latex_mark_the_best_model_per_column(runs, tmp_path):
-    make_results([runs], tmp_path)
+def test_markdown_and_latex_say_the_seeds_and_the_legend_once_and_bold_nothing(runs, tmp_path):
+    make_results([runs], tmp_path, figures=False)
     markdown = (tmp_path / "tables" / "fewshot.md").read_text()
     assert "| Model | Prom-core 10 | Prom-core 50 | Splice-40 10 |" in markdown
-    assert "| genemask_10k | **0.720 ± 0.028** | **0.820 ± 0.028** | **0.550 ± 0.071** |" in markdown
+    assert "| genemask_10k | 0.720 ± 0.028 | 0.820 ± 0.028 | 0.550 ± 0.071 |" in markdown
     assert "| kmer-logreg | 0.600 ± 0.000 | 0.800 ± 0.141 | 0.420 ± 0.028 |" in markdown
-    assert markdown.count("## ") == 4
+    assert markdown.count("## ") == 4 and markdown.count("Cells: mean ± std") == 1
+    assert "2 seeds per cell" in markdown and "ddof = 1" in markdown and "**0." not in markdown
     latex = (tmp_path / "tables" / "fewshot.tex").read_text()
     assert latex.count("\\begin{tabular}{lrrr}") == 4
     assert "\\multicolumn{2}{c}{Prom-core} & \\multicolumn{1}{c}{Splice-40}" in latex
-    assert "genemask\\_10k & \\textbf{0.720 $\\pm$ 0.028}" in latex
+    assert "genemask\\_10k & 0.720 $\\pm$ 0.028" in latex and "\\textbf" not in latex
     assert latex.count("\\begin{table}") == latex.count("\\end{table}") == 4
+    assert latex.count("Cells: mean") == 1 and latex.count("as in Table~\\ref{tab:fewshot-accuracy}") == 3
+
+
+def test_cells_say_their_seeds_where_they_differ(runs, tmp_path):
+    extra = {"metrics": metrics_from(0.9)}
+    write_run_record(runs / "extra.json", extra, model="kmer-logreg", task="splice-40", shots=10, seed=2)
+    make_results([runs], tmp_path, figures=False)
+    accuracy = pd.read_csv(tmp_path / "tables" / "fewshot.csv").set_index(["metric", "model"]).loc["accuracy"]
+    assert accuracy.at["kmer-logreg", "Splice-40 10"].endswith("[n=3]")
+    assert accuracy.at["kmer-logreg", "Prom-core 10"].endswith("[n=2]")
+    assert "seeds per cell in brackets" in (tmp_path / "tables" / "fewshot.md").read_text()
+
+
+def test_the_latex_legend_prints_the_marks_as_the_cells_do(tmp_path):
+    """Strategies 3, 7 and 1 sequences in 100 better than random on 4 seeds (with spread): every kind of mark."""
+    from genemask.evaluation.paired import MARK_TEXT
+
+    base = [0.50, 0.55, 0.60, 0.52]
+    shifts = {"tiny_random_60": [0, 0, 0, 0], "tiny_genemask_60": [0.05, 0.06, 0.05, 0.06]}
+    for model, shift in shifts.items():
+        for seed, (value, plus) in enumerate(zip(base, shift, strict=True)):
+            write_run_record(
+                tmp_path / "runs" / f"{model}{seed}.json",
+                {"metrics": metrics_from(value + plus)},
+                model=model,
+                task="prom-core",
+                shots=10,
+                seed=seed,
+            )
+    make_results([tmp_path / "runs"], tmp_path / "out", figures=False)
+    latex = (tmp_path / "out" / "tables" / "fewshot.tex").read_text()
+    caption = latex.split("\\caption{", 1)[1].split("\n", 1)[0]
+    body = latex.split("\\midrule", 1)[1]
+    used = [mark for mark, text in MARK_TEXT["latex"].items() if text in body]
+    assert used  # the genemask cells carry a mark
+    for text in MARK_TEXT["latex"].values():
+        assert f"{text} q$<$" in caption
+    assert "$^{**}$ q$<$0.01" in caption and "**" not in caption.replace("$^{**}$", "")
+
+
+def test_models_identical_by_design_get_a_note(runs, tmp_path):
+    for path in list((runs / "genemask_10k").rglob("*.json")):
+        record = json.loads(path.read_text())
+        copy = runs / "cm-gems_10k" / path.relative_to(runs / "genemask_10k")
+        write_run_record(
+            copy,
+            {"metrics": record["metrics"]},
+            model="cm-gems_10k",
+            task=record["task"],
+            shots=record["shots"],
+            seed=record["seed"],
+        )
+    make_results([runs], tmp_path, figures=False)
+    markdown = (tmp_path / "tables" / "fewshot.md").read_text()
+    assert (
+        "Identical in every run (by design" in markdown
+        and "cm-gems_10k = genemask_10k"
+        in markdown.replace("genemask_10k = cm-gems_10k", "cm-gems_10k = genemask_10k")
+    )
+    assert markdown.count("Identical in every run") == 1
 
 
 def test_one_figure_per_task(runs, tmp_path):

@@ -5,13 +5,15 @@ run adds (sizes, hyper-parameters, losses, timings). `make_results` aggregates t
 sample standard deviation, ddof = 1) into the paper's layout: rows are models, columns are task x shots.
 
   <out>/tables/fewshot.csv          metric, model, then one "mean ± std" column per task x shots
-  <out>/tables/fewshot.md / .tex    one table per metric (best mean per column in bold); each cell also shows
+  <out>/tables/fewshot.md / .tex    one table per metric, the legend once per file (seeds per cell, the std
+                                    convention, the tests, models identical by design); each cell also shows
                                     its paired-test mark against random masking (genemask.evaluation.paired),
                                     how many seeds collapsed to one predicted class, and the paper's mean ± std
-                                    where the paper has the same cell (genemask.evaluation.published)
+                                    where the paper has the same cell (genemask.evaluation.published); no bold
   <out>/tables/fewshot_summary.csv  the same numbers, tidy: model task shots metric mean std n_seeds n_collapsed
   <out>/tables/paired.csv           every paired comparison (vs random masking and vs the random-init floor)
-  <out>/tables/vs_paper.csv/.md/.html  ours beside the published numbers, Welch's t-test, a verdict per task
+  <out>/tables/vs_paper.csv/.md/.html  ours beside the published numbers; exact cells: difference, 95% CI, TOST,
+                                    a verdict (genemask.evaluation.published); nearest rows: orientation only
   <out>/figures/<task>.png          each metric against shots, one line per model, error bars = std; the
                                     paper's points (filled: exact match; hollow: nearest published row)
   <out>/figures/paired_vs_random.png  mean difference against random masking, 95% interval, per cell
@@ -33,7 +35,13 @@ from genemask import __version__
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
 from genemask.evaluation.metrics import METRICS
-from genemask.evaluation.paired import MARK_TEXT, paired_table, plot_differences
+from genemask.evaluation.paired import (
+    MARK_TEXT,
+    MARK_THRESHOLDS,
+    at_resolution,
+    paired_table,
+    plot_differences,
+)
 from genemask.evaluation.published import (
     verdicts,
     vs_paper,
@@ -153,7 +161,11 @@ def _cell(mean: float, std: float, plus_minus: str) -> str:
 
 
 class FewShotTables:
-    """The summary arranged as the paper does: one block per metric, rows models, columns (task, shots)."""
+    """The summary arranged as the paper does: one block per metric, rows models, columns (task, shots).
+
+    No cell is bold: with a handful of seeds the best mean of a column is rarely significantly better than the
+    runner-up, and the marks carry what the tests say.
+    """
 
     def __init__(
         self,
@@ -163,8 +175,10 @@ class FewShotTables:
         *,
         paired: pd.DataFrame | None = None,
         paper: pd.DataFrame | None = None,
+        identical: Sequence[tuple[str, str]] = (),
     ):
         self.summary = summary
+        self.identical = list(identical)
         cell = ["model", "task", "shots", "metric"]
         self.marks: dict[tuple, str] = {}
         if paired is not None:
@@ -181,7 +195,7 @@ class FewShotTables:
                     exact[cell].to_numpy(), exact.paper_mean, exact.paper_std, strict=True
                 )
             }
-        self.collapsed = {
+        self.counts = {
             (row.model, row.task, row.shots, row.metric): (row.n_collapsed, row.n_seeds)
             for row in summary.itertuples(index=False)
         }
@@ -193,6 +207,8 @@ class FewShotTables:
             for shots in sorted(summary.loc[summary.task == task, "shots"].unique(), key=shots_key)
         ]
         self.metrics = [metric for metric in METRICS if metric in set(summary.metric)]
+        seeds = set(summary.loc[summary.n_seeds > 0, "n_seeds"])
+        self.uniform_seeds = int(next(iter(seeds))) if len(seeds) == 1 else None
 
     def values(self, metric: str, statistic: str) -> pd.DataFrame:
         table = self.summary[self.summary.metric == metric].pivot_table(
@@ -200,23 +216,21 @@ class FewShotTables:
         )
         return table.reindex(index=self.models, columns=pd.MultiIndex.from_tuples(self.columns))
 
-    def cells(
-        self, metric: str, plus_minus: str, bold: tuple[str, str] | None = None, style: str = "plain"
-    ) -> list[list[str]]:
-        """Cell texts: mean ± std, the mark against random, "[c/n collapsed]", "(paper mean ± std)"."""
+    def cells(self, metric: str, plus_minus: str, style: str = "plain") -> list[list[str]]:
+        """Cell texts: mean ± std, the mark against random, "[n=k]" (seeds differ across cells),
+        "[c/n collapsed]", "(paper mean ± std)"."""
         means, stds = self.values(metric, "mean"), self.values(metric, "std")
-        best = means.max(axis=0)
         rows = []
         for model in self.models:
             row = []
             for column in self.columns:
                 text = _cell(means.at[model, column], stds.at[model, column], plus_minus)
-                if bold and not np.isnan(means.at[model, column]) and means.at[model, column] == best[column]:
-                    text = f"{bold[0]}{text}{bold[1]}"
                 key = (model, *column, metric)
                 if self.marks.get(key):
                     text += MARK_TEXT[style][self.marks[key]]
-                collapsed, n_seeds = self.collapsed.get(key, (0, 0))
+                collapsed, n_seeds = self.counts.get(key, (0, 0))
+                if self.uniform_seeds is None and n_seeds:
+                    text += f" [n={n_seeds}]"
                 if collapsed:
                     text += f" [{collapsed}/{n_seeds} collapsed]"
                 if key in self.paper:
@@ -227,6 +241,26 @@ class FewShotTables:
 
     def column_titles(self) -> list[str]:
         return [f"{_task_title(task)} {shots}" for task, shots in self.columns]
+
+    def legend(self, style: str) -> str:
+        """What the cells and marks mean, once per file, with the marks exactly as the cells print them."""
+        seeds = (
+            f"{self.uniform_seeds} seeds per cell"
+            if self.uniform_seeds is not None
+            else "seeds per cell in brackets [n=k]"
+        )
+        text = LEGEND.format(seeds=seeds, marks="MARKS")
+        if self.identical:
+            pairs = "; ".join(f"{a} = {b}" for a, b in self.identical)
+            text += f" Identical in every run (by design, e.g. cm-gems before its switch trains as genemask): {pairs}."
+        latex = style == "latex"
+        if latex:
+            text = latex_escape(text).replace("±", "$\\pm$")
+        less = "$<$" if latex else "<"
+        marks = ", ".join(
+            f"{MARK_TEXT[style][mark]} q{less}{threshold}" for threshold, mark in MARK_THRESHOLDS
+        )
+        return text.replace("MARKS", marks)
 
     def csv(self) -> str:
         frames = [
@@ -239,15 +273,12 @@ class FewShotTables:
         return table.to_csv(index=False)
 
     def markdown(self) -> str:
-        out = []
+        out = ["# Few-shot results", "", self.legend("markdown"), ""]
         for metric in self.metrics:
-            out.append(f"## {METRIC_TITLES[metric]} (mean ± std over seeds; best per column in bold)\n")
-            out.append(LEGEND.replace("*", "\\*") + "\n")
+            out.append(f"## {METRIC_TITLES[metric]}\n")
             out.append("| Model | " + " | ".join(self.column_titles()) + " |")
             out.append("|---|" + "---:|" * len(self.columns))
-            for model, row in zip(
-                self.models, self.cells(metric, " ± ", ("**", "**"), "markdown"), strict=True
-            ):
+            for model, row in zip(self.models, self.cells(metric, " ± ", "markdown"), strict=True):
                 out.append(f"| {model} | " + " | ".join(row) + " |")
             out.append("")
         return "\n".join(out)
@@ -256,19 +287,25 @@ class FewShotTables:
         tasks = list(dict.fromkeys(task for task, _ in self.columns))
         spans = [sum(1 for t, _ in self.columns if t == task) for task in tasks]
         out = ["% Few-shot results (mean $\\pm$ std over seeds); needs \\usepackage{booktabs}.", ""]
+        first = f"tab:fewshot-{self.metrics[0]}" if self.metrics else ""
         for metric in self.metrics:
             header = " & ".join(
-                f"\\multicolumn{{{span}}}{{c}}{{{_latex_escape(_task_title(task))}}}"
+                f"\\multicolumn{{{span}}}{{c}}{{{latex_escape(_task_title(task))}}}"
                 for task, span in zip(tasks, spans, strict=True)
             )
             rules, start = [], 2
             for span in spans:
                 rules.append(f"\\cmidrule(lr){{{start}-{start + span - 1}}}")
                 start += span
+            label = f"tab:fewshot-{metric}"
+            legend = (
+                self.legend("latex") if label == first else f"Cells and marks as in Table~\\ref{{{first}}}."
+            )
             out += [
                 "\\begin{table}[ht]",
                 "\\centering",
-                f"\\caption{{Few-shot {METRIC_TITLES[metric]} (mean $\\pm$ std over seeds). {LATEX_LEGEND}}}",
+                f"\\caption{{Few-shot {METRIC_TITLES[metric]}. {legend}}}",
+                f"\\label{{{label}}}",
                 f"\\begin{{tabular}}{{l{'r' * len(self.columns)}}}",
                 "\\toprule",
                 f" & {header} \\\\",
@@ -276,29 +313,49 @@ class FewShotTables:
                 "Model & " + " & ".join(str(shots) for _, shots in self.columns) + " \\\\",
                 "\\midrule",
             ]
-            for model, row in zip(
-                self.models, self.cells(metric, " $\\pm$ ", ("\\textbf{", "}"), "latex"), strict=True
-            ):
-                out.append(f"{_latex_escape(model)} & " + " & ".join(row) + " \\\\")
+            for model, row in zip(self.models, self.cells(metric, " $\\pm$ ", "latex"), strict=True):
+                out.append(f"{latex_escape(model)} & " + " & ".join(row) + " \\\\")
             out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
         return "\n".join(out)
 
 
+# {seeds}, {marks}: filled in by FewShotTables.legend; the marks' symbols per output format.
 LEGEND = (
-    "Marks: paired t-test against random masking of the same size and steps over the seeds, "
-    "Benjamini-Hochberg corrected over the table (** q<0.01, * q<0.05, † q<0.1; all values in paired.csv). "
-    "[c/n collapsed]: c of n seeds predicted one class for the whole test set. "
-    "(paper ...): the published mean ± std of the same architecture, strategy, steps, task and shots."
+    "Cells: mean ± std over seeds ({seeds}; std is the sample standard deviation, ddof = 1, which we assume the "
+    "papers' ± is too). Marks: paired t-test against random masking of the same size and steps over the seeds, "
+    "Benjamini-Hochberg corrected over every comparison against random masking in the file ({marks}); a "
+    "difference that is the same on every seed (at 1e-12) has no variance and gets no t-test and no mark. "
+    "paired.csv also holds the Wilcoxon signed-rank test (exact over all 2^n sign flips, zero differences dropped, "
+    "tied ones mid-ranked; n seeds cannot give p below 2/2^n, 0.5 for 2 seeds) and the comparisons against the "
+    "random-init floor (their own correction family). No bold: with so few seeds the best mean of a column is "
+    "rarely significantly better than the runner-up. [c/n collapsed]: c of n seeds predicted one class for the "
+    "whole test set. (paper ...): the published mean ± std of the same architecture, strategy, steps, task and "
+    "shots (10 runs)."
 )
 
 
-def _latex_escape(text: str) -> str:
+def latex_escape(text: str) -> str:
+    """Text safe in LaTeX (the characters LaTeX treats specially)."""
     for char in "\\&%$#_{}":
         text = text.replace(char, f"\\{char}")
-    return text
+    return text.replace("^", "\\^{}").replace("~", "\\~{}")
 
 
-LATEX_LEGEND = _latex_escape(LEGEND).replace("†", "$^\\dagger$").replace("<", "$<$").replace("±", "$\\pm$")
+def identical_models(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """Pairs of models whose runs (task, shots, seed) and metrics agree everywhere at the metrics' resolution."""
+    keyed = {
+        model: group.set_index(["task", "shots", "seed"])[list(METRICS)].sort_index()
+        for model, group in runs.groupby("model", sort=False)
+    }
+    pairs = []
+    for i, first in enumerate(keyed):
+        for second in list(keyed)[i + 1 :]:
+            a, b = keyed[first], keyed[second]
+            if a.index.equals(b.index) and np.array_equal(
+                at_resolution(a.to_numpy()), at_resolution(b.to_numpy()), equal_nan=True
+            ):
+                pairs.append((first, second))
+    return pairs
 
 
 def _x_positions(shots: Sequence[object]) -> dict[object, float]:
@@ -383,14 +440,18 @@ def make_results(
     model_order: Sequence[str] | None = None,
     task_order: Sequence[str] | None = None,
     equivalence_margin: float = EQUIVALENCE_MARGIN,
+    figures: bool = True,
 ) -> pd.DataFrame:
-    """Aggregate run records into tables/ and figures/ under `out_dir`; return the tidy summary."""
+    """Aggregate run records into tables/ and figures/ (unless `figures` is false) under `out_dir`; return the
+    tidy summary."""
     out_dir = Path(out_dir)
     runs = load_runs(find_run_records(run_paths))
     summary = summarise(runs)
     paired = paired_table(runs)
     paper = vs_paper(summary, equivalence_margin)
-    tables = FewShotTables(summary, model_order, task_order, paired=paired, paper=paper)
+    tables = FewShotTables(
+        summary, model_order, task_order, paired=paired, paper=paper, identical=identical_models(runs)
+    )
     tasks = list(dict.fromkeys(task for task, _ in tables.columns))
     titles = {task: _task_title(task) for task in tasks}
     lines = verdicts(paper, tasks, equivalence_margin)
@@ -411,6 +472,8 @@ def make_results(
         ordered.sort_values(["task", "model", "_shots", "metric"]).drop(columns="_shots").to_csv(
             tmp, index=False, float_format="%.6g"
         )
+    if not figures:
+        return summary
     for task in tasks:
         plot_task(summary, task, tables.models, out_dir / "figures" / f"{task}.png", paper)
     plot_differences(paired, tasks, titles, out_dir / "figures" / "paired_vs_random.png")
