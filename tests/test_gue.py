@@ -302,18 +302,17 @@ def test_tables_put_ours_beside_the_published_columns(tmp_path):
     assert "27-task mean (published)** |  |  | 65.17 |" in markdown
     assert "EMP (Yeast) H3: training set subsampled" in markdown
     tests = pd.read_csv(tmp_path / "tables/gue_tests.csv")
-    assert tests.to_dict("records")[0] | {"p_t_test": 0, "t": 0} == {
-        "model": "tiny_genemask_60",
-        "baseline": "tiny_random_60",
-        "n_tasks": 3,
-        "mean_difference": pytest.approx(2.0),
-        "t": 0,
-        "p_t_test": 0,
-        "p_wilcoxon": pytest.approx(0.25),
-        "wins": 3,
-        "ties": 0,
-        "losses": 0,
-    }
+    row = tests.iloc[0]
+    assert (row.model, row.baseline, row.comparison, row.n_pairs) == (
+        "tiny_genemask_60",
+        "tiny_random_60",
+        "random",
+        3,
+    )
+    assert row.mean_difference == pytest.approx(2.0) and (row.wins, row.ties, row.losses) == (3, 0, 0)
+    # 2 MCC points better on every task (up to float noise): a constant difference, no t-test, Wilcoxon 2/2^3
+    assert np.isnan(row.p_ttest) and row.p_wilcoxon == pytest.approx(0.25)
+    assert "| tiny_random_60 (n=2) | tiny_genemask_60 (n=2) |" in markdown
     tidy = pd.read_csv(tmp_path / "tables/gue.csv")
     assert set(tidy.source) == {"ours", "published"} and set(tidy[tidy.source == "published"].task) == {
         "prom_core_all",
@@ -331,7 +330,7 @@ def test_paired_test_matches_scipy():
     row = paired_tests(means).iloc[0]
     kept = means.dropna()
     expected = stats.ttest_rel(kept.logo_genemask_10000, kept.logo_random_10000)
-    assert row.n_tasks == 26 and row.p_t_test == pytest.approx(expected.pvalue)
+    assert row.n_pairs == 26 and row.p_ttest == pytest.approx(expected.pvalue)
     assert row.p_wilcoxon == pytest.approx(
         stats.wilcoxon(kept.logo_genemask_10000 - kept.logo_random_10000).pvalue
     )

@@ -1,52 +1,62 @@
 """GUE result tables in the CM-GEMS paper's layout, our models beside the published columns, and the heat map.
 
+GUE runs are run records like the few-shot ones (shots `full`), read, summarised and tested by the shared code
+(genemask.evaluation.results, .paired); what is GUE's own is the published 12-column layout, the group means and
+the paired test ACROSS tasks.
+
   <out>/tables/gue.csv        tidy: source (ours | published), model, task, group, dataset, metric, mean, std, n_seeds
   <out>/tables/gue.md / .tex  MCC x 100 per task (rows, grouped as CM-GEMS Table 2) and model (columns: ours, then
-                              published), per-group means, the mean over the tasks run (the 27-task mean when all
-                              are), the paired test of each masking strategy against `random`, deviations
+                              published; seeds per column in the header), per-group means, the mean over the tasks
+                              run (the 27-task mean when all are), the paired tests across tasks, deviations
   <out>/tables/gue_tests.csv  the paired tests
   <out>/figures/gue_heatmap.png  MCC x 100 per task and model
 
-Paired test (as CM-GEMS compares strategies): for each of our models `<arch>_<strategy>_<steps>` with a
-`<arch>_random_<steps>` beside it, the per-task means over seeds are paired across the tasks both ran; we give
-the mean difference, a paired t-test and a Wilcoxon signed-rank test (two-sided, scipy), and wins/ties/losses.
+Paired test (as CM-GEMS compares strategies): for each of our pretrained models and each of its baselines
+(random masking of the same size and steps; the random-init floor), the per-task MCC means over seeds are paired
+across the tasks both ran, with genemask.evaluation.paired.paired_statistics (mean difference and 95% interval,
+paired t-test, the pinned exact Wilcoxon, wins/ties/losses, all at the metrics' resolution) and
+Benjamini-Hochberg within each baseline family.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from genemask import __version__
-from genemask.atomic import atomic_file
 from genemask.errors import UserError
 from genemask.evaluation.gue import GROUP_ORDER, GUE_TASKS, gue_task
-from genemask.evaluation.metrics import METRICS
+from genemask.evaluation.paired import STATISTICS_COLUMNS, baselines, correct_and_mark, paired_statistics
+from genemask.evaluation.plotting import pyplot, save_png
+from genemask.evaluation.results import (
+    FULL_SHOTS,
+    find_run_records,
+    format_cell,
+    latex_escape,
+    read_run_records,
+    runs_frame,
+    summarise,
+    write_run_record,
+    write_tables,
+)
 
 PUBLISHED_FILE = Path(__file__).parent / "data" / "gue_mcc.csv"
 PUBLISHED_SOURCE = "CM-GEMS (Roy et al., ECAI 2024) Table 2; 120K columns from the DNABERT-2 paper"
-BASELINE_STRATEGY = "random"
-_MODEL_NAME = re.compile(r"(?P<arch>.+)_(?P<strategy>[^_]+)_(?P<steps>\d+)")
-IDENTITY = ("model", "task", "seed")
+GUE_TESTS_COLUMNS = ["model", "baseline", "comparison", *STATISTICS_COLUMNS, "q_ttest", "q_wilcoxon", "mark"]
+LEGEND = (
+    "Ours: mean ± std over seeds (std with ddof = 1; n = seeds per cell in the header), full training data, model "
+    "selected on dev; the published columns are single numbers. Paired tests across tasks: per-task means paired "
+    "task by task; paired t-test and Wilcoxon signed-rank (exact over all 2^n sign flips, zero differences "
+    "dropped, ties mid-ranked: below 6 tasks no two-sided p can fall under 0.05), Benjamini-Hochberg q within "
+    "each baseline family (random masking; the random-init floor)."
+)
 
 
 def write_gue_record(path: str | Path, record: dict, *, model: str, task: str, seed: int) -> dict:
-    """One GUE run's JSON (identity first, non-finite metrics as null), atomically; return what was written."""
-    full = {"model": model, "task": task, "seed": seed, **record, "genemask_version": __version__}
-    full["metrics"] = {
-        name: value if value is None or math.isfinite(value) else None
-        for name, value in record["metrics"].items()
-    }
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(full, indent=2) + "\n")
-    return full
+    """A GUE run's record: the one run record, on the whole training set (shots `full`)."""
+    return write_run_record(path, record, model=model, task=task, shots=FULL_SHOTS, seed=seed)
 
 
 def load_published(path: Path = PUBLISHED_FILE) -> pd.DataFrame:
@@ -62,97 +72,35 @@ def load_published(path: Path = PUBLISHED_FILE) -> pd.DataFrame:
 
 
 def load_gue_runs(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, set[str]]]:
-    """One row per run (model task seed, metrics x 100) and, per task, the deviations its runs record."""
-    rows, seen, deviations = [], {}, {}
-    for path in map(Path, paths):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise UserError(f"{path}: not a readable GUE run record ({error})") from None
-        missing = [key for key in (*IDENTITY, "metrics") if key not in record]
-        if missing:
-            raise UserError(f"{path}: run record lacks {', '.join(missing)}")
-        key = tuple(record[name] for name in IDENTITY)
-        if key in seen:
-            raise UserError(f"{path}: the same run ({', '.join(map(str, key))}) as {seen[key]}")
-        seen[key] = path
+    """One row per run (the shared run frame) and, per task, the deviations its runs record."""
+    records = read_run_records(find_run_records(paths))
+    deviations: dict[str, set[str]] = {}
+    for record in records:
         gue_task(record["task"])
-        metrics = {
-            m: np.nan if record["metrics"].get(m) is None else 100 * record["metrics"][m] for m in METRICS
-        }
-        rows.append(dict(zip(IDENTITY, key, strict=True)) | metrics)
         deviations.setdefault(record["task"], set()).update(record.get("deviations", []))
         if record.get("truncated_sequences"):
             deviations[record["task"]].add(
                 f"{record['model']}: sequences over {record['max_length_used']} tokens truncated "
                 f"({record['truncated_sequences']}; {record['truncation']})"
             )
-    if not rows:
-        raise UserError("no GUE run records given")
-    return pd.DataFrame(rows, columns=[*IDENTITY, *METRICS]), deviations
+    return runs_frame(records), deviations
 
 
-def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Tidy: model task metric mean std n_seeds (std ddof = 1; NaN for one seed)."""
-    long = runs.melt(id_vars=list(IDENTITY), value_vars=list(METRICS), var_name="metric")
-    return (
-        long.groupby(["model", "task", "metric"], sort=False)["value"]
-        .agg(mean="mean", std="std", n_seeds="count")
-        .reset_index()
-    )
-
-
-def paired_tests(means: pd.DataFrame, baseline: str = BASELINE_STRATEGY) -> pd.DataFrame:
-    """Each `<arch>_<s>_<steps>` against `<arch>_<baseline>_<steps>` over the tasks both have (task x model)."""
+def paired_tests(means: pd.DataFrame) -> pd.DataFrame:
+    """Each pretrained model against its baselines over the tasks both have (`means`: task x model)."""
     rows = []
-    for model in means.columns:
-        match = _MODEL_NAME.fullmatch(model)
-        if match is None or match["strategy"] == baseline:
-            continue
-        reference = f"{match['arch']}_{baseline}_{match['steps']}"
-        if reference not in means.columns:
-            continue
-        pair = means[[model, reference]].dropna()
-        diff = (pair[model] - pair[reference]).to_numpy()
-        n = diff.size
-        t_p = wilcoxon_p = np.nan
-        t_stat = np.nan
-        if n >= 2 and np.std(diff) > 0:
-            t_stat, t_p = stats.ttest_rel(pair[model], pair[reference])
-        if n >= 1 and np.any(diff != 0):
-            wilcoxon_p = stats.wilcoxon(diff).pvalue
+    for model, baseline, comparison in baselines(list(means.columns)):
+        pair = means[[model, baseline]].dropna()
+        differences = (pair[model] - pair[baseline]).to_numpy(dtype=float)
         rows.append(
-            {
-                "model": model,
-                "baseline": reference,
-                "n_tasks": n,
-                "mean_difference": float(diff.mean()) if n else np.nan,
-                "t": float(t_stat),
-                "p_t_test": float(t_p),
-                "p_wilcoxon": float(wilcoxon_p),
-                "wins": int((diff > 0).sum()),
-                "ties": int((diff == 0).sum()),
-                "losses": int((diff < 0).sum()),
-            }
+            {"model": model, "baseline": baseline, "comparison": comparison, **paired_statistics(differences)}
         )
-    columns = [
-        "model",
-        "baseline",
-        "n_tasks",
-        "mean_difference",
-        "t",
-        "p_t_test",
-        "p_wilcoxon",
-        "wins",
-        "ties",
-    ]
-    return pd.DataFrame(rows, columns=[*columns, "losses"])
+    table = pd.DataFrame(rows, columns=GUE_TESTS_COLUMNS[:-3])
+    return correct_and_mark(table)[GUE_TESTS_COLUMNS]
 
 
 def _fmt(value: float, std: float = np.nan, plus_minus: str = " ± ") -> str:
-    if np.isnan(value):
-        return "–"
-    return f"{value:.2f}" if np.isnan(std) else f"{value:.2f}{plus_minus}{std:.2f}"
+    return format_cell(value, std, plus_minus, digits=2, missing="–")
 
 
 class GueTables:
@@ -173,6 +121,16 @@ class GueTables:
         self.means = pd.concat([ours_mean, pub], axis=1).reindex(index=self.tasks, columns=self.columns)
         self.stds = ours_std.reindex(index=self.tasks, columns=self.columns)
         self.published_all = pub.reindex(columns=self.published_models)
+        seeds = mcc[mcc.task.isin(self.tasks)].groupby("model")["n_seeds"]
+        self.seeds = {
+            model: (int(low), int(high))
+            for model, low, high in zip(seeds.min().index, seeds.min(), seeds.max(), strict=True)
+        }
+
+    def seeds_text(self, model: str) -> str:
+        """How many seeds each of the model's cells has: `n=3`, or `n=2-3` where cells differ."""
+        low, high = self.seeds.get(model, (0, 0))
+        return f"n={low}" if low == high else f"n={low}-{high}"
 
     @property
     def columns(self) -> list[str]:
@@ -213,35 +171,35 @@ class GueTables:
 
 
 def markdown(tables: GueTables, tests: pd.DataFrame, deviations: dict[str, set[str]]) -> str:
+    header = [f"{m} ({tables.seeds_text(m)})" for m in tables.ours]
+    header += [f"{m} (published)" for m in tables.published_models]
     out = [
         "# GUE: MCC x 100 on the test set",
         "",
-        f"Ours: mean ± std over seeds, full training data, model selected on dev. Published: {PUBLISHED_SOURCE}.",
+        f"{LEGEND} Published: {PUBLISHED_SOURCE}.",
         "",
-        "| Group | Task | "
-        + " | ".join(tables.ours)
-        + " | "
-        + " | ".join(f"{m} (published)" for m in tables.published_models)
-        + " |",
+        "| Group | Task | " + " | ".join(header) + " |",
         "|---|---|" + "---:|" * len(tables.columns),
     ]
     for group, task, cells in tables.rows():
         bold = "**" if task.startswith(("mean", "27")) else ""
         out.append(f"| {group} | {bold}{task}{bold} | " + " | ".join(cells) + " |")
-    out += ["", f"## Paired test across tasks against `{BASELINE_STRATEGY}` (per-task means over seeds)", ""]
+    out += ["", "## Paired tests across tasks (per-task means over seeds)", ""]
     if tests.empty:
-        out.append(f"No model has a `{BASELINE_STRATEGY}` counterpart of the same size and steps.")
+        out.append("No model has a baseline (random masking or random-init) of the same size and steps.")
     else:
         out += [
-            "| Model | Baseline | Tasks | Mean difference | t | p (paired t) | p (Wilcoxon) | wins/ties/losses |",
-            "|---|---|---:|---:|---:|---:|---:|---|",
+            "| Model | Baseline | Tasks | Mean difference [95% CI] | p (paired t) | q | p (Wilcoxon) | q "
+            "| wins/ties/losses |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for row in tests.itertuples():
+            interval = "" if np.isnan(row.ci95_low) else f" [{_fmt(row.ci95_low)}, {_fmt(row.ci95_high)}]"
             out.append(
-                f"| {row.model} | {row.baseline} | {row.n_tasks} | {_fmt(row.mean_difference)} | {_fmt(row.t)} | "
-                f"{_p(row.p_t_test)} | {_p(row.p_wilcoxon)} | {row.wins}/{row.ties}/{row.losses} |"
+                f"| {row.model} | {row.baseline} | {row.n_pairs} | {_fmt(row.mean_difference)}{interval} | "
+                f"{_p(row.p_ttest)} | {_p(row.q_ttest)} | {_p(row.p_wilcoxon)} | {_p(row.q_wilcoxon)} | "
+                f"{row.wins}/{row.ties}/{row.losses} |"
             )
-        out += ["", "Few tasks say little: below 6 tasks the two-sided Wilcoxon test cannot reach p < 0.05."]
     notes = [
         f"- {GUE_TASKS[task].title}: {note}"
         for task in tables.tasks
@@ -256,19 +214,20 @@ def _p(value: float) -> str:
     return "–" if np.isnan(value) else f"{value:.3g}"
 
 
-def _latex_escape(text: str) -> str:
-    for char in "\\&%$#_{}":
-        text = text.replace(char, f"\\{char}")
-    return text
-
-
 def latex(tables: GueTables, tests: pd.DataFrame) -> str:
-    header = " & ".join(_latex_escape(c) for c in tables.columns)
+    header = " & ".join(
+        [
+            *(latex_escape(f"{m} ({tables.seeds_text(m)})") for m in tables.ours),
+            *map(latex_escape, tables.published_models),
+        ]
+    )
+    legend = latex_escape(LEGEND).replace("±", "$\\pm$")
     out = [
         "% GUE MCC x 100 (ours: mean $\\pm$ std over seeds); needs \\usepackage{booktabs}.",
         "\\begin{table}[ht]",
         "\\centering\\scriptsize",
-        f"\\caption{{GUE, MCC $\\times$ 100. Published: {_latex_escape(PUBLISHED_SOURCE)}.}}",
+        f"\\caption{{GUE, MCC $\\times$ 100. {legend} Published: {latex_escape(PUBLISHED_SOURCE)}.}}",
+        "\\label{tab:gue}",
         f"\\begin{{tabular}}{{ll{'r' * len(tables.columns)}}}",
         "\\toprule",
         f"Group & Task & {header} \\\\",
@@ -276,7 +235,7 @@ def latex(tables: GueTables, tests: pd.DataFrame) -> str:
     ]
     for group, task, cells in tables.rows(" $\\pm$ "):
         out.append(
-            f"{_latex_escape(group)} & {_latex_escape(task)} & "
+            f"{latex_escape(group)} & {latex_escape(task)} & "
             + " & ".join(cells).replace("–", "--")
             + " \\\\"
         )
@@ -285,18 +244,21 @@ def latex(tables: GueTables, tests: pd.DataFrame) -> str:
         out += [
             "\\begin{table}[ht]",
             "\\centering",
-            f"\\caption{{Paired tests across GUE tasks against {BASELINE_STRATEGY} masking.}}",
-            "\\begin{tabular}{llrrrr}",
+            "\\caption{Paired tests across GUE tasks (as in Table~\\ref{tab:gue}).}",
+            "\\begin{tabular}{llrrrrrr}",
             "\\toprule",
-            "Model & Baseline & Tasks & Mean diff. & $p$ (paired $t$) & $p$ (Wilcoxon) \\\\",
+            "Model & Baseline & Tasks & Mean diff. & $p$ (paired $t$) & $q$ & $p$ (Wilcoxon) & $q$ \\\\",
             "\\midrule",
         ]
         for row in tests.itertuples():
+            numbers = [
+                _fmt(row.mean_difference),
+                *map(_p, (row.p_ttest, row.q_ttest, row.p_wilcoxon, row.q_wilcoxon)),
+            ]
             out.append(
-                f"{_latex_escape(row.model)} & {_latex_escape(row.baseline)} & {row.n_tasks} & "
-                f"{_fmt(row.mean_difference)} & {_p(row.p_t_test)} & {_p(row.p_wilcoxon)} \\\\".replace(
-                    "–", "--"
-                )
+                f"{latex_escape(row.model)} & {latex_escape(row.baseline)} & {row.n_pairs} & "
+                + " & ".join(numbers).replace("–", "--")
+                + " \\\\"
             )
         out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     return "\n".join(out)
@@ -304,11 +266,7 @@ def latex(tables: GueTables, tests: pd.DataFrame) -> str:
 
 def plot_heatmap(tables: GueTables, out: Path) -> None:
     """MCC x 100 per task (rows) and model (columns: ours, then published), each cell annotated."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     values = tables.means.to_numpy(dtype=float)
     titles = [GUE_TASKS[task].title for task in tables.tasks]
     labels = [*tables.ours, *(f"{m} (pub.)" for m in tables.published_models)]
@@ -326,9 +284,7 @@ def plot_heatmap(tables: GueTables, out: Path) -> None:
     figure.colorbar(image, ax=axis, label="MCC x 100")
     axis.set_title("GUE test MCC x 100 (left of the red line: ours, mean over seeds)", fontsize=9)
     figure.tight_layout()
-    with atomic_file(out) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
-    plt.close(figure)
+    save_png(figure, out)
 
 
 def make_gue_results(
@@ -338,10 +294,12 @@ def make_gue_results(
     models: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Aggregate GUE run records into tables/gue.* and figures/gue_heatmap.png under `out_dir`; return the summary."""
+    """Aggregate GUE run records into tables/gue.* and figures/gue_heatmap.png under `out_dir`; return the summary
+    (metrics x 100)."""
     out_dir = Path(out_dir)
     runs, deviations = load_gue_runs(run_paths)
-    summary = summarise(runs)
+    summary = summarise(runs).drop(columns=["shots", "n_collapsed"])
+    summary[["mean", "std"]] *= 100
     models = list(dict.fromkeys([*(models or []), *summary.model]))
     models = [model for model in models if model in set(summary.model)]
     tasks = [task for task in dict.fromkeys([*(tasks or []), *summary.task]) if task in set(summary.task)]
@@ -359,13 +317,14 @@ def make_gue_results(
     tidy["group"] = [GUE_TASKS[task].group for task in tidy.task]
     tidy["dataset"] = [GUE_TASKS[task].dataset for task in tidy.task]
     tidy = tidy[["source", "model", "task", "group", "dataset", "metric", "mean", "std", "n_seeds"]]
-    for name, text in (
-        ("gue.csv", tidy.to_csv(index=False, float_format="%.6g")),
-        ("gue.md", markdown(tables, tests, deviations)),
-        ("gue.tex", latex(tables, tests)),
-        ("gue_tests.csv", tests.to_csv(index=False, float_format="%.6g")),
-    ):
-        with atomic_file(out_dir / "tables" / name) as tmp:
-            tmp.write_text(text)
+    write_tables(
+        out_dir / "tables",
+        {
+            "gue.csv": tidy.to_csv(index=False, float_format="%.6g"),
+            "gue.md": markdown(tables, tests, deviations),
+            "gue.tex": latex(tables, tests),
+            "gue_tests.csv": tests.to_csv(index=False, float_format="%.6g"),
+        },
+    )
     plot_heatmap(tables, out_dir / "figures" / "gue_heatmap.png")
     return summary

@@ -206,13 +206,9 @@ def paired_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def plot_differences(table: pd.DataFrame, tasks: list[str], titles: dict[str, str], out) -> None:
     """Mean difference against `random` with its 95% interval, one panel per (metric, task), x = shots."""
-    import matplotlib
+    from genemask.evaluation.plotting import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from genemask.atomic import atomic_file
-
+    plt = pyplot()
     data = table[table.comparison == "random"]
     metrics = [metric for metric in METRICS if metric in set(data.metric)] or ["accuracy"]
     tasks = [task for task in tasks if task in set(data.task)] or tasks[:1]
@@ -263,6 +259,4 @@ def plot_differences(table: pd.DataFrame, tasks: list[str], titles: dict[str, st
         )
     figure.legend(handles, labels, loc="lower center", ncol=max(1, min(len(labels), 4)), frameon=False)
     figure.tight_layout(rect=(0, 0.06 + 0.04 * (max(len(labels), 1) - 1) // 4, 1, 1))
-    with atomic_file(out) as tmp:
-        figure.savefig(tmp, format="png", dpi=110)
-    plt.close(figure)
+    save_png(figure, out, dpi=110)

@@ -42,6 +42,7 @@ from genemask.evaluation.paired import (
     paired_table,
     plot_differences,
 )
+from genemask.evaluation.plotting import pyplot, save_png
 from genemask.evaluation.published import (
     verdicts,
     vs_paper,
@@ -117,22 +118,34 @@ def find_run_records(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def load_runs(paths: Sequence[Path]) -> pd.DataFrame:
-    """One row per run: model task shots seed, then the metrics (NaN where a record holds null)."""
-    rows = []
-    seen: dict[tuple, Path] = {}
+def read_run_records(paths: Sequence[Path]) -> list[dict]:
+    """Every record, checked, refusing two records of the same run."""
+    records, seen = [], {}
     for path in paths:
         record = read_run_record(path)
         key = tuple(record[name] for name in IDENTITY)
         if key in seen:
             raise UserError(f"{path}: the same run ({', '.join(map(str, key))}) as {seen[key]}")
         seen[key] = path
+        records.append(record)
+    return records
+
+
+def runs_frame(records: Sequence[dict]) -> pd.DataFrame:
+    """One row per run: model task shots seed, the metrics (NaN where a record holds null), collapsed."""
+    rows = []
+    for record in records:
         metrics = {
             m: np.nan if record["metrics"][m] is None else float(record["metrics"][m]) for m in METRICS
         }
         collapsed = {"collapsed": bool(record.get("collapsed", False))}  # older records lack the mark
-        rows.append(dict(zip(IDENTITY, key, strict=True)) | metrics | collapsed)
+        rows.append({name: record[name] for name in IDENTITY} | metrics | collapsed)
     return pd.DataFrame(rows, columns=[*IDENTITY, *METRICS, "collapsed"])
+
+
+def load_runs(paths: Sequence[Path]) -> pd.DataFrame:
+    """One row per run (see runs_frame) from run record files."""
+    return runs_frame(read_run_records(paths))
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -154,10 +167,13 @@ def _task_title(task: str) -> str:
     return TASKS[task].title if task in TASKS else task
 
 
-def _cell(mean: float, std: float, plus_minus: str) -> str:
+def format_cell(
+    mean: float, std: float = math.nan, plus_minus: str = " ± ", digits: int = 3, missing: str = "n/a"
+) -> str:
+    """`mean ± std` at `digits` decimals; the mean alone without a std; `missing` without a mean."""
     if np.isnan(mean):
-        return "n/a"
-    return f"{mean:.3f}" if np.isnan(std) else f"{mean:.3f}{plus_minus}{std:.3f}"
+        return missing
+    return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f}{plus_minus}{std:.{digits}f}"
 
 
 class FewShotTables:
@@ -224,7 +240,7 @@ class FewShotTables:
         for model in self.models:
             row = []
             for column in self.columns:
-                text = _cell(means.at[model, column], stds.at[model, column], plus_minus)
+                text = format_cell(means.at[model, column], stds.at[model, column], plus_minus)
                 key = (model, *column, metric)
                 if self.marks.get(key):
                     text += MARK_TEXT[style][self.marks[key]]
@@ -234,7 +250,7 @@ class FewShotTables:
                 if collapsed:
                     text += f" [{collapsed}/{n_seeds} collapsed]"
                 if key in self.paper:
-                    text += f" (paper {_cell(*self.paper[key], plus_minus)})"
+                    text += f" (paper {format_cell(*self.paper[key], plus_minus)})"
                 row.append(text)
             rows.append(row)
         return rows
@@ -373,11 +389,7 @@ def plot_task(
     With `paper` (the vs_paper table), the published points matched to our models are drawn beside them:
     filled squares for exact matches, hollow ones for the nearest published rows (labelled as such).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     data = summary[summary.task == task]
     metrics = [metric for metric in METRICS if metric in set(data.metric)]
     shots = sorted(data.shots.unique(), key=shots_key)
@@ -428,9 +440,14 @@ def plot_task(
     figure.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(len(unique), 4), frameon=False)
     figure.suptitle(_task_title(task))
     figure.tight_layout(rect=(0, min(0.6, 0.08 + 0.05 * ((len(unique) - 1) // 4)), 1, 1))
-    with atomic_file(out) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
-    plt.close(figure)
+    save_png(figure, out)
+
+
+def write_tables(directory: Path, texts: dict[str, str]) -> None:
+    """Each name's text to directory/name, atomically."""
+    for name, text in texts.items():
+        with atomic_file(directory / name) as tmp:
+            tmp.write_text(text)
 
 
 def make_results(
@@ -455,17 +472,18 @@ def make_results(
     tasks = list(dict.fromkeys(task for task, _ in tables.columns))
     titles = {task: _task_title(task) for task in tasks}
     lines = verdicts(paper, tasks, equivalence_margin)
-    for name, text in (
-        ("fewshot.csv", tables.csv()),
-        ("fewshot.md", tables.markdown()),
-        ("fewshot.tex", tables.latex()),
-        ("paired.csv", paired.to_csv(index=False, float_format="%.6g")),
-        ("vs_paper.csv", paper.to_csv(index=False, float_format="%.6g")),
-        ("vs_paper.md", vs_paper_markdown(paper, lines, titles, equivalence_margin)),
-        ("vs_paper.html", vs_paper_html(paper, lines, titles)),
-    ):
-        with atomic_file(out_dir / "tables" / name) as tmp:
-            tmp.write_text(text)
+    write_tables(
+        out_dir / "tables",
+        {
+            "fewshot.csv": tables.csv(),
+            "fewshot.md": tables.markdown(),
+            "fewshot.tex": tables.latex(),
+            "paired.csv": paired.to_csv(index=False, float_format="%.6g"),
+            "vs_paper.csv": paper.to_csv(index=False, float_format="%.6g"),
+            "vs_paper.md": vs_paper_markdown(paper, lines, titles, equivalence_margin),
+            "vs_paper.html": vs_paper_html(paper, lines, titles),
+        },
+    )
     with atomic_file(out_dir / "tables" / "fewshot_summary.csv") as tmp:
         ordered = summary.assign(model=pd.Categorical(summary.model, tables.models, ordered=True))
         ordered = ordered.assign(_shots=ordered.shots.map(shots_key))

@@ -7,16 +7,15 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from genemask.atomic import atomic_file
+from genemask.errors import UserError
+from genemask.evaluation.plotting import pyplot, save_png
+from genemask.ngrams.ranks import read_kmer_ranks
 
-from genemask.atomic import atomic_file  # noqa: E402
-from genemask.errors import UserError  # noqa: E402
-from genemask.ngrams.ranks import read_kmer_ranks  # noqa: E402
+plt = pyplot()
 
 _STYLE = (
     "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
@@ -33,10 +32,8 @@ def _read_json(path: Path) -> dict:
         raise UserError(f"{path}: line {error.lineno}: invalid JSON") from None
 
 
-def _save_figure(figure: plt.Figure, out: Path) -> None:
-    with atomic_file(out) as tmp:
-        figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(figure)
+def _save_figure(figure, out: Path) -> None:
+    save_png(figure, out, tight=True)
 
 
 def _write_html(out: Path, title: str, body: str) -> None:

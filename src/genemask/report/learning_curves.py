@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from genemask.evaluation.plotting import pyplot, save_png
 
-from genemask.atomic import atomic_file  # noqa: E402
+plt = pyplot()
 from genemask.errors import UserError  # noqa: E402
 from genemask.evaluation.metrics import METRICS  # noqa: E402
 from genemask.evaluation.model_names import pretrained_model  # noqa: E402
@@ -79,9 +77,7 @@ def plot_learning_curves(data: pd.DataFrame, task: str, out: Path) -> None:
         figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
     figure.suptitle(f"{task}: metric against pretraining steps", fontsize=10)
     figure.tight_layout(rect=(0, 0.06 + 0.04 * ((len(labels) - 1) // 4), 1, 1))
-    with atomic_file(out) as tmp:
-        figure.savefig(tmp, format="png", dpi=110)
-    plt.close(figure)
+    save_png(figure, out, dpi=110)
 
 
 def learning_curve_report(summary_path: Path, tasks: Sequence[str], out_dir: Path) -> list[Path]:
