@@ -126,7 +126,7 @@ def test_models_identical_by_design_get_a_note(runs, tmp_path):
     make_results([runs], tmp_path, figures=False)
     markdown = (tmp_path / "tables" / "fewshot.md").read_text()
     assert (
-        "Identical in every run (by design" in markdown
+        "Identical in every run (as designed where" in markdown
         and "cm-gems_10k = genemask_10k"
         in markdown.replace("genemask_10k = cm-gems_10k", "cm-gems_10k = genemask_10k")
     )

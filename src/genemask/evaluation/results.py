@@ -268,7 +268,10 @@ class FewShotTables:
         text = LEGEND.format(seeds=seeds, marks="MARKS")
         if self.identical:
             pairs = "; ".join(f"{a} = {b}" for a, b in self.identical)
-            text += f" Identical in every run (by design, e.g. cm-gems before its switch trains as genemask): {pairs}."
+            text += (
+                " Identical in every run (as designed where a model cannot differ, e.g. cm-gems that never "
+                f"switched trains as genemask; otherwise worth a look): {pairs}."
+            )
         latex = style == "latex"
         if latex:
             text = latex_escape(text).replace("±", "$\\pm$")
