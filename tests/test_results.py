@@ -65,7 +65,12 @@ def test_markdown_and_latex_say_the_seeds_and_the_legend_once_and_bold_nothing(r
     assert "| genemask_10k | 0.720 ± 0.028 | 0.820 ± 0.028 | 0.550 ± 0.071 |" in markdown
     assert "| kmer-logreg | 0.600 ± 0.000 | 0.800 ± 0.141 | 0.420 ± 0.028 |" in markdown
     assert markdown.count("## ") == 4 and markdown.count("Cells: mean ± std") == 1
-    assert "2 seeds per cell" in markdown and "ddof = 1" in markdown and "**0." not in markdown
+    assert (
+        "2 seeds per cell" in markdown
+        and "0.5 for the 2 seeds here" in markdown
+        and "ddof = 1" in markdown
+        and "**0." not in markdown
+    )
     latex = (tmp_path / "tables" / "fewshot.tex").read_text()
     assert latex.count("\\begin{tabular}{lrrr}") == 4
     assert "\\multicolumn{2}{c}{Prom-core} & \\multicolumn{1}{c}{Splice-40}" in latex

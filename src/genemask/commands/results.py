@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Read every run record (JSON) under --runs, aggregate mean and std over seeds, and write "
             "OUT/tables/fewshot.{csv,md,tex} (rows models, columns task x shots), OUT/tables/fewshot_summary.csv "
             "(tidy), OUT/tables/paired.csv (paired t-test and Wilcoxon of each strategy against random masking and "
-            "the random-init floor, Benjamini-Hochberg corrected), OUT/tables/vs_paper.{csv,md,html} (ours beside "
+            "the random-init floor, Benjamini-Hochberg corrected per family), OUT/tables/vs_paper.{csv,md,html} (ours beside "
             "the published numbers: per exact cell the difference, its 95% interval, TOST against "
             "--equivalence-margin and a three-way verdict; nearest rows for orientation only), OUT/figures/<task>.png (each metric "
             "against shots, one line per model, the paper's points) and OUT/figures/paired_vs_random.png."

@@ -41,6 +41,7 @@ from genemask.evaluation.paired import (
     at_resolution,
     paired_table,
     plot_differences,
+    smallest_wilcoxon_p,
 )
 from genemask.evaluation.plotting import pyplot, save_png
 from genemask.evaluation.published import (
@@ -265,7 +266,12 @@ class FewShotTables:
             if self.uniform_seeds is not None
             else "seeds per cell in brackets [n=k]"
         )
-        text = LEGEND.format(seeds=seeds, marks="MARKS")
+        floor = (
+            f"{smallest_wilcoxon_p(self.uniform_seeds):.3g} for the {self.uniform_seeds} seeds here"
+            if self.uniform_seeds is not None
+            else "0.5 for 2 seeds"
+        )
+        text = LEGEND.format(seeds=seeds, marks="MARKS", floor=floor)
         if self.identical:
             pairs = "; ".join(f"{a} = {b}" for a, b in self.identical)
             text += (
@@ -345,7 +351,7 @@ LEGEND = (
     "Benjamini-Hochberg corrected over every comparison against random masking in the file ({marks}); a "
     "difference that is the same on every seed (at 1e-12) has no variance and gets no t-test and no mark. "
     "paired.csv also holds the Wilcoxon signed-rank test (exact over all 2^n sign flips, zero differences dropped, "
-    "tied ones mid-ranked; n seeds cannot give p below 2/2^n, 0.5 for 2 seeds) and the comparisons against the "
+    "tied ones mid-ranked; n seeds cannot give p below 2/2^n, {floor}) and the comparisons against the "
     "random-init floor (their own correction family). No bold: with so few seeds the best mean of a column is "
     "rarely significantly better than the runner-up. [c/n collapsed]: c of n seeds predicted one class for the "
     "whole test set. (paper ...): the published mean ± std of the same architecture, strategy, steps, task and "
