@@ -35,7 +35,7 @@ from genemask.evaluation.published import (
     vs_paper,
     welch_comparison,
 )
-from genemask.evaluation.results import write_run_record
+from genemask.evaluation.run_records import write_run_record
 from genemask.evaluation.tasks import LabelledSequences, git_blob_sha1, read_train_test, write_labelled_tsv
 
 # ---------------------------------------------------------------- paired statistics

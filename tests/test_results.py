@@ -10,7 +10,8 @@ import pytest
 
 from genemask import cli
 from genemask.errors import UserError
-from genemask.evaluation.results import find_run_records, load_runs, make_results, write_run_record
+from genemask.evaluation.results import make_results
+from genemask.evaluation.run_records import find_run_records, load_runs, write_run_record
 
 # model -> task -> shots -> accuracies over seeds (the other metrics are derived from them)
 ACCURACY = {

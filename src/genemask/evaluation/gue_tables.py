@@ -30,16 +30,13 @@ from genemask.errors import UserError
 from genemask.evaluation.gue import GROUP_ORDER, GUE_TASKS, gue_task
 from genemask.evaluation.paired import STATISTICS_COLUMNS, baselines, correct_and_mark, paired_statistics
 from genemask.evaluation.plotting import pyplot, save_png
-from genemask.evaluation.results import (
+from genemask.evaluation.results import format_cell, latex_escape, summarise, write_tables
+from genemask.evaluation.run_records import (
     FULL_SHOTS,
     find_run_records,
-    format_cell,
-    latex_escape,
     read_run_records,
     runs_frame,
-    summarise,
     write_run_record,
-    write_tables,
 )
 
 PUBLISHED_FILE = Path(__file__).parent / "data" / "gue_mcc.csv"

@@ -1,7 +1,6 @@
-"""Run records (one JSON per fine-tuning run) and the few-shot result tables and figures built from them.
+"""The few-shot result tables and figures, from run records (genemask.evaluation.run_records).
 
-A run record holds `model`, `task`, `shots`, `seed`, `metrics` (accuracy, macro_f1, mcc, auc) and whatever the
-run adds (sizes, hyper-parameters, losses, timings). `make_results` aggregates them over seeds (mean and
+`make_results` aggregates the records over seeds (mean and
 sample standard deviation, ddof = 1) into the paper's layout: rows are models, columns are task x shots.
 
   <out>/tables/fewshot.csv          metric, model, then one "mean ± std" column per task x shots
@@ -23,7 +22,6 @@ Shots are an integer (examples per class) or "full" (the whole training set), wh
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -31,9 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genemask import __version__
 from genemask.atomic import atomic_file
-from genemask.errors import UserError
+from genemask.evaluation.fewshot_figure import METRIC_TITLES, plot_task, task_title
 from genemask.evaluation.metrics import METRICS
 from genemask.evaluation.paired import (
     MARK_TEXT,
@@ -43,110 +40,21 @@ from genemask.evaluation.paired import (
     plot_differences,
     smallest_wilcoxon_p,
 )
-from genemask.evaluation.plotting import pyplot, save_png
 from genemask.evaluation.published import (
     verdicts,
     vs_paper,
     vs_paper_html,
     vs_paper_markdown,
 )
+from genemask.evaluation.run_records import (
+    IDENTITY,
+    find_run_records,
+    load_runs,
+    shots_key,
+    write_run_record,  # noqa: F401  (the commands' import of it)
+)
 from genemask.evaluation.settings import EQUIVALENCE_MARGIN
 from genemask.evaluation.tasks import TASKS
-
-METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "mcc": "MCC", "auc": "AUC"}
-IDENTITY = ("model", "task", "shots", "seed")
-FULL_SHOTS = "full"  # fine-tune on the whole training set
-
-
-def shots_key(shots: object) -> tuple[int, int]:
-    """Sort key: integer shots ascending, then "full"."""
-    return (1, 0) if shots == FULL_SHOTS else (0, int(shots))
-
-
-def write_run_record(
-    path: str | Path, record: dict, *, model: str, task: str, shots: int | str, seed: int
-) -> dict:
-    """Write one run's JSON (identity first, non-finite numbers as null), atomically; return what was written."""
-    full = {
-        "model": model,
-        "task": task,
-        "shots": shots,
-        "seed": seed,
-        **record,
-        "genemask_version": __version__,
-    }
-    full["metrics"] = {
-        name: value if value is None or math.isfinite(value) else None
-        for name, value in record["metrics"].items()
-    }
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(full, indent=2) + "\n")
-    return full
-
-
-def read_run_record(path: Path) -> dict:
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{path}: not a readable JSON run record ({error})") from None
-    missing = [key for key in (*IDENTITY, "metrics") if key not in record]
-    if missing:
-        raise UserError(f"{path}: run record lacks {', '.join(missing)}")
-    shots_ok = isinstance(record["shots"], int) or record["shots"] == FULL_SHOTS
-    if not shots_ok or not isinstance(record["seed"], int):
-        raise UserError(
-            f"{path}: expected integer (or '{FULL_SHOTS}') shots and an integer seed, got {record['shots']!r} "
-            f"and {record['seed']!r}"
-        )
-    absent = [metric for metric in METRICS if metric not in record["metrics"]]
-    if absent:
-        raise UserError(f"{path}: metrics lack {', '.join(absent)}")
-    return record
-
-
-def find_run_records(paths: Iterable[str | Path]) -> list[Path]:
-    """JSON files given directly, and every *.json below the given directories, sorted."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += sorted(path.rglob("*.json"))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise UserError(f"{path}: no such file or directory")
-    if not found:
-        raise UserError(f"no run records (*.json) in {', '.join(map(str, paths))}")
-    return found
-
-
-def read_run_records(paths: Sequence[Path]) -> list[dict]:
-    """Every record, checked, refusing two records of the same run."""
-    records, seen = [], {}
-    for path in paths:
-        record = read_run_record(path)
-        key = tuple(record[name] for name in IDENTITY)
-        if key in seen:
-            raise UserError(f"{path}: the same run ({', '.join(map(str, key))}) as {seen[key]}")
-        seen[key] = path
-        records.append(record)
-    return records
-
-
-def runs_frame(records: Sequence[dict]) -> pd.DataFrame:
-    """One row per run: model task shots seed, the metrics (NaN where a record holds null), collapsed."""
-    rows = []
-    for record in records:
-        metrics = {
-            m: np.nan if record["metrics"][m] is None else float(record["metrics"][m]) for m in METRICS
-        }
-        collapsed = {"collapsed": bool(record.get("collapsed", False))}  # older records lack the mark
-        rows.append({name: record[name] for name in IDENTITY} | metrics | collapsed)
-    return pd.DataFrame(rows, columns=[*IDENTITY, *METRICS, "collapsed"])
-
-
-def load_runs(paths: Sequence[Path]) -> pd.DataFrame:
-    """One row per run (see runs_frame) from run record files."""
-    return runs_frame(read_run_records(paths))
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -162,10 +70,6 @@ def _order(values: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
     values = list(dict.fromkeys(values))
     first = [value for value in dict.fromkeys(preferred or []) if value in values]
     return first + sorted(value for value in values if value not in first)
-
-
-def _task_title(task: str) -> str:
-    return TASKS[task].title if task in TASKS else task
 
 
 def format_cell(
@@ -257,7 +161,7 @@ class FewShotTables:
         return rows
 
     def column_titles(self) -> list[str]:
-        return [f"{_task_title(task)} {shots}" for task, shots in self.columns]
+        return [f"{task_title(task)} {shots}" for task, shots in self.columns]
 
     def legend(self, style: str) -> str:
         """What the cells and marks mean, once per file, with the marks exactly as the cells print them."""
@@ -315,7 +219,7 @@ class FewShotTables:
         first = f"tab:fewshot-{self.metrics[0]}" if self.metrics else ""
         for metric in self.metrics:
             header = " & ".join(
-                f"\\multicolumn{{{span}}}{{c}}{{{latex_escape(_task_title(task))}}}"
+                f"\\multicolumn{{{span}}}{{c}}{{{latex_escape(task_title(task))}}}"
                 for task, span in zip(tasks, spans, strict=True)
             )
             rules, start = [], 2
@@ -383,75 +287,6 @@ def identical_models(runs: pd.DataFrame) -> list[tuple[str, str]]:
     return pairs
 
 
-def _x_positions(shots: Sequence[object]) -> dict[object, float]:
-    """Shots on a log axis; "full" one decade beyond the largest integer shots."""
-    numeric = [int(s) for s in shots if s != FULL_SHOTS]
-    full_at = 10.0 * max(numeric, default=100)
-    return {s: full_at if s == FULL_SHOTS else float(s) for s in shots}
-
-
-def plot_task(
-    summary: pd.DataFrame, task: str, models: Sequence[str], out: Path, paper: pd.DataFrame | None = None
-) -> None:
-    """One panel per metric: mean against shots (log scale), one line per model, error bars = std.
-
-    With `paper` (the vs_paper table), the published points matched to our models are drawn beside them:
-    filled squares for exact matches, hollow ones for the nearest published rows (labelled as such).
-    """
-    plt = pyplot()
-    data = summary[summary.task == task]
-    metrics = [metric for metric in METRICS if metric in set(data.metric)]
-    shots = sorted(data.shots.unique(), key=shots_key)
-    x_of = _x_positions(shots)
-    published = pd.DataFrame() if paper is None else paper[paper.task == task]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.2), squeeze=False)
-    for axis, metric in zip(axes[0], metrics, strict=True):
-        drawn: set[tuple] = set()
-        for model in models:
-            line = data[(data.model == model) & (data.metric == metric)]
-            line = line.iloc[sorted(range(len(line)), key=lambda i: shots_key(line.shots.iloc[i]))]
-            if line.empty:
-                continue
-            x = [x_of[s] for s in line.shots]
-            handle = axis.errorbar(
-                x, line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=3, label=model
-            )[0]
-            if published.empty:
-                continue
-            for row in published[(published.model == model) & (published.metric == metric)].itertuples():
-                point = (row.paper_architecture, row.paper_masking, row.paper_steps, row.shots, row.match)
-                if point in drawn:
-                    continue
-                drawn.add(point)
-                exact = row.match == "exact"
-                kind = "" if exact else ", nearest"
-                axis.errorbar(
-                    [x_of[row.shots] * (1 + 0.06 * sum(p[3] == row.shots for p in drawn))],
-                    [row.paper_mean],
-                    yerr=[row.paper_std],
-                    marker="s",
-                    capsize=2,
-                    color=handle.get_color(),
-                    markerfacecolor=handle.get_color() if exact else "none",
-                    linestyle="none",
-                    alpha=0.8,
-                    label=f"paper {row.paper_architecture} {row.paper_masking} {row.paper_steps // 1000}K{kind}",
-                )
-        axis.set_xscale("log")
-        axis.set_xticks([x_of[s] for s in shots], [str(s) for s in shots])
-        axis.minorticks_off()
-        axis.set_xlabel("shots")
-        axis.set_title(METRIC_TITLES[metric])
-        axis.grid(alpha=0.3)
-    axes[0][0].set_ylabel("mean ± std over seeds")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    figure.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(len(unique), 4), frameon=False)
-    figure.suptitle(_task_title(task))
-    figure.tight_layout(rect=(0, min(0.6, 0.08 + 0.05 * ((len(unique) - 1) // 4)), 1, 1))
-    save_png(figure, out)
-
-
 def write_tables(directory: Path, texts: dict[str, str]) -> None:
     """Each name's text to directory/name, atomically."""
     for name, text in texts.items():
@@ -479,7 +314,7 @@ def make_results(
         summary, model_order, task_order, paired=paired, paper=paper, identical=identical_models(runs)
     )
     tasks = list(dict.fromkeys(task for task, _ in tables.columns))
-    titles = {task: _task_title(task) for task in tasks}
+    titles = {task: task_title(task) for task in tasks}
     lines = verdicts(paper, tasks, equivalence_margin)
     write_tables(
         out_dir / "tables",
