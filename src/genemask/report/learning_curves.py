@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from genemask.errors import UserError
+from genemask.evaluation.fewshot_figure import METRIC_TITLES
+from genemask.evaluation.metrics import METRICS
+from genemask.evaluation.model_names import pretrained_model
 from genemask.evaluation.plotting import pyplot, save_png
 
 plt = pyplot()
-from genemask.errors import UserError  # noqa: E402
-from genemask.evaluation.metrics import METRICS  # noqa: E402
-from genemask.evaluation.model_names import pretrained_model  # noqa: E402
-from genemask.evaluation.results import METRIC_TITLES  # noqa: E402
 
 
 def curves(summary: pd.DataFrame) -> pd.DataFrame:
