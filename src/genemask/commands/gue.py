@@ -73,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     finetune.add_argument("--epochs", type=int, help="default: the task's recipe")
     finetune.add_argument("--max-length", type=int, help="tokens; default: the task's recipe")
     finetune.add_argument("--max-train", type=int, help="demo only: subsample the training set (seeded)")
+    finetune.add_argument(
+        "--max-steps", type=int, help="tests only: stop after this many steps (default: the task's recipe)"
+    )
     finetune.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     finetune.add_argument("--threads", type=int, default=1, help="CPU threads for torch (%(default)s)")
     finetune.set_defaults(func=run_finetune)
@@ -134,6 +137,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         args.provenance,
         settings,
         max_train=args.max_train,
+        max_steps=args.max_steps,
         dev_as_train=args.dev_as_train,
         device=args.device,
     )

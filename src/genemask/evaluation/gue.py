@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ from genemask.evaluation.task_registry import (  # noqa: F401  (GUE_TASKS re-exp
 from genemask.evaluation.validation import LabelledSequences, read_labelled
 
 HUB = "https://huggingface.co"
+SETTINGS_OF_THE_RECIPE = ("epochs", "warmup_steps", "batch_size", "learning_rate", "max_length")
 SPLITS = ("train", "dev", "test")
 
 
@@ -263,17 +264,22 @@ def run_gue_finetune(
     settings: FinetuneSettings,
     *,
     max_train: int | None = None,
+    max_steps: int | None = None,
     dev_as_train: bool = False,
     device: str | None = None,
 ) -> dict:
-    """Full-data fine-tuning of `model` on a GUE task with the few-shot grid's code: the recipe's step cap, dev
-    evaluated every `eval_every` steps, the checkpoint with the lowest dev loss tested. -> the run record's body."""
+    """Full-data fine-tuning of `model` on a GUE task with the few-shot grid's code: the recipe's step cap (or
+    `max_steps`, a recorded departure), the dev set evaluated every `eval_every` steps, the checkpoint with the
+    lowest dev loss tested. -> the run record's body (write it with results.write_run_record, shots `full`)."""
     from genemask.evaluation.finetune import finetune
 
+    if max_steps is not None and max_steps < 1:
+        raise UserError(f"--max-steps {max_steps}: expected at least 1")
     data = load_gue_task(
         task, task_dir, provenance_path, seed=settings.seed, max_train=max_train, dev_as_train=dev_as_train
     )
     spec, recipe = gue_task(task), gue_recipe(task)
+    max_steps = max_steps or recipe.max_steps
     record = finetune(
         model,
         data.train,
@@ -283,7 +289,7 @@ def run_gue_finetune(
         device=device,
         dev=data.dev,
         eval_every=recipe.eval_every,
-        max_steps=recipe.max_steps,
+        max_steps=max_steps,
     )
     record["dev_evaluations"] = [
         {name: value if value is None or np.isfinite(value) else None for name, value in evaluation.items()}
@@ -292,7 +298,8 @@ def run_gue_finetune(
     provenance = json.loads(Path(provenance_path).read_text())
     return record | {
         "benchmark": spec.benchmark,
-        "recipe": recipe_record(recipe, settings),
+        "recipe": asdict(recipe),
+        "recipe_departures": recipe_departures(recipe, settings, max_steps),
         "published_metric": spec.published_metric,
         "deviations": list(data.deviations),
         "max_train": max_train,
@@ -301,18 +308,8 @@ def run_gue_finetune(
     }
 
 
-def recipe_record(recipe: GueRecipe, settings: FinetuneSettings) -> dict:
-    """What a run used of the recipe, and where it departed from it (overrides from the config or CLI)."""
-    used = {
-        "epochs": settings.epochs,
-        "warmup_steps": settings.warmup_steps,
-        "eval_every": recipe.eval_every,
-        "max_steps": recipe.max_steps,
-        "batch_size": settings.batch_size,
-        "learning_rate": settings.learning_rate,
-        "max_length": settings.max_length,
-    }
-    published = {name: getattr(recipe, name) for name in used}
-    return used | {
-        "published_where_different": {name: published[name] for name in used if used[name] != published[name]}
-    }
+def recipe_departures(recipe: GueRecipe, settings: FinetuneSettings, max_steps: int | None) -> dict:
+    """The settings a run used that differ from the task's published recipe (config or CLI overrides): name ->
+    the value used."""
+    used = {name: getattr(settings, name) for name in SETTINGS_OF_THE_RECIPE} | {"max_steps": max_steps}
+    return {name: value for name, value in used.items() if value != getattr(recipe, name)}
