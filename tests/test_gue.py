@@ -523,3 +523,7 @@ def test_study_and_demo_configs_plan_the_gue_jobs(tmp_path):
     )
     assert counts == {"gue_finetune": "6", "gue_check": "2"}  # 3 models x 2 tasks x 1 seed
     assert "--dev-as-train" in result.stdout and "--max-train 2000" in result.stdout
+    # the demo's learning rate overrides the recipe; the batch and warm-up stay each task's (no flags)
+    commands = [line for line in result.stdout.splitlines() if "genemask gue finetune" in line]
+    assert len(commands) == 6 and all("--lr 0.001" in line for line in commands)
+    assert not any("--batch-size" in line or "--warmup-steps" in line for line in commands)

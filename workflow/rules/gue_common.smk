@@ -34,8 +34,14 @@ def gue_dev_as_train(wildcards):
 
 def gue_recipe_overrides():
     """CLI options for the config's recipe overrides (null: each task's published recipe)."""
-    flags = {"learning_rate": "--lr", "batch_size": "--batch-size", "warmup_steps": "--warmup-steps"}
-    return " ".join(f"{flag} {GUE[key]}" for key, flag in flags.items() if GUE[key] is not None)
+    flags = {
+        "learning_rate": "--lr",
+        "batch_size": "--batch-size",
+        "warmup_steps": "--warmup-steps",
+    }
+    return " ".join(
+        f"{flag} {GUE[key]}" for key, flag in flags.items() if GUE[key] is not None
+    )
 
 
 def gue_runs():
