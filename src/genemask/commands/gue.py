@@ -145,10 +145,11 @@ def run_finetune(args: argparse.Namespace) -> int:
     record = write_run_record(
         args.out, record, model=args.name or args.model, task=args.task, shots=FULL_SHOTS, seed=args.seed
     )
-    selected = record["selected"]
+    selected, mcc = record["selected"], record["metrics"]["mcc"]
+    dev_loss = "undefined" if selected["dev_loss"] is None else f"{selected['dev_loss']:.4f}"
     print(
-        f"{args.out}: test MCC {record['metrics']['mcc']:.3f} (step {selected['step']} of {record['steps']} "
-        f"selected, dev loss {selected['dev_loss']:.4f}; {record['train_seconds']:.1f} s training)"
+        f"{args.out}: test MCC {'undefined' if mcc is None else f'{mcc:.3f}'} (step {selected['step']} of "
+        f"{record['steps']} selected, dev loss {dev_loss}; {record['train_seconds']:.1f} s training)"
     )
     return 0
 

@@ -140,18 +140,19 @@ def finetune(
     if dev is not None:
         dev_ids, dev_mask = encode_batch(dev.sequences, k, max_length)
         evaluations: list[dict] = []
-        best_loss, best_state = math.inf, None
+        best_loss, best_state, best_step = math.inf, None, 0
         eval_every = eval_every or steps_per_epoch
 
         def evaluate_dev(step: int) -> None:
-            nonlocal best_loss, best_state
+            nonlocal best_loss, best_state, best_step
             dev_probabilities = predict_proba(model, dev_ids, dev_mask, run_device)
             picked = dev_probabilities[np.arange(len(dev)), dev.labels]
             dev_loss = float(-np.log(np.clip(picked, 1e-12, None)).mean())
             metrics = classification_metrics(dev.labels, dev_probabilities)
             evaluations.append({"step": step, "loss": dev_loss, **metrics})
-            if dev_loss < best_loss:
-                best_loss = dev_loss
+            ranked = dev_loss if math.isfinite(dev_loss) else math.inf  # a NaN loss only when nothing else
+            if best_state is None or ranked < best_loss:
+                best_loss, best_step = ranked, step
                 best_state = {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
             model.train()
 
@@ -192,12 +193,11 @@ def finetune(
         if not evaluations:
             evaluate_dev(step)
         model.load_state_dict(best_state)
-        best = min(evaluations, key=lambda evaluation: evaluation["loss"])
         selection = {
             "n_dev": len(dev),
             "eval_every": eval_every,
             "dev_evaluations": evaluations,
-            "selected": {"step": best["step"], "dev_loss": best["loss"]},
+            "selected": {"step": best_step, "dev_loss": best_loss if math.isfinite(best_loss) else None},
         }
 
     started = time.perf_counter()
