@@ -17,12 +17,9 @@ import yaml
 from scipy import stats
 
 from genemask import cli
-from genemask.commands import gue as gue_command
 from genemask.errors import UserError
 from genemask.evaluation.gue import (
     GUE_TASKS,
-    MIRROR_REPOSITORY,
-    MIRROR_REVISION,
     check_provenance,
     download_gue_task,
     gue_settings,
@@ -33,13 +30,12 @@ from genemask.evaluation.gue import (
     read_gue_csv,
     run_gue_finetune,
 )
-from genemask.evaluation.gue_tables import (
-    PUBLISHED_FILE,
-    load_published,
-    make_gue_results,
-    paired_tests,
-    write_gue_record,
-)
+from genemask.evaluation.gue_recipe import RECIPES, GueRecipe, gue_recipe
+from genemask.evaluation.gue_tables import PUBLISHED_FILE, load_published, make_gue_results, paired_tests
+from genemask.evaluation.results import read_run_record, write_run_record
+from genemask.evaluation.task_registry import GUE_MIRROR_REPOSITORY as MIRROR_REPOSITORY
+from genemask.evaluation.task_registry import GUE_MIRROR_REVISION as MIRROR_REVISION
+from genemask.evaluation.task_registry import TASKS, task_spec
 
 REPO = Path(__file__).resolve().parents[1]
 # A worktree beside the main checkout can point at the shared data with GENEMASK_SHARED_DATA.
@@ -48,6 +44,8 @@ SHARED_DIRS = {
     "prom_core_all": SHARED / "prom_core" / "gue_prom_core_all",
     "prom_300_all": SHARED / "prom_300" / "gue_prom_300_all",
     "splice_reconstructed": SHARED / "splice_40" / "gue_splice_reconstructed_400bp",
+    "human_tf_1": SHARED / "gue_real" / "tf" / "1",
+    "mouse_0": SHARED / "gue_real" / "mouse" / "0",
 }
 
 
@@ -73,24 +71,82 @@ def small_copy(task: str, out: Path, rows: int = 60, splits=("train", "dev", "te
 # ---------------------------------------------------------------- registry
 
 
-def test_registry_holds_the_28_tasks_with_the_published_recipe():
-    assert len(GUE_TASKS) == 28
+def test_registry_holds_the_28_tasks_beside_the_few_shot_ones():
+    assert len(GUE_TASKS) == 28 and not set(GUE_TASKS) & set(TASKS)
+    assert all(task_spec(name) is spec and spec.benchmark == "GUE" for name, spec in GUE_TASKS.items())
     assert sum(task.in_published_table for task in GUE_TASKS.values()) == 27  # all but Covid
     assert {task.n_classes for task in GUE_TASKS.values()} == {2, 3, 9}
-    core, other = GUE_TASKS["prom_core_all"], GUE_TASKS["emp_H3K4me3"]
-    assert (core.epochs, core.max_length, core.length, core.rows) == (4, 80, 70, (47356, 5920, 5920))
-    assert (other.epochs, other.max_length, other.length) == (3, 512, 500)
-    assert GUE_TASKS["splice_reconstructed"].n_classes == 3 and GUE_TASKS["virus_covid"].n_classes == 9
-    settings = gue_settings("prom_core_all", seed=2, learning_rate=None)
-    assert (settings.learning_rate, settings.batch_size, settings.warmup_steps) == (3e-5, 32, 50)
-    assert (settings.epochs, settings.max_length, settings.seed) == (4, 80, 2)
+    core, tf = GUE_TASKS["prom_core_all"], GUE_TASKS["human_tf_1"]
+    assert (core.length, core.split_sizes, core.test_size, core.source) == (
+        70,
+        (47356, 5920, 5920),
+        5920,
+        "prom/prom_core_all",
+    )
+    assert (tf.lengths, tf.split_sizes, tf.source) == ((101, 101), (30672, 1000, 1000), "tf/1")
+    assert GUE_TASKS["mouse_0"].lengths == (101, 101) and GUE_TASKS["emp_H3K4me3"].length == 500
+    # DNABERT-2 scores Covid by F1; every other task by MCC
+    assert {name for name, spec in GUE_TASKS.items() if spec.published_metric != "mcc"} == {"virus_covid"}
+    assert GUE_TASKS["virus_covid"].published_metric == "macro_f1"
     assert mirror_url("emp_H3", "dev") == (
         f"https://huggingface.co/datasets/leannmlindsey/GUE/resolve/{MIRROR_REVISION}/GUE/emp_H3/dev.csv"
     )
-    assert (gue_command.MIRROR_REPOSITORY, gue_command.MIRROR_REVISION) == (
-        MIRROR_REPOSITORY,
-        MIRROR_REVISION,
+
+
+# Transcribed from CM-GEMS's scripts/run_dnabert1_modelsgpu2_outputdir.sh (curriculum-GeneMask@d0bad0d):
+# (epochs, warm-up steps, eval_steps, max_steps, per-device batch x 2 GPUs x accumulation, model_max_length).
+AUTHORS_SCRIPT = {
+    "emp_H3": (3, 50, 200, None, 8 * 2 * 2, 512),
+    "prom_core_all": (4, 50, 400, None, 32, 80),
+    "prom_core_notata": (4, 50, 400, None, 32, 80),
+    "prom_core_tata": (10, 50, 200, None, 32, 80),
+    "prom_300_all": (4, 50, 400, None, 32, 310),
+    "prom_300_notata": (4, 50, 400, None, 32, 310),
+    "prom_300_tata": (10, 50, 200, None, 32, 310),
+    "splice_reconstructed": (5, 50, 200, None, 32, 410),
+    "virus_covid": (9, 50, 200, None, 8 * 2 * 4, 1024),
+    "mouse_3": (5, 30, 200, 1000, 32, 110),
+    "human_tf_4": (3, 30, 200, None, 32, 110),
+}
+
+
+@pytest.mark.parametrize("task", AUTHORS_SCRIPT)
+def test_recipe_is_the_authors_script(task):
+    recipe = gue_recipe(task)
+    assert (
+        recipe.epochs,
+        recipe.warmup_steps,
+        recipe.eval_every,
+        recipe.max_steps,
+        recipe.batch_size,
+        recipe.max_length,
+    ) == AUTHORS_SCRIPT[task]
+    assert recipe.learning_rate == 3e-5
+    settings = gue_settings(task, seed=2, learning_rate=None)
+    assert (settings.epochs, settings.warmup_steps, settings.batch_size, settings.seed) == (
+        recipe.epochs,
+        recipe.warmup_steps,
+        recipe.batch_size,
+        2,
     )
+
+
+def test_every_task_has_one_recipe_and_mouse_stops_at_its_step_cap():
+    assert {gue_recipe(task) for task in GUE_TASKS} == set(RECIPES.values())
+    for index in range(5):
+        assert (
+            gue_recipe(f"mouse_{index}").max_steps == 1000
+            and gue_recipe(f"human_tf_{index}").warmup_steps == 30
+        )
+    assert [name for name in GUE_TASKS if gue_recipe(name).eval_every == 400] == [
+        "prom_300_all",
+        "prom_300_notata",
+        "prom_core_all",
+        "prom_core_notata",
+    ]
+    # the step cap wins over the epochs, however few or many rows there are (HF `max_steps`)
+    assert gue_recipe("mouse_1").total_steps(53952) == gue_recipe("mouse_3").total_steps(1904) == 1000
+    assert GueRecipe(epochs=3, warmup_steps=0, eval_every=1, max_length=8).total_steps(65) == 3 * 3
 
 
 def test_schema_and_study_config_name_every_task():
@@ -106,6 +162,9 @@ def test_local_layouts_are_found(tmp_path):
     (tmp_path / "GUE" / "EMP" / "H3").mkdir(parents=True)
     (tmp_path / "mirror" / "human_tf_0").mkdir(parents=True)
     assert local_task_dir("emp_H3", tmp_path) == tmp_path / "GUE" / "EMP" / "H3"
+    assert (
+        local_task_dir("human_tf_1", SHARED / "gue_real") == SHARED / "gue_real" / "tf" / "1"
+    )  # archive layout
     assert local_task_dir("human_tf_0", tmp_path / "mirror") == tmp_path / "mirror" / "human_tf_0"
     assert local_task_dir("mouse_0", tmp_path, {"mouse_0": "/x"}) == Path("/x")
     with pytest.raises(UserError, match="unknown GUE task"):
@@ -239,37 +298,140 @@ def test_bad_gue_input_is_a_one_line_error(tmp_path, capsys):
 # ---------------------------------------------------------------- fine-tuning with dev selection
 
 
-def test_full_data_finetuning_selects_on_dev_and_records_truncation(tmp_path):
+def micro_model(path: Path, positions: int = 128) -> Path:
+    """A 1-layer, 16-wide BERT with DNABERT-6's vocabulary: fast enough for real GUE files in a test."""
     import torch
     from transformers import BertConfig, BertForMaskedLM
 
     torch.set_num_threads(1)
-    model = tmp_path / "short"  # 48 positions: the 300-nt sequences (297 tokens) must be truncated
     torch.manual_seed(0)
-    BertForMaskedLM(
-        BertConfig(
-            vocab_size=4101,
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-            max_position_embeddings=48,
-        )
-    ).save_pretrained(model)
+    config = BertConfig(
+        vocab_size=4101,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=positions,
+    )
+    BertForMaskedLM(config).save_pretrained(path)
+    return path
+
+
+def test_full_data_finetuning_selects_the_best_step_on_dev_and_records_truncation(tmp_path):
+    model = micro_model(tmp_path / "short", positions=48)  # the 300-nt sequences (297 tokens) are truncated
     folder = small_copy("prom_300_all", tmp_path / "p300", rows=48)
     provenance = tmp_path / "prov.json"
     check_provenance("prom_300_all", folder, provenance, source="local")
     settings = gue_settings("prom_300_all", seed=0, learning_rate=1e-3, batch_size=8, warmup_steps=2)
-    record = run_gue_finetune(str(model), "prom_300_all", folder, provenance, settings)
-    assert len(record["dev_epochs"]) == 3 and record["n_dev"] == 48 and record["n_train"] == 48
-    losses = [epoch["loss"] for epoch in record["dev_epochs"]]
-    assert record["selected_epoch"] == int(np.argmin(losses)) + 1
+    record = run_gue_finetune(str(model), "prom_300_all", folder, provenance, settings, max_steps=14)
+    # 6 steps an epoch; the step cap (a departure here) stops at 14; no evaluation at the recipe's 400 steps,
+    # so the final model is evaluated and kept
+    assert record["steps"] == 14 and len(record["epoch_losses"]) == 3 and record["n_dev"] == 48
+    assert record["eval_every"] == 400 and [e["step"] for e in record["dev_evaluations"]] == [14]
+    assert record["selected"] == {"step": 14, "dev_loss": record["dev_evaluations"][0]["loss"]}
+    assert record["recipe"] == {
+        "epochs": 4,
+        "warmup_steps": 50,
+        "eval_every": 400,
+        "max_length": 310,
+        "max_steps": None,
+        "batch_size": 32,
+        "learning_rate": 3e-5,
+    }
+    assert record["recipe_departures"] == {
+        "warmup_steps": 2,
+        "batch_size": 8,
+        "learning_rate": 1e-3,
+        "max_steps": 14,
+    }
     assert record["max_length_used"] == 48 and record["model_positions"] == 48
     assert record["truncated_sequences"] == 3 * 48 and record["truncation"].startswith("right")
-    assert record["steps"] == 3 * 6 and record["hyperparameters"]["warmup_steps"] == 2
     assert record["gue_files"]["train"] == json.loads(provenance.read_text())["files"]["train"]["sha256"]
-    again = run_gue_finetune(str(model), "prom_300_all", folder, provenance, settings)
-    assert again["metrics"] == record["metrics"] and again["dev_epochs"] == record["dev_epochs"]
+    again = run_gue_finetune(str(model), "prom_300_all", folder, provenance, settings, max_steps=14)
+    assert again["metrics"] == record["metrics"] and again["dev_evaluations"] == record["dev_evaluations"]
+
+
+def test_dev_is_evaluated_every_interval_and_the_lowest_dev_loss_is_tested(tmp_path):
+    from genemask.evaluation.finetune import finetune
+
+    model = micro_model(tmp_path / "micro")
+    folder = small_copy("prom_core_all", tmp_path / "core", rows=40)
+    provenance = tmp_path / "prov.json"
+    check_provenance("prom_core_all", folder, provenance, source="local")
+    data = load_gue_task("prom_core_all", folder, provenance, seed=0)
+    settings = gue_settings("prom_core_all", seed=0, learning_rate=5e-3, batch_size=4, warmup_steps=0)
+    record = finetune(
+        str(model), data.train, data.test, 2, settings, dev=data.dev, eval_every=3, max_steps=13
+    )
+    evaluations = record["dev_evaluations"]
+    assert record["steps"] == 13 and [e["step"] for e in evaluations] == [3, 6, 9, 12]  # not the final 13
+    best = min(evaluations, key=lambda evaluation: evaluation["loss"])
+    assert record["selected"] == {"step": best["step"], "dev_loss": best["loss"]}
+    # the tested model is the selected checkpoint: tested on dev, it gives the selected step's dev metrics
+    again = finetune(str(model), data.train, data.dev, 2, settings, dev=data.dev, eval_every=3, max_steps=13)
+    assert again["metrics"]["mcc"] == pytest.approx(best["mcc"], abs=1e-6)
+
+
+@pytest.mark.parametrize(("task", "max_train", "max_steps"), [("human_tf_1", 96, None), ("mouse_0", 64, 8)])
+def test_gue_finetune_on_real_files_records_the_published_recipe(
+    task, max_train, max_steps, tmp_path, capsys
+):
+    """`genemask gue finetune` on a real TF and mouse split: the run record (the one few-shot format, shots
+    `full`) states the published epochs, warm-up, evaluation interval, step cap and the selected checkpoint."""
+    folder = shared_dir(task)
+    provenance, out = tmp_path / "prov.json", tmp_path / "run.json"
+    check = ["gue", "check", "--task", task, "--dir", str(folder), "--provenance", str(provenance)]
+    assert cli.main([*check, "--source", "local:shared", "--out", str(tmp_path / "checked.json")]) == 0
+    args = ["gue", "finetune", "--task", task, "--dir", str(folder), "--provenance", str(provenance)]
+    args += ["--model", str(micro_model(tmp_path / "micro")), "--name", "micro", "--seed", "1"]
+    args += ["--max-train", str(max_train), "--out", str(out)]
+    assert cli.main(args + ([] if max_steps is None else ["--max-steps", str(max_steps)])) == 0
+    record = read_run_record(out)  # the few-shot reader takes it
+    assert (record["model"], record["task"], record["shots"], record["seed"]) == ("micro", task, "full", 1)
+    assert record["benchmark"] == "GUE" and record["published_metric"] == "mcc"
+    recipe = record["recipe"]
+    if task == "mouse_0":
+        assert (recipe["epochs"], recipe["warmup_steps"], recipe["max_steps"]) == (5, 30, 1000)
+        assert record["recipe_departures"] == {"max_steps": 8} and record["steps"] == 8
+    else:
+        assert (recipe["epochs"], recipe["warmup_steps"], recipe["max_steps"]) == (3, 30, None)
+        assert record["recipe_departures"] == {} and record["steps"] == 3 * 3  # 96 rows, batch 32
+    assert record["hyperparameters"]["warmup_steps"] == 30 and recipe["eval_every"] == 200
+    assert record["selected"]["step"] == record["steps"] and record["n_test"] == GUE_TASKS[task].test_size
+    assert record["n_dev"] == GUE_TASKS[task].split_sizes[1]
+    assert f"subsampled to {max_train} of {GUE_TASKS[task].split_sizes[0]} rows" in record["deviations"][0]
+    assert f"step {record['steps']} of {record['steps']} selected" in capsys.readouterr().out
+
+
+def test_prom_300_tata_runs_ten_epochs_with_200_step_evaluations():
+    """Not in the shared data: its recipe as the run would read it."""
+    settings = gue_settings("prom_300_tata", seed=0)
+    recipe = gue_recipe("prom_300_tata")
+    assert (settings.epochs, settings.warmup_steps, settings.batch_size, settings.max_length) == (
+        10,
+        50,
+        32,
+        310,
+    )
+    assert (recipe.eval_every, recipe.max_steps) == (200, None)
+    assert recipe.total_steps(GUE_TASKS["prom_300_tata"].split_sizes[0]) == 10 * 154  # 4,904 rows / 32
+
+
+def test_the_one_reader_reads_gue_csvs_and_task_tsvs_alike(tmp_path):
+    from genemask.evaluation.validation import read_labelled
+
+    rows = (shared_dir("mouse_0") / "dev.csv").read_text().splitlines()[:6]
+    csv_file, tsv_file = tmp_path / "dev.csv", tmp_path / "dev.tsv"
+    csv_file.write_text("\n".join(rows) + "\n")
+    tsv_file.write_text("\n".join(row.replace(",", "\t") for row in rows) + "\n")
+    from_csv = read_labelled(csv_file, separator=",", length=101, n_classes=2)
+    from_tsv = read_labelled(tsv_file, length=101, n_classes=2)
+    assert from_csv.sequences == from_tsv.sequences and from_csv.labels.tolist() == from_tsv.labels.tolist()
+    for path, separator in ((csv_file, ","), (tsv_file, "\t")):
+        with pytest.raises(UserError, match=r"dev\.\w+: line 2: expected a sequence of 100 nt, got 101$"):
+            read_labelled(path, separator=separator, length=100)
+        with pytest.raises(UserError, match=r"line \d: expected a label in 0\.\.0, got 1$"):
+            read_labelled(path, separator=separator, n_classes=1)
 
 
 # ---------------------------------------------------------------- tables
@@ -285,7 +447,7 @@ def fake_runs(out: Path) -> list[Path]:
                 record = {"metrics": {"accuracy": 0.7, "macro_f1": 0.7, "mcc": mcc, "auc": float("nan")}}
                 record["deviations"] = ["training set subsampled"] if task == "emp_H3" else []
                 path = out / f"{model}_{task}_{seed}.json"
-                write_gue_record(path, record, model=model, task=task, seed=seed)
+                write_run_record(path, record, model=model, task=task, shots="full", seed=seed)
                 paths.append(path)
     return paths
 
@@ -360,3 +522,7 @@ def test_study_and_demo_configs_plan_the_gue_jobs(tmp_path):
     )
     assert counts == {"gue_finetune": "6", "gue_check": "2"}  # 3 models x 2 tasks x 1 seed
     assert "--dev-as-train" in result.stdout and "--max-train 2000" in result.stdout
+    # the demo's learning rate overrides the recipe; the batch and warm-up stay each task's (no flags)
+    commands = [line for line in result.stdout.splitlines() if "genemask gue finetune" in line]
+    assert len(commands) == 6 and all("--lr 0.001" in line for line in commands)
+    assert not any("--batch-size" in line or "--warmup-steps" in line for line in commands)

@@ -8,15 +8,16 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from genemask import cli
-from genemask.commands import tasks as tasks_command
 from genemask.errors import UserError
 from genemask.evaluation.kmer_baseline import evaluate_kmer_baseline
 from genemask.evaluation.simulate_tasks import ACCEPTOR_START, DONOR_START, PROMOTER_OFFSETS, simulate_tasks
@@ -27,7 +28,6 @@ from genemask.evaluation.tasks import (
     TaskSpec,
     UpstreamFile,
     concatenate,
-    detokenize,
     download_task,
     download_task_file,
     draw_sample,
@@ -37,6 +37,7 @@ from genemask.evaluation.tasks import (
     sample_task,
     write_labelled_tsv,
 )
+from genemask.evaluation.validation import detokenize
 from genemask.genome.simulate import simulate_genome
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,10 +74,28 @@ def kmer_line(sequence: str, k: int = 6) -> str:
     return " ".join(sequence[i : i + k] for i in range(len(sequence) - k + 1))
 
 
-def test_command_module_lists_the_tasks_without_importing_numpy():
-    assert tasks_command.TASK_NAMES == tuple(TASKS)
-    assert tasks_command.REAL_TASK_NAMES == REAL_TASKS
-    assert tasks_command.SPLICE_MULTIPLIER == TASKS["splice-40"].rows_per_class(1)
+def test_command_module_reads_the_registry_without_importing_numpy():
+    code = "import sys, genemask.commands.tasks; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    with pytest.raises(SystemExit):  # the choices are the registry's: a GUE task is not a few-shot task
+        cli.main(["tasks", "prepare", "--task", "human_tf_1", "--source-dir", ".", "--out-dir", "x"])
+
+
+def test_each_task_owns_its_shot_convention():
+    """Splice-40's and Sil-300's published folder N holds 10 x N per class, the others N; a config multiplier
+    reaches simulated tasks only."""
+    assert {name: spec.shots_multiplier for name, spec in TASKS.items() if not spec.simulated} == {
+        "prom-core": 1,
+        "prom-300": 1,
+        "cohn-enh": 1,
+        "splice-40": 10,
+        "sil-300": 10,
+    }
+    assert TASKS["sil-300"].rows_per_class(10, simulated_multiplier=1) == 100
+    assert TASKS["prom-core"].rows_per_class(10, simulated_multiplier=7) == 10
+    assert TASKS["sim-splice"].rows_per_class(10, simulated_multiplier=1) == 10
+    assert TASKS["sim-splice"].rows_per_class(10) == 100
 
 
 def test_git_blob_sha1_is_what_git_computes(tmp_path):
@@ -519,3 +538,29 @@ def test_sil_300_downloads_and_prepares_from_its_real_pins(tmp_path):
     pool = read_labelled_tsv(tmp_path / "sil-300" / "pool.tsv", n_classes=2)
     assert set(pool.sequences) == union - test and provenance["pool_rows"] == len(pool)
     assert provenance["full_training_set_rows"] is None  # only the published draws are public
+    spec = TASKS["sil-300"]
+    assert sum(provenance["test_rows_per_class"]) == spec.test_size
+    lengths = [len(sequence) for sequence in [*test, *pool.sequences]]
+    assert spec.lengths[0] <= min(lengths) and max(lengths) <= spec.lengths[1]
+
+    # The demo config with `tasks: [sil-300]`: its multiplier (1, for sim-splice) leaves Sil-300's 10 x N alone,
+    # so the workflow's sample command takes the published 10-shot draw and tops it up to 100 per class.
+    demo_multiplier = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())["finetune"][
+        "splice_shots_multiplier"
+    ]
+    for seed in (0, 1):
+        out = tmp_path / "draws" / f"seed{seed}.tsv"
+        args = [
+            "tasks",
+            "sample",
+            "--task",
+            "sil-300",
+            "--task-dir",
+            str(tmp_path / "sil-300"),
+            "--shots",
+            "10",
+        ]
+        args += ["--seed", str(seed), "--splice-multiplier", str(demo_multiplier), "--out", str(out)]
+        args += ["--published", str(tmp_path / "sil-300" / "published" / "10.tsv")]
+        assert cli.main(args) == 0
+        assert read_labelled_tsv(out, n_classes=2).class_counts(2) == [100, 100]

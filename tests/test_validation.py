@@ -43,3 +43,16 @@ def test_in_memory_sequences_are_checked_too():
     data = LabelledSequences(["ACGTACGT"], np.array([0]))
     with pytest.raises(UserError, match="x.tsv: line 2: a sequence of 8 nt, but task sim-splice has 40-nt"):
         check_task_sequences("sim-splice", "x.tsv", data)
+
+
+def test_a_variable_length_task_is_checked_against_its_range(tmp_path):
+    """Sil-300 holds 101-299 nt (its registry range); a GUE task with checked lengths, its exact length."""
+    path = write_task(tmp_path / "train.tsv", ["C" * 101, "G" * 299, "A" * 100])
+    with pytest.raises(
+        UserError, match=r"line 4: a sequence of 100 nt, but task sil-300 has 101-299-nt sequences"
+    ):
+        check_task_sequences("sil-300", path, read_labelled_tsv(path))
+    check_task_sequences("sil-300", path, read_labelled_tsv(path).subset([0, 1]))
+    with pytest.raises(UserError, match=r"line 3: a sequence of 299 nt, but task human_tf_1 has 101-nt"):
+        check_task_sequences("human_tf_1", path, read_labelled_tsv(path))
+    check_task_sequences("human_tf_0", path, read_labelled_tsv(path))  # not checked offline: any length >= k

@@ -50,7 +50,6 @@ FINETUNE_EFFICIENCY = 0.25  # fine-tuning FLOP/s / pretraining FLOP/s: batches o
 PRETRAIN_OVERHEAD_S = 180.0  # start-up, validation set, checkpoints, final save, torch.compile
 FINETUNE_OVERHEAD_S = 30.0  # interpreter, torch and CUDA start-up, model load, writing the record
 MEAN_CHUNK_NT = 0.5 * 511 + 0.5 * (6 + 510) / 2  # the published chunk-length law: 511 nt or uniform 6..510
-TEST_SIZES = {"prom-core": 5920, "prom-300": 5920, "cohn-enh": 6948, "splice-40": 3000}  # upstream test sets
 REFERENCE_PRESET = "dnabert"  # finetune.references (DNABERT-6) are BERT-base
 ASSUMED_CORE_HOURS = {  # per job, on the paper-scale study; local rules run on the login node
     "download_genome": 0.2,
@@ -304,6 +303,7 @@ def pretrain_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]
 
 
 VARIABLE_LENGTH_ASSUMED = 300  # nt, for tasks whose sequences vary in length (Sil-300)
+GUE_MODEL_POSITIONS = 512  # DNABERT-6's position limit caps the recipe's longer max lengths (Covid's 1024)
 # Training sequences assumed for a `full` few-shot run (Prom-core's full training set is 53,276).
 FULL_TRAINING_SET_ASSUMED = 50_000
 
@@ -320,7 +320,7 @@ def finetune_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]
         n_train = FULL_TRAINING_SET_ASSUMED
     else:
         n_train = spec.rows_per_class(int(shots), f["splice_shots_multiplier"]) * spec.n_classes
-    n_test = TEST_SIZES.get(spec.name, f["simulate"]["test_size"])
+    n_test = spec.test_size or f["simulate"]["test_size"]  # the registry's; simulated: the config's
     # A variable-length task (Sil-300: 101-299 nt) costs at most what its longest sequences do.
     length = (spec.length or VARIABLE_LENGTH_ASSUMED) - k + 1 + 2
     flops = flops_per_token(preset, length, 0.0)  # no vocabulary head
@@ -331,21 +331,26 @@ def finetune_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]
 
 
 def gue_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]:
-    """A full-data GUE run: its epochs over the published training rows, the dev set after each epoch and the
-    test set once, at the task's maximum length (forward passes cost a third of a training pass per token)."""
-    from genemask.evaluation.gue import gue_task
+    """A full-data GUE run as its recipe runs it (genemask.evaluation.gue_recipe): its optimiser steps (epochs
+    over the published training rows, or the step cap), the dev set every `eval_every` steps and the test set
+    once, at the task's length in tokens (forward passes cost a third of a training pass per token)."""
+    from genemask.evaluation.gue_recipe import gue_recipe
+    from genemask.evaluation.task_registry import gue_task
 
-    k = config["masking"]["k"]
+    k, gue = config["masking"]["k"], config["finetune"]["gue"]
     preset = model_preset(job.wildcards["model"], config)
-    task = gue_task(job.wildcards["task"])
-    n_train, n_dev, n_test = task.rows
-    if config["finetune"]["gue"]["max_train"]:
-        n_train = min(n_train, config["finetune"]["gue"]["max_train"])
-    length = min(task.length - k + 1 + 2, task.max_length)
+    task, recipe = gue_task(job.wildcards["task"]), gue_recipe(job.wildcards["task"])
+    n_train, n_dev, n_test = task.split_sizes
+    if gue["max_train"]:
+        n_train = min(n_train, gue["max_train"])
+    batch = gue["batch_size"] or recipe.batch_size
+    steps = recipe.total_steps(n_train, batch)
+    evaluations = max(1, steps // recipe.eval_every)
+    length = min(task.lengths[1] - k + 1 + 2, recipe.max_length, GUE_MODEL_POSITIONS)
     flops = flops_per_token(preset, length, 0.0)
     achieved = rates.tokens_per_second[preset] * flops_per_token(preset, mean_chunk_tokens(k), 0.15)
     achieved *= FINETUNE_EFFICIENCY
-    compute = (task.epochs * (n_train + n_dev / 3) + n_test / 3) * length * flops / achieved
+    compute = (steps * batch + (evaluations * n_dev + n_test) / 3) * length * flops / achieved
     return rates.finetune_overhead_s + compute, rates.measured[preset] and rates.finetune_overhead_measured
 
 
@@ -433,6 +438,8 @@ def _hours(hours: float) -> str:
 
 
 def assumptions_text(rates: Rates, config: dict) -> list[str]:
+    from genemask.evaluation.task_registry import TASKS
+
     p = config["pretrain"]
     used = set(p["architectures"]) | ({REFERENCE_PRESET} if config["finetune"]["references"] else set())
     notes = [note for note in rates.notes if note.split(":", 1)[0] in used]
@@ -446,7 +453,7 @@ def assumptions_text(rates: Rates, config: dict) -> list[str]:
     lines.append(
         f"fine-tuning: epochs x training sequences + test set, at {FINETUNE_EFFICIENCY:.0%} of the pretraining "
         f"FLOP/s (assumed), + {rates.finetune_overhead_s:.0f} s per job ({overhead}); test sets "
-        + ", ".join(f"{task} {n:,}" for task, n in TEST_SIZES.items())
+        + ", ".join(f"{name} {spec.test_size:,}" for name, spec in TASKS.items() if spec.test_size)
         + f", simulated {config['finetune']['simulate']['test_size']}"
     )
     lines.append("other rules: assumed core-hours per job (genemask.estimate.ASSUMED_CORE_HOURS)")

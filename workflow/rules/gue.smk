@@ -1,6 +1,7 @@
 # GUE benchmark (genemask.evaluation.gue): every fine-tuned model of the few-shot grid (pretrained models, the
 # random-init floor, the references) fine-tuned on the full training set of each task in finetune.gue.tasks,
-# with the published recipe, model selection on dev and MCC on test; tables beside the published numbers.
+# with the authors' per-task recipe (genemask.evaluation.gue_recipe: epochs or step cap, warm-up, the dev set every
+# 200 or 400 steps, the best checkpoint by dev loss), MCC on test; tables beside the published numbers.
 #
 # Sources: finetune.gue.source = local reads the CSVs where they are (local_paths, else local_dir in the archive
 # or mirror layout); huggingface downloads them to resources/gue/{task}/ from the pinned mirror revision.
@@ -77,16 +78,13 @@ rule gue_finetune:
         ),
         dir=lambda wildcards: gue_task_dir(wildcards.task),
         dev_as_train=gue_dev_as_train,
-        lr=GUE["learning_rate"],
-        batch_size=GUE["batch_size"],
-        warmup_steps=GUE["warmup_steps"],
+        recipe_overrides=gue_recipe_overrides(),
         max_train=f"--max-train {GUE['max_train']}" if GUE["max_train"] else "",
     shell:
         "genemask gue finetune --task {wildcards.task} --dir {params.dir}"
         " --provenance resources/gue/provenance/{wildcards.task}.json {params.dev_as_train}"
         " --model {params.source} {params.random_init} --name {wildcards.model} --seed {wildcards.seed}"
-        " --lr {params.lr} --batch-size {params.batch_size} --warmup-steps {params.warmup_steps}"
-        " {params.max_train} --threads {threads} --out {output} > {log} 2>&1"
+        " {params.recipe_overrides} {params.max_train} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule gue_results:

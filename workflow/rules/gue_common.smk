@@ -32,6 +32,18 @@ def gue_dev_as_train(wildcards):
     return "--dev-as-train" if wildcards.task in GUE["dev_as_train"] else ""
 
 
+def gue_recipe_overrides():
+    """CLI options for the config's recipe overrides (null: each task's published recipe)."""
+    flags = {
+        "learning_rate": "--lr",
+        "batch_size": "--batch-size",
+        "warmup_steps": "--warmup-steps",
+    }
+    return " ".join(
+        f"{flag} {GUE[key]}" for key, flag in flags.items() if GUE[key] is not None
+    )
+
+
 def gue_runs():
     return expand(
         "results/gue/runs/{model}/{task}/seed{seed}.json",

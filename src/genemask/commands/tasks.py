@@ -6,20 +6,8 @@ import argparse
 from pathlib import Path
 
 from genemask.atomic import check_output_dir, check_output_file
+from genemask.evaluation.task_registry import REAL_TASKS, TASKS  # numpy-free: `genemask --help` stays light
 
-# Repeated here so that `genemask --help` does not import numpy; test_tasks checks they agree.
-TASK_NAMES = (
-    "prom-core",
-    "prom-300",
-    "cohn-enh",
-    "splice-40",
-    "sil-300",
-    "sim-promoter",
-    "sim-enhancer",
-    "sim-splice",
-)
-REAL_TASK_NAMES = TASK_NAMES[:5]
-SPLICE_MULTIPLIER = 10
 FULL_SHOTS = "full"
 
 
@@ -57,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="download one task's upstream files",
         description="Download a task's upstream files (all into --out-dir, or one with --path/--out), verified.",
     )
-    download.add_argument("--task", required=True, choices=REAL_TASK_NAMES)
+    download.add_argument("--task", required=True, choices=REAL_TASKS)
     download.add_argument(
         "--out-dir", type=Path, help="download every file of the task here (upstream layout)"
     )
@@ -77,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "published/<shots>.tsv and provenance.json. Raw upper-case sequences, header 'sequence<TAB>label'."
         ),
     )
-    prepare.add_argument("--task", required=True, choices=REAL_TASK_NAMES)
+    prepare.add_argument("--task", required=True, choices=REAL_TASKS)
     prepare.add_argument("--source-dir", required=True, type=Path, help="the downloaded upstream files")
     prepare.add_argument("--out-dir", required=True, type=Path)
     prepare.set_defaults(func=run_prepare)
@@ -86,12 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sample",
         help="draw one k-shot training set from a prepared task",
         description=(
-            "Draw a k-shot training set (shots examples per class; Splice-40-style tasks: multiplier x shots) from "
-            "TASK_DIR/pool.tsv, seeded by (seed, examples per class). With --published, start from that published "
+            "Draw a k-shot training set (shots examples per class; Splice-40 and Sil-300, whose published folder N "
+            "holds 10 x N per class: 10 x shots, the task registry's shot convention) from TASK_DIR/pool.tsv, seeded by (seed, examples per class). With --published, start from that published "
             "draw and top up any class that lost test sequences."
         ),
     )
-    sample.add_argument("--task", required=True, choices=TASK_NAMES)
+    sample.add_argument("--task", required=True, choices=list(TASKS))
     sample.add_argument("--task-dir", required=True, type=Path, help="holds pool.tsv and test.tsv")
     sample.add_argument(
         "--shots", required=True, type=shots_value, help="examples per class, or 'full' (the whole pool)"
@@ -101,8 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument(
         "--splice-multiplier",
         type=int,
-        default=SPLICE_MULTIPLIER,
-        help="examples per class per shot for Splice-40-style tasks (%(default)s, the published convention)",
+        help="simulated Splice-style tasks only (sim-splice): examples per class per shot (default: the "
+        "registry's 10); real tasks always follow their published convention",
     )
     sample.add_argument("--published", type=Path, help="the published draw to use (seed 0)")
     sample.set_defaults(func=run_sample)

@@ -115,11 +115,16 @@ def finetune(
     *,
     device: str | None = None,
     dev: LabelledSequences | None = None,
+    eval_every: int | None = None,
+    max_steps: int | None = None,
 ) -> dict:
     """Fine-tune on `train`, evaluate on `test`; the run record: metrics, losses, sizes, timings.
 
-    With `dev`, the model is evaluated on it after every epoch and the epoch with the lowest dev loss (the
-    DNABERT-2 recipe's default criterion) is the one tested; its dev metrics are recorded per epoch.
+    `max_steps` caps the optimiser steps (the HF Trainer's `max_steps`: it overrides the epochs, the schedule
+    decays over it). With `dev`, the model is evaluated on it every `eval_every` optimiser steps (default: after
+    every epoch) and the checkpoint with the lowest dev loss (the DNABERT-2 recipe's `load_best_model_at_end`) is
+    the one tested, as the HF Trainer keeps its best checkpoint; a run shorter than one interval evaluates and
+    keeps its final model. Every evaluation's step, dev loss and metrics are recorded.
     """
     settings.check()
     run_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -130,13 +135,27 @@ def finetune(
     train_ids, train_mask = encode_batch(train.sequences, k, max_length)
     test_ids, test_mask = encode_batch(test.sequences, k, max_length)
     train_labels = torch.from_numpy(train.labels)
+    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
+    total_steps = settings.epochs * steps_per_epoch if max_steps is None else max_steps
     if dev is not None:
         dev_ids, dev_mask = encode_batch(dev.sequences, k, max_length)
-        dev_epochs: list[dict] = []
-        best_loss, best_state = math.inf, None
+        evaluations: list[dict] = []
+        best_loss, best_state, best_step = math.inf, None, 0
+        eval_every = eval_every or steps_per_epoch
 
-    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
-    total_steps = settings.epochs * steps_per_epoch
+        def evaluate_dev(step: int) -> None:
+            nonlocal best_loss, best_state, best_step
+            dev_probabilities = predict_proba(model, dev_ids, dev_mask, run_device)
+            picked = dev_probabilities[np.arange(len(dev)), dev.labels]
+            dev_loss = float(-np.log(np.clip(picked, 1e-12, None)).mean())
+            metrics = classification_metrics(dev.labels, dev_probabilities)
+            evaluations.append({"step": step, "loss": dev_loss, **metrics})
+            ranked = dev_loss if math.isfinite(dev_loss) else math.inf  # a NaN loss only when nothing else
+            if best_state is None or ranked < best_loss:
+                best_loss, best_step = ranked, step
+                best_state = {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
+            model.train()
+
     optimizer = make_optimizer(model, settings.learning_rate, settings.weight_decay)
     warmup_steps = settings.warmup_steps
     if warmup_steps is None:
@@ -146,10 +165,11 @@ def finetune(
     epoch_losses = []
     started = time.perf_counter()
     model.train()
-    for _ in range(settings.epochs):
+    step = 0
+    while step < total_steps:
         order = torch.from_numpy(order_rng.permutation(len(train)))
-        total_loss = 0.0
-        for batch in order.split(settings.batch_size):
+        total_loss, seen = 0.0, 0
+        for batch in order.split(settings.batch_size)[: total_steps - step]:
             with torch.autocast(run_device.type, dtype=torch.bfloat16, enabled=run_device.type == "cuda"):
                 loss = model(
                     input_ids=train_ids[batch].to(run_device),
@@ -162,22 +182,23 @@ def finetune(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             total_loss += loss.item() * len(batch)
-        epoch_losses.append(total_loss / len(train))
-        if dev is not None:
-            dev_probabilities = predict_proba(model, dev_ids, dev_mask, run_device)
-            picked = dev_probabilities[np.arange(len(dev)), dev.labels]
-            dev_loss = float(-np.log(np.clip(picked, 1e-12, None)).mean())
-            dev_epochs.append({"loss": dev_loss, **classification_metrics(dev.labels, dev_probabilities)})
-            if dev_loss < best_loss:
-                best_loss = dev_loss
-                best_state = {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
-            model.train()
+            seen += len(batch)
+            step += 1
+            if dev is not None and step % eval_every == 0:
+                evaluate_dev(step)
+        epoch_losses.append(total_loss / seen)
     train_seconds = time.perf_counter() - started
     selection = {}
     if dev is not None:
+        if not evaluations:
+            evaluate_dev(step)
         model.load_state_dict(best_state)
-        selected = int(np.argmin([epoch["loss"] for epoch in dev_epochs]))
-        selection = {"n_dev": len(dev), "dev_epochs": dev_epochs, "selected_epoch": selected + 1}
+        selection = {
+            "n_dev": len(dev),
+            "eval_every": eval_every,
+            "dev_evaluations": evaluations,
+            "selected": {"step": best_step, "dev_loss": best_loss if math.isfinite(best_loss) else None},
+        }
 
     started = time.perf_counter()
     probabilities = predict_proba(model, test_ids, test_mask, run_device)

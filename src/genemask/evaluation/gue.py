@@ -1,142 +1,59 @@
-"""GUE (Genome Understanding Evaluation, DNABERT-2 paper): the 28 tasks, their sources, provenance and readers.
+"""GUE (Genome Understanding Evaluation, DNABERT-2 paper): sources, provenance and full-data runs of its 28 tasks.
+
+The tasks and their facts (rows per split, classes, lengths, archive folder, published metric) are entries of the
+one task registry (`genemask.evaluation.task_registry.GUE_TASKS`); how each is fine-tuned (epochs, warm-up,
+evaluation interval, step cap) is `genemask.evaluation.gue_recipe`; files are read by the one reader
+(`genemask.evaluation.validation.read_labelled`) and runs are written as the one run record
+(`genemask.evaluation.results.write_run_record`, shots `full`).
 
 Each task is a folder of `train.csv`, `dev.csv` and `test.csv` with the header `sequence,label` and raw upper-case
 sequences. Sources, in the order the config prefers them:
   - a local directory holding the unpacked GUE archive (`EMP/H3/`, `prom/prom_core_all/`, `tf/0/`, ...) or the
     mirror's flat layout (`emp_H3/`, `prom_core_all/`, `human_tf_0/`, ...); single task folders may be named
     directly (the shared copies that tests and the GUE demo use);
-  - the Hugging Face dataset mirror `MIRROR_REPOSITORY` at the pinned `MIRROR_REVISION`
+  - the Hugging Face dataset mirror `GUE_MIRROR_REPOSITORY` at the pinned `GUE_MIRROR_REVISION` (task registry)
     (`GUE/<task>/<split>.csv`), downloaded with resume and retries by genemask.genome.download.
 
 Provenance: the first use of a task records every split's size and sha256 (and its rows per class and lengths)
 in a JSON file; every later use checks the files against it, so a changed file is an error, not a silent change
-of the benchmark.
-
-Published facts per task (DNABERT-2 paper, appendix table of GUE; CM-GEMS recipe, docs/method.md section 9):
-rows per split, nominal sequence length, classes, the maximum length in tokens (512, 80 for core promoters) and
-epochs (3, 4 for core promoters). Row counts differing from the published ones are reported and recorded, not
-rejected (only the prom_core_all, prom_300_all and splice files could be checked offline).
+of the benchmark. Row counts differing from the published ones are reported and recorded, not rejected.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
+from genemask.evaluation.gue_recipe import GueRecipe, gue_recipe
 from genemask.evaluation.settings import FinetuneSettings
-from genemask.evaluation.tasks import LabelledSequences
+from genemask.evaluation.task_registry import GUE_GROUP_ORDER as GROUP_ORDER  # noqa: F401  (for the tables)
+from genemask.evaluation.task_registry import (  # noqa: F401  (GUE_TASKS re-exported for the workflow, tables)
+    GUE_MIRROR_REPOSITORY,
+    GUE_MIRROR_REVISION,
+    GUE_TASKS,
+    TaskSpec,
+    gue_task,
+)
+from genemask.evaluation.validation import LabelledSequences, read_labelled
 
-MIRROR_REPOSITORY = "leannmlindsey/GUE"
-MIRROR_REVISION = "2db3b738af3c676c243350ac337b9560ab15b04b"
 HUB = "https://huggingface.co"
+SETTINGS_OF_THE_RECIPE = ("epochs", "warmup_steps", "batch_size", "learning_rate", "max_length")
 SPLITS = ("train", "dev", "test")
-HEADER = ("sequence", "label")
-# The GUE recipe of the CM-GEMS paper (docs/method.md section 9).
-RECIPE = {"learning_rate": 3e-5, "batch_size": 32, "warmup_steps": 50}
-_ALPHABET = np.zeros(256, dtype=bool)
-_ALPHABET[np.frombuffer(b"ACGTN", dtype=np.uint8)] = True
-
-
-@dataclass(frozen=True)
-class GueTask:
-    name: str  # the mirror's folder name, used in paths and config
-    archive_path: str  # the folder in the unpacked GUE archive
-    group: str  # task group as CM-GEMS Table 2 names it
-    dataset: str  # the dataset within the group, as CM-GEMS Table 2 names it ("" for Covid: not in the table)
-    length: int  # nominal sequence length, nt
-    n_classes: int
-    rows: tuple[int, int, int]  # published train, dev, test rows
-    exact_length: bool = False  # every sequence has `length` nt (checked offline on the shared copies)
-
-    @property
-    def core_promoter(self) -> bool:
-        return self.name.startswith("prom_core")
-
-    @property
-    def max_length(self) -> int:
-        """Tokens incl. [CLS]/[SEP] in the published recipe: 80 for core promoters, 512 otherwise."""
-        return 80 if self.core_promoter else 512
-
-    @property
-    def epochs(self) -> int:
-        return 4 if self.core_promoter else 3
-
-    @property
-    def in_published_table(self) -> bool:
-        return bool(self.dataset)
-
-    @property
-    def title(self) -> str:
-        return f"{self.group} {self.dataset}".strip() if self.dataset else "Virus (Covid)"
-
-
-def _tasks() -> dict[str, GueTask]:
-    tasks = []
-    for kind, title in (("300", "PD (Human)"), ("core", "CPD (Human)")):
-        length = 300 if kind == "300" else 70
-        for variant, rows in (("all", 47356), ("notata", 42452), ("tata", 4904)):
-            dev = {"all": 5920, "notata": 5307, "tata": 613}[variant]
-            published = "no tata" if (kind, variant) == ("300", "notata") else variant
-            name = f"prom_{kind}_{variant}"
-            exact = variant == "all"
-            tasks.append(GueTask(name, f"prom/{name}", title, published, length, 2, (rows, dev, dev), exact))
-    for index, rows in enumerate((32378, 30672, 19000, 27294, 19000)):
-        tasks.append(
-            GueTask(f"human_tf_{index}", f"tf/{index}", "TFP (Human)", str(index), 100, 2, (rows, 1000, 1000))
-        )
-    tasks.append(
-        GueTask(
-            "splice_reconstructed", "splice/reconstructed", "Splice (Human)", "Reconstruct", 400, 3,
-            (36496, 4562, 4562), True,
-        )
-    )  # fmt: skip
-    for mark, rows, dev in (
-        ("H3", 11971, 1497),
-        ("H3K14ac", 26438, 3305),
-        ("H3K36me3", 27904, 3488),
-        ("H3K4me1", 25341, 3168),
-        ("H3K4me2", 24545, 3069),
-        ("H3K4me3", 29439, 3680),
-        ("H3K79me3", 23069, 2884),
-        ("H3K9ac", 22224, 2779),
-        ("H4", 11679, 1461),
-        ("H4ac", 27275, 3410),
-    ):
-        tasks.append(GueTask(f"emp_{mark}", f"EMP/{mark}", "EMP (Yeast)", mark, 500, 2, (rows, dev, dev)))
-    for index, (rows, dev) in enumerate(
-        ((6478, 810), (53952, 6745), (2620, 328), (1904, 239), (15064, 1883))
-    ):
-        tasks.append(
-            GueTask(f"mouse_{index}", f"mouse/{index}", "TFP (Mouse)", str(index), 100, 2, (rows, dev, dev))
-        )
-    tasks.append(GueTask("virus_covid", "virus/covid", "Virus", "", 1000, 9, (77669, 7000, 7000)))
-    return {task.name: task for task in tasks}
-
-
-GUE_TASKS: dict[str, GueTask] = _tasks()
-GROUP_ORDER = tuple(dict.fromkeys(task.group for task in GUE_TASKS.values()))
-
-
-def gue_task(name: str) -> GueTask:
-    if name not in GUE_TASKS:
-        raise UserError(f"unknown GUE task {name!r}; expected one of {', '.join(GUE_TASKS)}")
-    return GUE_TASKS[name]
 
 
 def mirror_url(
     task: str,
     split: str,
     *,
-    repository: str = MIRROR_REPOSITORY,
-    revision: str = MIRROR_REVISION,
+    repository: str = GUE_MIRROR_REPOSITORY,
+    revision: str = GUE_MIRROR_REVISION,
     host: str = HUB,
 ) -> str:
     return f"{host}/datasets/{repository}/resolve/{revision}/GUE/{task}/{split}.csv"
@@ -155,9 +72,9 @@ def local_task_dir(
         )
     root = Path(local_dir)
     candidates = [
-        root / spec.archive_path,
+        root / spec.source,
         root / task,
-        root / "GUE" / spec.archive_path,
+        root / "GUE" / spec.source,
         root / "GUE" / task,
     ]
     for candidate in candidates:
@@ -170,8 +87,8 @@ def download_gue_task(
     task: str,
     out_dir: str | Path,
     *,
-    repository: str = MIRROR_REPOSITORY,
-    revision: str = MIRROR_REVISION,
+    repository: str = GUE_MIRROR_REPOSITORY,
+    revision: str = GUE_MIRROR_REVISION,
     host: str = HUB,
 ) -> Path:
     """Download a task's three splits from the pinned mirror into `out_dir` (resumed, retried); return it."""
@@ -194,41 +111,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_gue_csv(path: str | Path, spec: GueTask) -> LabelledSequences:
-    """A GUE split, strictly: header `sequence,label`, 2 fields, ACGTN, the task's length and label range."""
+def read_gue_csv(path: str | Path, spec: TaskSpec) -> LabelledSequences:
+    """A GUE split through the one reader: header `sequence,label`, ACGTN, the task's length (where checked) and
+    label range."""
     path = Path(path)
     if not path.is_file():
         raise UserError(
             f"{path}: no such file (GUE task {spec.name} needs {', '.join(s + '.csv' for s in SPLITS)})"
         )
-    sequences: list[str] = []
-    labels: list[int] = []
-    with path.open(newline="", encoding="ascii", errors="replace") as handle:
-        rows = csv.reader(handle)
-        header = next(rows, None)
-        if header is None or tuple(header) != HEADER:
-            raise UserError(f"{path}: line 1: expected the header 'sequence,label', got {header!r}")
-        for line, row in enumerate(rows, start=2):
-            where = f"{path}: line {line}"
-            if len(row) != 2:
-                raise UserError(f"{where}: expected 2 comma-separated fields, got {len(row)}")
-            sequence, label_text = row[0].upper(), row[1]
-            chars = np.frombuffer(sequence.encode("ascii", errors="replace"), dtype=np.uint8)
-            if chars.size == 0 or not _ALPHABET[chars].all():
-                raise UserError(f"{where}: expected a sequence of A, C, G, T, N, got {sequence[:50]!r}")
-            if spec.exact_length and len(sequence) != spec.length:
-                raise UserError(f"{where}: expected a sequence of {spec.length} nt, got {len(sequence)}")
-            try:
-                label = int(label_text)
-            except ValueError:
-                raise UserError(f"{where}: expected an integer label, got {label_text!r}") from None
-            if not 0 <= label < spec.n_classes:
-                raise UserError(f"{where}: expected a label in 0..{spec.n_classes - 1}, got {label}")
-            sequences.append(sequence)
-            labels.append(label)
-    if not sequences:
-        raise UserError(f"{path}: no rows after the header")
-    return LabelledSequences(sequences, np.array(labels, dtype=np.int64))
+    length = spec.length if spec.exact_length else None
+    return read_labelled(path, separator=",", length=length, n_classes=spec.n_classes)
 
 
 def _split_files(task_dir: Path, splits: tuple[str, ...]) -> dict[str, Path]:
@@ -284,8 +176,8 @@ def check_provenance(
             "length_min": min(lengths),
             "length_max": max(lengths),
         }
-        if len(data) != spec.rows[index]:
-            differs[split] = {"rows": len(data), "published": spec.rows[index]}
+        if len(data) != spec.split_sizes[index]:
+            differs[split] = {"rows": len(data), "published": spec.split_sizes[index]}
     record["rows_differ_from_published"] = differs
     for split, counts in differs.items():
         print(
@@ -351,8 +243,15 @@ def load_gue_task(
 
 def gue_settings(task: str, *, seed: int, random_init: bool = False, **overrides) -> FinetuneSettings:
     """The published recipe for `task` (lr, batch, warm-up steps, epochs, max length); overrides win."""
-    spec = gue_task(task)
-    values = {**RECIPE, "epochs": spec.epochs, "max_length": spec.max_length, "seed": seed}
+    recipe = gue_recipe(task)
+    values = {
+        "learning_rate": recipe.learning_rate,
+        "batch_size": recipe.batch_size,
+        "warmup_steps": recipe.warmup_steps,
+        "epochs": recipe.epochs,
+        "max_length": recipe.max_length,
+        "seed": seed,
+    }
     values.update({key: value for key, value in overrides.items() if value is not None})
     return FinetuneSettings(random_init=random_init, **values)
 
@@ -365,26 +264,52 @@ def run_gue_finetune(
     settings: FinetuneSettings,
     *,
     max_train: int | None = None,
+    max_steps: int | None = None,
     dev_as_train: bool = False,
     device: str | None = None,
 ) -> dict:
-    """Full-data fine-tuning of `model` on a GUE task with the few-shot grid's code: dev selection, test metrics."""
+    """Full-data fine-tuning of `model` on a GUE task with the few-shot grid's code: the recipe's step cap (or
+    `max_steps`, a recorded departure), the dev set evaluated every `eval_every` steps, the checkpoint with the
+    lowest dev loss tested. -> the run record's body (write it with results.write_run_record, shots `full`)."""
     from genemask.evaluation.finetune import finetune
 
+    if max_steps is not None and max_steps < 1:
+        raise UserError(f"--max-steps {max_steps}: expected at least 1")
     data = load_gue_task(
         task, task_dir, provenance_path, seed=settings.seed, max_train=max_train, dev_as_train=dev_as_train
     )
-    spec = gue_task(task)
-    record = finetune(model, data.train, data.test, spec.n_classes, settings, device=device, dev=data.dev)
-    record["dev_epochs"] = [
-        {name: value if value is None or np.isfinite(value) else None for name, value in epoch.items()}
-        for epoch in record["dev_epochs"]
+    spec, recipe = gue_task(task), gue_recipe(task)
+    max_steps = max_steps or recipe.max_steps
+    record = finetune(
+        model,
+        data.train,
+        data.test,
+        spec.n_classes,
+        settings,
+        device=device,
+        dev=data.dev,
+        eval_every=recipe.eval_every,
+        max_steps=max_steps,
+    )
+    record["dev_evaluations"] = [
+        {name: value if value is None or np.isfinite(value) else None for name, value in evaluation.items()}
+        for evaluation in record["dev_evaluations"]
     ]
     provenance = json.loads(Path(provenance_path).read_text())
     return record | {
-        "benchmark": "GUE",
+        "benchmark": spec.benchmark,
+        "recipe": asdict(recipe),
+        "recipe_departures": recipe_departures(recipe, settings, max_steps),
+        "published_metric": spec.published_metric,
         "deviations": list(data.deviations),
         "max_train": max_train,
         "dev_as_train": dev_as_train,
         "gue_files": {split: entry["sha256"] for split, entry in provenance["files"].items()},
     }
+
+
+def recipe_departures(recipe: GueRecipe, settings: FinetuneSettings, max_steps: int | None) -> dict:
+    """The settings a run used that differ from the task's published recipe (config or CLI overrides): name ->
+    the value used."""
+    used = {name: getattr(settings, name) for name in SETTINGS_OF_THE_RECIPE} | {"max_steps": max_steps}
+    return {name: value for name, value in used.items() if value != getattr(recipe, name)}

@@ -1,4 +1,7 @@
-"""The few-shot tasks: names, shapes and every upstream file, pinned by its git blob sha1.
+"""Every evaluation task, few-shot and GUE, with its facts: classes, lengths, test size, shot convention, source.
+
+`TASKS` are the few-shot tasks (the workflow's `results/tasks/<task>`), `GUE_TASKS` the 28 GUE tasks (DNABERT-2
+paper, fine-tuned on full data by genemask.evaluation.gue); both are `TaskSpec`s and `task_spec` finds either.
 
 The four GeneMask tasks come from the authors' repository at a pinned commit (`UPSTREAM_BASE`); Sil-300, the
 CM-GEMS paper's fifth task, from the follow-up repository (`SILENCER_BASE`). GitHub raw has no checksum
@@ -6,6 +9,10 @@ listing, so every file is pinned by its git blob sha1, as the commit's tree list
 `data/published/upstream_task_pins.tsv` and `data/sil_300/README.md`): the test sets, the published few-shot
 draws, the full training sets (`full-dataset.zip` for Prom-core, Prom-300 and Cohn-enh, whose `train.tsv` member
 is read; Splice-40's `full-dataset/train.tsv`). A download that does not match its pin is removed.
+
+GUE facts: rows per split, classes and nominal lengths from the DNABERT-2 paper's GUE table; TF and mouse
+sequences are 101 nt (the shared human_tf_1 and mouse_0 copies), exact lengths checked where a copy was at hand.
+How each GUE task is fine-tuned (epochs, warm-up, evaluation interval, step cap) is genemask.evaluation.gue_recipe.
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ SILENCER_REPOSITORY = "roysoumya/curriculum-GeneMask"
 SILENCER_COMMIT = "d0bad0d3cf49c65acf308cd0f255dfee42194f2a"
 SILENCER_FOLDER = "data"
 SILENCER_BASE = f"https://raw.githubusercontent.com/{SILENCER_REPOSITORY}/{SILENCER_COMMIT}/{SILENCER_FOLDER}"
+GUE_MIRROR_REPOSITORY = "leannmlindsey/GUE"  # Hugging Face dataset mirror of the GUE archive
+GUE_MIRROR_REVISION = "2db3b738af3c676c243350ac337b9560ab15b04b"
 PUBLISHED_SHOTS = (10, 50, 100, 500, 1000)
-SPLICE_MULTIPLIER = 10  # Splice-40's and Sil-300's folder N holds 10*N examples per class
 FULL_TRAINING_MEMBER = "train.tsv"  # the member of a full-dataset.zip that holds the full training set
 
 
@@ -50,16 +58,32 @@ class UpstreamFile:
 class TaskSpec:
     name: str  # pipeline name, used in paths and config
     title: str  # as the paper writes it, for tables and figures
-    length: int | None  # nt; None: variable (Sil-300)
+    length: int | None  # nt; None: variable (Sil-300: see `lengths`)
     n_classes: int
-    splice_convention: bool = False  # the published folder N holds multiplier*N per class
-    test: UpstreamFile | None = None  # None: a simulated task
+    shots_multiplier: int = 1  # the published folder N holds shots_multiplier x N examples per class
+    test: UpstreamFile | None = None
     published: dict[int, UpstreamFile] = field(default_factory=dict)
     extra_pool: tuple[UpstreamFile, ...] = ()  # full training sets (a .zip: its train.tsv member)
+    simulated: bool = False  # a demo stand-in made by genemask.evaluation.simulate_tasks
+    length_range: tuple[int, int] | None = None  # (min, max) nt of a variable-length task
+    test_size: int | None = None  # rows of the test set; None: simulated (config simulate.test_size)
+    benchmark: str = "few-shot"  # or "GUE"
+    split_sizes: tuple[int, int, int] | None = None  # GUE: published train, dev, test rows
+    source: str = ""  # GUE: the task's folder in the unpacked archive (prom/prom_core_all, tf/0, ...)
+    group: str = ""  # GUE: the task group as CM-GEMS Table 2 names it
+    dataset: str = ""  # GUE: the dataset within the group ("" for Covid: not in that table)
+    exact_length: bool = True  # every sequence has `length` nt (GUE: only where a copy was checked)
+    published_metric: str = "mcc"  # the metric the source paper reports (DNABERT-2 scores Covid by F1)
 
     @property
-    def simulated(self) -> bool:
-        return self.test is None
+    def lengths(self) -> tuple[int, int]:
+        """(min, max) nt of the task's sequences."""
+        return self.length_range or (self.length, self.length)
+
+    @property
+    def in_published_table(self) -> bool:
+        """A GUE task in CM-GEMS Table 2 (all but Covid)."""
+        return bool(self.dataset)
 
     def upstream_files(self) -> list[UpstreamFile]:
         if self.test is None:
@@ -73,9 +97,13 @@ class TaskSpec:
         known = ", ".join(f.path for f in self.upstream_files()) or "none (a simulated task)"
         raise UserError(f"task {self.name}: no upstream file {path!r}; expected one of {known}")
 
-    def rows_per_class(self, shots: int, splice_multiplier: int = SPLICE_MULTIPLIER) -> int:
-        """Training examples per class for `shots`: shots, or splice_multiplier*shots under the splice convention."""
-        return shots * splice_multiplier if self.splice_convention else shots
+    def rows_per_class(self, shots: int, simulated_multiplier: int | None = None) -> int:
+        """Training examples per class for `shots`: the task's shot convention (shots_multiplier x shots). A
+        simulated task with a multiplier takes `simulated_multiplier` instead when given (the demo's config)."""
+        multiplier = self.shots_multiplier
+        if self.simulated and multiplier > 1 and simulated_multiplier is not None:
+            multiplier = simulated_multiplier
+        return shots * multiplier
 
 
 def _published(
@@ -95,6 +123,7 @@ TASKS: dict[str, TaskSpec] = {
             "Prom-core",
             70,
             2,
+            test_size=5920,
             test=UpstreamFile("Prom-core/test.tsv", "c4ba3f0ddc6fc985e56c968e6679210d7498f35c"),
             published=_published(
                 "Prom-core",
@@ -116,6 +145,7 @@ TASKS: dict[str, TaskSpec] = {
             "Prom-300",
             300,
             2,
+            test_size=5920,
             test=UpstreamFile("Prom-300/test.tsv", "5b95c54c277de132cbe2f57ef1f1f07fde735101"),
             published=_published(
                 "Prom-300",
@@ -137,6 +167,7 @@ TASKS: dict[str, TaskSpec] = {
             "Cohn-enh",
             500,
             2,
+            test_size=6948,
             test=UpstreamFile("Cohn-enh/test.tsv", "c5cca8299c35fc3d0088686390a2483c9fe6c28b"),
             published=_published(
                 "Cohn-enh",
@@ -158,7 +189,8 @@ TASKS: dict[str, TaskSpec] = {
             "Splice-40",
             40,
             3,
-            splice_convention=True,
+            shots_multiplier=10,
+            test_size=3000,
             test=UpstreamFile("Splice-40/test.tsv", "101dcdcb8b60780c815a2bb33750e8c8ea1cb2fc"),
             published=_published(
                 "Splice-40",
@@ -182,7 +214,9 @@ TASKS: dict[str, TaskSpec] = {
             "Sil-300",
             None,
             2,
-            splice_convention=True,
+            shots_multiplier=10,
+            length_range=(101, 299),  # the shared copies: test 101-298, draws 101-299 nt
+            test_size=1657,
             test=UpstreamFile(
                 "silencer/10/dev.tsv", "7e61513d1456f8b88cd256c7fbb7e3ccb2758a1d", SILENCER_BASE
             ),
@@ -197,16 +231,134 @@ TASKS: dict[str, TaskSpec] = {
             ),
         ),
         # Simulated stand-ins for the demo (genemask.evaluation.simulate_tasks): same lengths and class counts.
-        TaskSpec("sim-promoter", "sim-promoter", 70, 2),
-        TaskSpec("sim-enhancer", "sim-enhancer", 300, 2),
-        TaskSpec("sim-splice", "sim-splice", 40, 3, splice_convention=True),
+        TaskSpec("sim-promoter", "sim-promoter", 70, 2, simulated=True),
+        TaskSpec("sim-enhancer", "sim-enhancer", 300, 2, simulated=True),
+        TaskSpec("sim-splice", "sim-splice", 40, 3, shots_multiplier=10, simulated=True),
     )
 }
 REAL_TASKS = tuple(name for name, spec in TASKS.items() if not spec.simulated)
 SIMULATED_TASKS = tuple(name for name, spec in TASKS.items() if spec.simulated)
 
 
+def _gue(
+    name: str,
+    source: str,
+    group: str,
+    dataset: str,
+    length: int,
+    n_classes: int,
+    rows: tuple[int, int, int],
+    *,
+    exact: bool = False,
+    metric: str = "mcc",
+) -> TaskSpec:
+    title = f"{group} {dataset}".strip() if dataset else "Virus (Covid)"
+    return TaskSpec(
+        name,
+        title,
+        length,
+        n_classes,
+        test_size=rows[2],
+        benchmark="GUE",
+        split_sizes=rows,
+        source=source,
+        group=group,
+        dataset=dataset,
+        exact_length=exact,
+        published_metric=metric,
+    )
+
+
+def _gue_tasks() -> list[TaskSpec]:
+    tasks = []
+    for kind, title, length in (("300", "PD (Human)", 300), ("core", "CPD (Human)", 70)):
+        for variant, rows, dev in (("all", 47356, 5920), ("notata", 42452, 5307), ("tata", 4904, 613)):
+            published = "no tata" if (kind, variant) == ("300", "notata") else variant
+            name = f"prom_{kind}_{variant}"
+            tasks.append(
+                _gue(
+                    name,
+                    f"prom/{name}",
+                    title,
+                    published,
+                    length,
+                    2,
+                    (rows, dev, dev),
+                    exact=variant == "all",
+                )
+            )
+    for index, rows in enumerate((32378, 30672, 19000, 27294, 19000)):
+        tasks.append(
+            _gue(
+                f"human_tf_{index}",
+                f"tf/{index}",
+                "TFP (Human)",
+                str(index),
+                101,
+                2,
+                (rows, 1000, 1000),
+                exact=index == 1,
+            )
+        )
+    tasks.append(
+        _gue(
+            "splice_reconstructed",
+            "splice/reconstructed",
+            "Splice (Human)",
+            "Reconstruct",
+            400,
+            3,
+            (36496, 4562, 4562),
+            exact=True,
+        )
+    )
+    for mark, rows, dev in (
+        ("H3", 11971, 1497),
+        ("H3K14ac", 26438, 3305),
+        ("H3K36me3", 27904, 3488),
+        ("H3K4me1", 25341, 3168),
+        ("H3K4me2", 24545, 3069),
+        ("H3K4me3", 29439, 3680),
+        ("H3K79me3", 23069, 2884),
+        ("H3K9ac", 22224, 2779),
+        ("H4", 11679, 1461),
+        ("H4ac", 27275, 3410),
+    ):
+        tasks.append(_gue(f"emp_{mark}", f"EMP/{mark}", "EMP (Yeast)", mark, 500, 2, (rows, dev, dev)))
+    for index, (rows, dev) in enumerate(
+        ((6478, 810), (53952, 6745), (2620, 328), (1904, 239), (15064, 1883))
+    ):
+        tasks.append(
+            _gue(
+                f"mouse_{index}",
+                f"mouse/{index}",
+                "TFP (Mouse)",
+                str(index),
+                101,
+                2,
+                (rows, dev, dev),
+                exact=index == 0,
+            )
+        )
+    tasks.append(
+        _gue("virus_covid", "virus/covid", "Virus", "", 1000, 9, (77669, 7000, 7000), metric="macro_f1")
+    )
+    return tasks  # fmt: skip
+
+
+GUE_TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in _gue_tasks()}
+GUE_GROUP_ORDER = tuple(dict.fromkeys(spec.group for spec in GUE_TASKS.values()))
+
+
 def task_spec(name: str) -> TaskSpec:
-    if name not in TASKS:
-        raise UserError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}")
-    return TASKS[name]
+    """A few-shot or GUE task by name."""
+    spec = TASKS.get(name) or GUE_TASKS.get(name)
+    if spec is None:
+        raise UserError(f"unknown task {name!r}; expected one of {', '.join([*TASKS, *GUE_TASKS])}")
+    return spec
+
+
+def gue_task(name: str) -> TaskSpec:
+    if name not in GUE_TASKS:
+        raise UserError(f"unknown GUE task {name!r}; expected one of {', '.join(GUE_TASKS)}")
+    return GUE_TASKS[name]

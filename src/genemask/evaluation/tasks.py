@@ -3,7 +3,8 @@
 The tasks and their upstream files, each pinned by its git blob sha1, are in `genemask.evaluation.task_registry`
 (re-exported here). Upstream sequences are written as space-separated overlapping 6-mers; the few-shot `train*.tsv`
 files quote every field, the GeneMask test files do not. `read_labelled_tsv` reads all of these, a member of a
-`full-dataset.zip`, and our own raw-sequence TSVs, back to raw sequences.
+`full-dataset.zip`, and our own raw-sequence TSVs, back to raw sequences, with the one reader of
+`genemask.evaluation.validation` (which also reads the GUE CSVs).
 
 Prepared layout (`prepare_task` for the real tasks, `genemask.evaluation.simulate_tasks` for the simulated ones), every file a
 TSV with header `sequence<TAB>label` and raw upper-case sequences:
@@ -16,14 +17,9 @@ TSV with header `sequence<TAB>label` and raw upper-case sequences:
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import hashlib
-import io
 import json
-import zipfile
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +31,6 @@ from genemask.evaluation.task_registry import (  # noqa: F401  (re-exported: the
     PUBLISHED_SHOTS,
     REAL_TASKS,
     SIMULATED_TASKS,
-    SPLICE_MULTIPLIER,
     TASKS,
     UPSTREAM_BASE,
     UPSTREAM_COMMIT,
@@ -45,128 +40,19 @@ from genemask.evaluation.task_registry import (  # noqa: F401  (re-exported: the
     UpstreamFile,
     task_spec,
 )
-
-TOKEN_K = 6  # the upstream files hold overlapping 6-mers
-HEADER = ("sequence", "label")
-_ALPHABET = np.zeros(256, dtype=bool)
-_ALPHABET[np.frombuffer(b"ACGTN", dtype=np.uint8)] = True
+from genemask.evaluation.validation import HEADER, LabelledSequences, read_labelled
 
 
-@dataclass(frozen=True)
-class LabelledSequences:
-    """Raw upper-case sequences with integer labels, as read from or written to a task TSV."""
-
-    sequences: list[str]
-    labels: np.ndarray  # int64
-
-    def __len__(self) -> int:
-        return len(self.sequences)
-
-    def class_counts(self, n_classes: int) -> list[int]:
-        return np.bincount(self.labels, minlength=n_classes).tolist()
-
-    def subset(self, indices: Iterable[int]) -> LabelledSequences:
-        indices = np.fromiter(indices, dtype=np.int64)
-        return LabelledSequences([self.sequences[i] for i in indices], self.labels[indices])
-
-    def without(self, excluded: set[str]) -> LabelledSequences:
-        """The rows whose sequence is not in `excluded`."""
-        return self.subset(i for i, seq in enumerate(self.sequences) if seq not in excluded)
+def read_labelled_tsv(path: str | Path, **checks) -> LabelledSequences:
+    """A task TSV (`sequence<TAB>label`, upstream or ours) through the one reader, genemask.evaluation.validation:
+    `checks` are its length, lengths, n_classes, k and member (a zip archive's member)."""
+    return read_labelled(path, separator="\t", **checks)
 
 
 def git_blob_sha1(path: str | Path) -> str:
     """The sha1 git gives the file's content (`git hash-object`): sha1 of b"blob <size>\\0" + content."""
     data = Path(path).read_bytes()
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def detokenize(field: str, k: int, where: str) -> str:
-    """'AAACGG AACGGA ...' (overlapping k-mers, single spaces) -> the raw sequence; checks every overlap."""
-    chars = np.frombuffer((field + " ").encode("ascii"), dtype=np.uint8)
-    if chars.size % (k + 1):
-        raise UserError(f"{where}: expected space-separated {k}-mers, got a field of {len(field)} characters")
-    tokens = chars.reshape(-1, k + 1)
-    if not (tokens[:, k] == ord(" ")).all():
-        raise UserError(f"{where}: expected space-separated {k}-mers")
-    if not (tokens[1:, : k - 1] == tokens[:-1, 1:k]).all():
-        raise UserError(f"{where}: consecutive {k}-mers do not overlap by {k - 1} nt")
-    # Token i ends at character i*(k+1)+k-1: the first token plus the last letter of every later one.
-    return field[:k] + field[2 * k :: k + 1]
-
-
-def read_labelled_tsv(
-    path: str | Path,
-    *,
-    length: int | None = None,
-    n_classes: int | None = None,
-    k: int = TOKEN_K,
-    member: str | None = None,
-) -> LabelledSequences:
-    """Read a `sequence<TAB>label` TSV: quoted or not, raw sequences or space-separated overlapping k-mers.
-
-    With `member`, `path` is a zip archive and the TSV is its one member of that file name (in any folder).
-    Validates the header, the field count, the alphabet (ACGT, N allowed), the length (if given) and the labels
-    (integers in 0..n_classes-1 if given); every error names the file and line.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    sequences: list[str] = []
-    labels: list[int] = []
-    with _open_text(path, member) as (name, handle):
-        rows = csv.reader(handle, delimiter="\t", quotechar='"')
-        header = next(rows, None)
-        if header is None or tuple(header) != HEADER:
-            raise UserError(f"{name}: line 1: expected the header 'sequence<TAB>label', got {header!r}")
-        for line, row in enumerate(rows, start=2):
-            where = f"{name}: line {line}"
-            if len(row) != 2:
-                raise UserError(f"{where}: expected 2 tab-separated fields, got {len(row)}")
-            field_, label_text = row
-            sequence = detokenize(field_, k, where) if " " in field_ else field_
-            sequence = sequence.upper()
-            chars = np.frombuffer(sequence.encode("ascii", errors="replace"), dtype=np.uint8)
-            if chars.size == 0 or not _ALPHABET[chars].all():
-                raise UserError(f"{where}: expected a sequence of A, C, G, T, N, got {sequence[:50]!r}")
-            if length is not None and len(sequence) != length:
-                raise UserError(f"{where}: expected a sequence of {length} nt, got {len(sequence)}")
-            try:
-                label = int(label_text)
-            except ValueError:
-                raise UserError(f"{where}: expected an integer label, got {label_text!r}") from None
-            if label < 0 or (n_classes is not None and label >= n_classes):
-                limit = f"0..{n_classes - 1}" if n_classes is not None else ">= 0"
-                raise UserError(f"{where}: expected a label in {limit}, got {label}")
-            sequences.append(sequence)
-            labels.append(label)
-    if not sequences:
-        raise UserError(f"{name}: no rows after the header")
-    return LabelledSequences(sequences, np.array(labels, dtype=np.int64))
-
-
-@contextlib.contextmanager
-def _open_text(path: Path, member: str | None) -> Iterator[tuple[str, io.TextIOBase]]:
-    """(name for messages, text handle) of a file, or of the member of a zip archive with that file name."""
-    if member is None:
-        with path.open(newline="", encoding="ascii", errors="replace") as handle:
-            yield str(path), handle
-        return
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise UserError(f"{path}: not a zip archive") from None
-    with archive:
-        names = [info.filename for info in archive.infolist() if not info.is_dir()]
-        matches = [name for name in names if name.rsplit("/", 1)[-1] == member]
-        if len(matches) != 1:
-            raise UserError(
-                f"{path}: expected exactly one member named {member}, found {len(matches)} among {names[:20]}"
-            )
-        with archive.open(matches[0]) as raw:
-            yield (
-                f"{path}:{matches[0]}",
-                io.TextIOWrapper(raw, encoding="ascii", errors="replace", newline=""),
-            )
 
 
 def read_train_test(
@@ -289,7 +175,11 @@ def prepare_task(task: str, source_dir: str | Path, out_dir: str | Path) -> dict
     def read(upstream: UpstreamFile) -> LabelledSequences:
         member = FULL_TRAINING_MEMBER if upstream.path.endswith(".zip") else None
         return read_labelled_tsv(
-            source_dir / upstream.path, length=spec.length, n_classes=spec.n_classes, member=member
+            source_dir / upstream.path,
+            length=spec.length,
+            lengths=spec.length_range,
+            n_classes=spec.n_classes,
+            member=member,
         )
 
     test = read(spec.test)
