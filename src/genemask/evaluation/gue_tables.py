@@ -32,11 +32,9 @@ from genemask.evaluation.paired import STATISTICS_COLUMNS, baselines, correct_an
 from genemask.evaluation.plotting import pyplot, save_png
 from genemask.evaluation.results import format_cell, latex_escape, summarise, write_tables
 from genemask.evaluation.run_records import (
-    FULL_SHOTS,
     find_run_records,
     read_run_records,
     runs_frame,
-    write_run_record,
 )
 
 PUBLISHED_FILE = Path(__file__).parent / "data" / "gue_mcc.csv"
@@ -49,11 +47,6 @@ LEGEND = (
     "dropped, ties mid-ranked: below 6 tasks no two-sided p can fall under 0.05), Benjamini-Hochberg q within "
     "each baseline family (random masking; the random-init floor)."
 )
-
-
-def write_gue_record(path: str | Path, record: dict, *, model: str, task: str, seed: int) -> dict:
-    """A GUE run's record: the one run record, on the whole training set (shots `full`)."""
-    return write_run_record(path, record, model=model, task=task, shots=FULL_SHOTS, seed=seed)
 
 
 def load_published(path: Path = PUBLISHED_FILE) -> pd.DataFrame:
