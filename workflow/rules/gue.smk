@@ -81,12 +81,13 @@ rule gue_finetune:
         batch_size=GUE["batch_size"],
         warmup_steps=GUE["warmup_steps"],
         max_train=f"--max-train {GUE['max_train']}" if GUE["max_train"] else "",
+        device=job_device,
     shell:
         "genemask gue finetune --task {wildcards.task} --dir {params.dir}"
         " --provenance resources/gue/provenance/{wildcards.task}.json {params.dev_as_train}"
         " --model {params.source} {params.random_init} --name {wildcards.model} --seed {wildcards.seed}"
         " --lr {params.lr} --batch-size {params.batch_size} --warmup-steps {params.warmup_steps}"
-        " {params.max_train} --threads {threads} --out {output} > {log} 2>&1"
+        " {params.max_train} --threads {threads} --device {params.device} --out {output} > {log} 2>&1"
 
 
 rule gue_results:

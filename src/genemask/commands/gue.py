@@ -71,7 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     finetune.add_argument("--epochs", type=int, help="default: 3, 4 for core promoters")
     finetune.add_argument("--max-length", type=int, help="tokens; default: 512, 80 for core promoters")
     finetune.add_argument("--max-train", type=int, help="demo only: subsample the training set (seeded)")
-    finetune.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    finetune.add_argument(
+        "--device",
+        default="auto",
+        help="auto (says which it chose), cpu, cuda or cuda:N; cuda fails at once if CUDA cannot run",
+    )
     finetune.add_argument("--threads", type=int, default=1, help="CPU threads for torch (%(default)s)")
     finetune.set_defaults(func=run_finetune)
 
@@ -112,8 +116,11 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     from genemask.evaluation.gue import gue_settings, gue_task, run_gue_finetune
     from genemask.evaluation.gue_tables import write_gue_record
+    from genemask.training.device import choose_device, print_environment_header
 
     gue_task(args.task)
+    device = choose_device(args.device)  # before any data is read: `cuda` that cannot run fails here
+    print_environment_header(device)
     torch.set_num_threads(args.threads)
     settings = gue_settings(
         args.task,
@@ -133,7 +140,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         settings,
         max_train=args.max_train,
         dev_as_train=args.dev_as_train,
-        device=args.device,
+        device=str(device),
     )
     record["model_source"] = args.model
     record = write_gue_record(args.out, record, model=args.name or args.model, task=args.task, seed=args.seed)

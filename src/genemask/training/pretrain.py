@@ -65,6 +65,7 @@ from genemask.training.data import (
     make_loader,
     token_lengths,
 )
+from genemask.training.device import print_environment_header
 from genemask.training.export import save_weights
 from genemask.training.models import SparseMLMLoss, build_model, sparse_mlm_loss
 from genemask.training.models import save_model as save_pretrained_model
@@ -91,6 +92,7 @@ def pretrain(config: PretrainConfig) -> int:
     if config.metrics is not None:
         check_output_file(config.metrics, "--metrics")
     device = resolve_device(config.device)
+    print_environment_header(device)
     with torch_settings(device, config.threads):
         dist = Distributed.from_env(device.type)
         if device.type == "cuda" and dist.world > 1:
