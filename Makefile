@@ -3,9 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# torch: the CPU wheel (torch==2.13.0) where `nvidia-smi` is absent or fails, else the newest CUDA build the driver
-# supports (src/genemask/torch_install.py: its table, `--print` shows the choice). Overrides: TORCH_DEVICE=cpu,
-# TORCH_SPEC=torch==X, TORCH_INDEX_URL=https://download.pytorch.org/whl/cuXYZ.
+# torch: the CPU wheel (torch==2.13.0) where `nvidia-smi` is absent or fails, else the newest CUDA build the
+# driver supports (the table in src/genemask/training/torch_install.py; its `--print` shows the choice).
+# Overrides: TORCH_DEVICE=cpu, TORCH_SPEC=torch==X, TORCH_INDEX_URL=https://download.pytorch.org/whl/cuXYZ.
 export TORCH_DEVICE TORCH_SPEC TORCH_INDEX_URL
 CORES ?= 2
 # Rules call the `genemask` CLI: put the venv first on PATH for snakemake and its jobs.
@@ -15,10 +15,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml src/genemask/ngrams/_ngramcount.c src/genemask/torch_install.py
+$(STAMP): pyproject.toml src/genemask/ngrams/_ngramcount.c src/genemask/training/torch_install.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(PYTHON) src/genemask/torch_install.py --install $(BIN)/pip
+	$(PYTHON) src/genemask/training/torch_install.py --install $(BIN)/pip
 	$(BIN)/pip install --quiet -e ".[workflow,dev]"
 	touch $(STAMP)
 

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_verdict(torch_cuda: str | None, driver: str | None, available: bool) -> str:
     """Whether the installed torch build fits this machine's driver, in one line."""
-    from genemask.torch_install import driver_major, min_driver_for
+    from genemask.training.torch_install import driver_major, min_driver_for
 
     if torch_cuda is None:
         if driver is None:
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         import torch
 
-        from genemask.torch_install import NoBuild, choose, driver_version
         from genemask.training.device import environment, header_lines
+        from genemask.training.torch_install import NoBuild, choose, driver_version
 
         facts = environment()
         lines = header_lines(facts)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 
 from genemask.errors import UserError
-from genemask.torch_install import driver_major, driver_version, min_driver_for
+from genemask.training.torch_install import driver_major, driver_version, min_driver_for
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")  # and cuda:N
 

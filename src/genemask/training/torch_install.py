@@ -2,8 +2,8 @@
 build the driver supports. `make setup` runs this file BEFORE torch (or this package) is installed, so it uses the
 standard library only and is run as a script:
 
-    python src/genemask/torch_install.py --print     # the choice and why, no install
-    python src/genemask/torch_install.py --install .venv/bin/pip  # what `make setup` runs
+    python src/genemask/training/torch_install.py --print     # the choice and why, no install
+    python src/genemask/training/torch_install.py --install .venv/bin/pip  # what `make setup` runs
 
 Overrides (environment): TORCH_DEVICE=cpu forces the CPU wheel; TORCH_SPEC (e.g. `torch==2.6.0`) and
 TORCH_INDEX_URL (e.g. `https://download.pytorch.org/whl/cu124`) replace the chosen version and wheel index.
