@@ -132,3 +132,21 @@ def test_the_workflow_passes_cuda_to_jobs_given_a_gpu_and_cpu_to_the_others(tmp_
     finetune = [line for line in shells if line.startswith("genemask finetune ")]
     assert pretrain and all(" --device cuda " in line for line in pretrain), pretrain[:1]
     assert finetune and all(" --device cpu " in line for line in finetune), finetune[:1]
+
+
+def test_a_batch_without_padding_needs_no_attention_mask() -> None:
+    """On CUDA `batch_to_device` drops an all-ones mask (HF's on-device check of it is a host sync); the loss
+    without it is the loss with it, and on the CPU the mask stays."""
+    from genemask.training.data import batch_to_device
+    from genemask.training.models import build_model, sparse_mlm_loss
+
+    model = build_model("tiny", seed=0).eval()
+    input_ids = torch.randint(5, 4101, (3, 16), generator=torch.Generator().manual_seed(0))
+    masked_index, masked_labels = torch.tensor([1, 17, 40]), torch.tensor([7, 8, 9])
+    batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    assert batch_to_device(batch, torch.device("cpu"))["attention_mask"] is not None
+    with torch.no_grad():
+        with_mask = sparse_mlm_loss(model, input_ids, batch["attention_mask"], masked_index, masked_labels)
+        without = sparse_mlm_loss(model, input_ids, None, masked_index, masked_labels)
+    assert torch.allclose(with_mask.loss_sum, without.loss_sum, rtol=1e-5)
+    assert int(with_mask.correct) == int(without.correct)

@@ -59,6 +59,7 @@ from genemask.training.data import (
     LengthBuckets,
     StepLayout,
     WithMaskedPositions,
+    batch_to_device,
     check_fits,
     eval_batches,
     iterate,
@@ -362,7 +363,7 @@ def _open_tensorboard(config: PretrainConfig, dist: Distributed, step: int):
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
-    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+    return batch_to_device(batch, device)
 
 
 @torch.no_grad()
