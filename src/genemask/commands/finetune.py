@@ -48,13 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from genemask.training.device import choose_device, print_environment_header
+
+    device = choose_device(args.device)  # before the model code's imports and any data: `cuda` fails here
+    print_environment_header(device)
     from genemask.atomic import check_output_file
     from genemask.evaluation.finetune import run_finetune
     from genemask.evaluation.results import write_run_record
-    from genemask.training.device import choose_device, print_environment_header
 
-    device = choose_device(args.device)  # before any data is read: `cuda` that cannot run fails here
-    print_environment_header(device)
     check_output_file(args.out)
     torch.set_num_threads(args.threads)
     settings = FinetuneSettings(**options_from(args, FinetuneSettings))

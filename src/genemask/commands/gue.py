@@ -114,13 +114,14 @@ def run_check(args: argparse.Namespace) -> int:
 def run_finetune(args: argparse.Namespace) -> int:
     import torch
 
-    from genemask.evaluation.gue import gue_settings, gue_task, run_gue_finetune
-    from genemask.evaluation.gue_tables import write_gue_record
     from genemask.training.device import choose_device, print_environment_header
 
-    gue_task(args.task)
-    device = choose_device(args.device)  # before any data is read: `cuda` that cannot run fails here
+    device = choose_device(args.device)  # before the model code's imports and any data: `cuda` fails here
     print_environment_header(device)
+    from genemask.evaluation.gue import gue_settings, gue_task, run_gue_finetune
+    from genemask.evaluation.gue_tables import write_gue_record
+
+    gue_task(args.task)
     torch.set_num_threads(args.threads)
     settings = gue_settings(
         args.task,
