@@ -18,7 +18,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-CPU_SPEC = "torch==2.13.0"  # plain pip, as before: PyPI's CPU resolution (a local file on the team's machines)
+CPU_SPEC = "torch==2.13.0"  # plain pip from the default index: the CPU build on the team's machines
 PYTORCH_INDEX = "https://download.pytorch.org/whl"
 
 # CUDA toolkit -> the oldest Linux driver branch of its GA release (NVIDIA's CUDA toolkit release notes, table
@@ -128,7 +128,9 @@ def choose(driver: str | None, environ: dict[str, str]) -> Choice:
     if environ.get("TORCH_DEVICE", "").lower() == "cpu":
         return Choice(spec or CPU_SPEC, index, "TORCH_DEVICE=cpu: the CPU build")
     if driver is None:
-        return Choice(spec or CPU_SPEC, index, "no NVIDIA driver (nvidia-smi absent or failing): the CPU build")
+        return Choice(
+            spec or CPU_SPEC, index, "no NVIDIA driver (nvidia-smi absent or failing): the CPU build"
+        )
     if index is not None:
         return Choice(spec or CPU_SPEC, index, f"driver {driver}; TORCH_INDEX_URL={index}")
     build = newest_build(driver)
