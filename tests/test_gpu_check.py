@@ -11,6 +11,8 @@ import pytest
 import torch
 from conftest import REPO
 
+from genemask.estimate import read_throughput
+
 SCRIPT = REPO / "benchmarks" / "gpu_check.py"
 SECTIONS = ["environment", "throughput-tiny", "resume", "finetune", "ddp"]
 
@@ -54,6 +56,13 @@ def test_cpu_tiny_mode_runs_every_section(tiny_report: tuple[subprocess.Complete
         assert loop["tokens_per_second"] > 0 and loop["checkpoint_write_seconds"] > 0
         assert 1 < loop["mean_tokens_per_sequence"] <= 512
     assert throughput["batch_size"] == 4 and throughput["syncs_per_step"] is None  # syncs: on CUDA only
+    # the figures `genemask estimate --throughput` reads (it takes GPU reports only: this one, relabelled)
+    relabelled = out / "as_if_cuda.json"
+    relabelled.write_text(json.dumps(report | {"device": "cuda"}))
+    found = read_throughput(relabelled, compile_=True)
+    assert found["rates"] == {"tiny": loops["ours_compiled"]["tokens_per_second"]} and found["batch"] == {
+        "tiny": 4
+    }
 
     resume = sections["resume"]["results"]
     assert resume["first_exit"] == 75 and resume["second_exit"] == 0
