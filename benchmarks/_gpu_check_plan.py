@@ -34,7 +34,7 @@ class Plan:
         5,
     )  # syncs per step = difference of two runs / difference of their steps
     eager_cap: float = 40.0  # seconds per `genemask pretrain` run
-    compiled_cap: float = 100.0  # torch.compile's warm-up included
+    compiled_cap: float = 60.0  # torch.compile's warm-up included
     compile_backend: str | None = (
         None  # None: the CLI's own (inductor); tiny: eager (no C++ build on a small CPU)
     )
@@ -53,6 +53,7 @@ class Plan:
     workers: int = 2  # data loader workers of the in-process pretraining runs
     threads: int = 8  # torch CPU threads, here and in the `genemask` subprocesses
     budget_seconds: float = 450.0  # from after the torch import: 8 minutes in all, start-up included
+    # One GPU: 30 + 150 + 100 + 90 + 60 = 430 s of caps within the budget (DDP runs only with two or more).
     caps: dict | None = None  # seconds per section (throughput: per preset)
 
     @classmethod
@@ -61,7 +62,7 @@ class Plan:
         return cls(
             micro_batch=micro,
             global_batch=global_,
-            caps={"environment": 30, "dnabert": 170, "logo": 120, "resume": 90, "finetune": 60, "ddp": 60},
+            caps={"environment": 30, "dnabert": 150, "logo": 100, "resume": 90, "finetune": 60, "ddp": 60},
         )
 
     @classmethod
@@ -71,7 +72,7 @@ class Plan:
             micro_batch=4,
             global_batch=8,
             timing_accumulation=2,
-            timing_steps=3,
+            timing_steps=2,
             timing_log_every=1,
             auto_steps=2,
             sync_steps=(1, 2),
