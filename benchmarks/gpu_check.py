@@ -33,7 +33,6 @@ import math
 import os
 import platform
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +48,7 @@ from _gpu_check_timing import throughput
 
 from genemask.estimate import peak_tflops  # the peak table the cost estimate uses too
 from genemask.training.device import nccl_version
+from genemask.training.torch_install import driver_version
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -191,19 +191,6 @@ def run_section(report: Report, name: str, title: str, cap: float, body: Callabl
 # Sections
 
 
-def nvidia_driver() -> str | None:
-    try:
-        done = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=15,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
-
-
 def environment(device_type: str) -> dict:
     import transformers
 
@@ -227,7 +214,7 @@ def environment(device_type: str) -> dict:
         "gpu_count": torch.cuda.device_count(),
         "gpu_memory_gib": round(props.total_memory / 2**30, 1),
         "compute_capability": f"{props.major}.{props.minor}",
-        "driver": nvidia_driver(),
+        "driver": driver_version(),
         "nccl": nccl_version(),
         "cudnn": torch.backends.cudnn.version(),
         "bf16_supported": torch.cuda.is_bf16_supported(),
