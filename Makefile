@@ -3,8 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The CPU wheel; GPU users install their own CUDA build of torch first (see README).
-TORCH_SPEC ?= torch==2.13.0
+# torch: the CPU wheel (torch==2.13.0) where `nvidia-smi` is absent or fails, else the newest CUDA build the
+# driver supports (the table in src/genemask/training/torch_install.py; its `--print` shows the choice).
+# Overrides: TORCH_DEVICE=cpu, TORCH_SPEC=torch==X, TORCH_INDEX_URL=https://download.pytorch.org/whl/cuXYZ.
+export TORCH_DEVICE TORCH_SPEC TORCH_INDEX_URL
 CORES ?= 2
 # Rules call the `genemask` CLI: put the venv first on PATH for snakemake and its jobs.
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -13,10 +15,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml src/genemask/ngrams/_ngramcount.c
+$(STAMP): pyproject.toml src/genemask/ngrams/_ngramcount.c src/genemask/training/torch_install.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(PYTHON) src/genemask/training/torch_install.py --install $(BIN)/pip
 	$(BIN)/pip install --quiet -e ".[workflow,dev]"
 	touch $(STAMP)
 
@@ -36,9 +38,11 @@ test: lint
 bench: $(STAMP)
 	for b in benchmarks/*.py; do case $$b in */_*) continue;; esac; $(BIN)/python $$b || exit 1; done
 
-# One CUDA GPU, at most 8 minutes: every GPU path run once, throughput against a plain HF loop, the report in
-# results/gpu_check/. Without a GPU: a one-line notice (the CPU mode, --device cpu --tiny, runs in `make test`).
-gpu-check: $(STAMP)
+# One CUDA GPU, at most 8 minutes: `genemask pretrain` timed per preset, micro-batch and compile mode, stop and
+# resume, a fine-tuning cell; the report in results/gpu_check/. Uses the installed .venv and no network (compute
+# nodes have none): run `make setup` on a node with network first. Without a GPU: a one-line notice, exit 0.
+gpu-check:
+	@test -x $(BIN)/python || { echo "gpu-check: no $(VENV) here; run \`make setup\` first (on a node with network)"; exit 1; }
 	$(BIN)/python benchmarks/gpu_check.py
 
 clean:

@@ -26,7 +26,7 @@ import numpy as np
 import genemask
 
 if TYPE_CHECKING:
-    from gpu_check import Plan
+    from _gpu_check_plan import Plan
 
 REPO = Path(__file__).resolve().parent.parent
 EXIT_RESUMABLE = 75  # `genemask pretrain` stopped with a checkpoint

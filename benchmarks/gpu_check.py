@@ -3,20 +3,21 @@
 Sections, in this order, each written to OUT/report.{json,md} as soon as it ends (an interrupted run still
 reports what it finished; a section that fails is recorded and the next one runs):
 
-1. environment: torch, CUDA and driver versions, GPU name and memory, bf16 support, a bf16 SDPA call.
-2. throughput, LOGO- and DNABERT-size: tokens/s of our step (length buckets, sparse head, bf16 autocast, SDPA,
-   fused AdamW), with and without `torch.compile`, against the plain HF fp32 loop padded to 512, interleaved in
-   the same run (benchmarks/pretrain_throughput.py's loops); model FLOP utilisation against the GPU's peak.
+1. environment: torch, CUDA, driver and NCCL versions, GPU name and memory, bf16 support, a bf16 SDPA call.
+2. throughput, DNABERT- and LOGO-size: `genemask pretrain` itself, run in this process (_gpu_check_timing.py), at
+   the study's micro-batch (config/config.yaml) and at `--batch-size auto`, eager and `--compile`: tokens/s, model
+   FLOP utilisation against the GPU's dense bf16 peak, peak GPU memory, checkpoint write time, and host-device
+   syncs per training step (`torch.cuda.set_sync_debug_mode`).
 3. pretraining stop and resume: `genemask pretrain` (LOGO size) stopped by SIGTERM and run again continues the
    same data order and step count as an uninterrupted run, with finite losses; the model loads with
    `AutoModelForMaskedLM`.
 4. fine-tuning: one few-shot cell with `genemask finetune` on the GPU and on the CPU, compared within a tolerance.
 5. DDP: with two or more GPUs, `torchrun` pretraining against one GPU: its scaling efficiency.
 
-Then the goals (DNABERT-size step >= 3x the plain HF loop; >= 40% MFU on H100/H200-class GPUs), PASS or FALL SHORT.
-Without a CUDA GPU it says so in one line and exits 0. `--device cpu --tiny` runs every section on the CPU with the
-tiny model in about a minute (tests/test_gpu_check.py), so the code path never rots. The sections that
-run the `genemask` CLI live in _gpu_check_cli.py.
+Then the goal (>= 40% MFU on H100/H200-class GPUs), PASS or FALL SHORT. Without a CUDA GPU it says so in one line
+and exits 0. `--device cpu --tiny` runs every section on the CPU with the tiny model in about a minute
+(tests/test_gpu_check.py), so the code path never rots. The sizes live in _gpu_check_plan.py, the sections that
+run the `genemask` CLI in subprocesses in _gpu_check_cli.py; none of them imports this file.
 
     python benchmarks/gpu_check.py                                   # make gpu-check: one GPU, <= 8 minutes
     python benchmarks/gpu_check.py --device cpu --tiny --out /tmp/gc  # the same code path on the CPU
@@ -32,87 +33,27 @@ import math
 import os
 import platform
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from _gpu_check_cli import ddp_check, finetune_check, resume_check  # benchmarks/ is on sys.path
+from _gpu_check_plan import Plan
+from _gpu_check_timing import throughput
 
 from genemask.estimate import peak_tflops  # the peak table the cost estimate uses too
+from genemask.training.device import nccl_version
+from genemask.training.torch_install import driver_version
 
 REPO = Path(__file__).resolve().parent.parent
 
 HOPPER_CLASS = ("H100", "H200", "GH200")  # the 40% MFU goal is stated for these
-GOAL_SPEEDUP, GOAL_MFU = 3.0, 0.40
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Sizes and time caps of one check; `full()` is the 8-minute GPU check, `tiny()` the CPU test of the same path."""
-
-    presets: tuple[str, ...] = ("logo", "dnabert")
-    batch_size: int = 32
-    sequences: int = 1024
-    slice_seconds: dict | None = None  # per preset: seconds per loop per round
-    rounds: int = 3
-    warm_up_steps: int = 3  # compiled: the first shapes, then the dynamic-shape recompile
-    compile_cap: float = 75.0  # seconds for torch.compile's warm-up steps, per preset
-    compile_backend: str = "inductor"
-    pretrain_preset: str = "logo"
-    pretrain_steps: int = 300
-    pretrain_batch: int = 16
-    stop_at_step: int = 5
-    genome_length: int = 600_000
-    chunk_max_length: int = 511  # nt; the published chunk law
-    finetune_shots: int = 50  # enough to learn the planted motif, so that both sides converge and compare
-    finetune_test: int = 400
-    finetune_epochs: int = 10
-    finetune_lr: float = 5e-4
-    ddp_preset: str = "dnabert"
-    ddp_steps: int = 12
-    threads: int = 8  # torch CPU threads, here and in the `genemask` subprocesses
-    budget_seconds: float = 450.0  # from after the torch import: 8 minutes in all, start-up included
-    caps: dict | None = None  # seconds per section (throughput: per preset)
-
-    @classmethod
-    def full(cls) -> Plan:
-        return cls(
-            slice_seconds={"logo": 3.0, "dnabert": 6.0},
-            caps={"environment": 30, "logo": 110, "dnabert": 150, "resume": 100, "finetune": 80, "ddp": 90},
-        )
-
-    @classmethod
-    def tiny(cls) -> Plan:
-        return cls(
-            presets=("tiny",),
-            batch_size=8,
-            sequences=48,
-            slice_seconds={"tiny": 0.25},
-            rounds=2,
-            warm_up_steps=2,
-            compile_backend="eager",  # inductor's C++ build takes minutes on a small CPU; eager still traces
-            pretrain_preset="tiny",
-            pretrain_steps=12,
-            pretrain_batch=4,
-            stop_at_step=3,
-            genome_length=20_000,
-            chunk_max_length=64,
-            finetune_shots=5,
-            finetune_test=40,
-            finetune_epochs=2,
-            ddp_preset="tiny",
-            ddp_steps=4,
-            threads=1,  # more than the free cores makes torch's CPU kernels spin and crawl
-            budget_seconds=300.0,
-            caps={"environment": 30, "tiny": 60, "resume": 120, "finetune": 90, "ddp": 60},
-        )
+GOAL_MFU = 0.40
 
 
 class Report:
@@ -162,18 +103,25 @@ class Report:
             result = result.replace("|", "\\|")  # a pipe in a message would split the cell
             lines.append(f"| {s['title']} | {s['status']} | {s['seconds']:.0f} | {result} |")
         rows = [
-            (s["results"]["preset"], loop)
+            (s["results"], loop)
             for s in self.sections
             if s["name"].startswith("throughput-") and s["status"] == "ok"
             for loop in s["results"]["loops"]
         ]
         if rows:
-            lines += ["", "| preset | loop | tokens/s | x plain HF | MFU |", "|---|---|---|---|---|"]
-            for preset, loop in rows:
+            lines += [
+                "",
+                "| preset | `genemask pretrain` run | tokens/s | MFU | peak memory | checkpoint write | syncs/step |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for results, loop in rows:
                 mfu = "n/a" if loop["mfu"] is None else f"{loop['mfu']:.1%}"
+                memory = "n/a" if loop["peak_memory_gib"] is None else f"{loop['peak_memory_gib']:.1f} GiB"
+                write = loop["checkpoint_write_seconds"]
+                syncs = results["syncs_per_step"] if loop["key"] == "ours" else None
                 lines.append(
-                    f"| {preset} | {loop['name']} | {loop['tokens_per_second']:,.0f} | "
-                    f"{loop['vs_baseline']:.2f} | {mfu} |"
+                    f"| {results['preset']} | {loop['name']} | {loop['tokens_per_second']:,.0f} | {mfu} | {memory} "
+                    f"| {'n/a' if write is None else f'{write:.2f} s'} | {'' if syncs is None else f'{syncs:g}'} |"
                 )
         if self.goals:
             lines += ["", "| goal | measured | verdict |", "|---|---|---|"]
@@ -243,19 +191,6 @@ def run_section(report: Report, name: str, title: str, cap: float, body: Callabl
 # Sections
 
 
-def nvidia_driver() -> str | None:
-    try:
-        done = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=15,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
-
-
 def environment(device_type: str) -> dict:
     import transformers
 
@@ -279,7 +214,8 @@ def environment(device_type: str) -> dict:
         "gpu_count": torch.cuda.device_count(),
         "gpu_memory_gib": round(props.total_memory / 2**30, 1),
         "compute_capability": f"{props.major}.{props.minor}",
-        "driver": nvidia_driver(),
+        "driver": driver_version(),
+        "nccl": nccl_version(),
         "cudnn": torch.backends.cudnn.version(),
         "bf16_supported": torch.cuda.is_bf16_supported(),
         "bf16_sdpa_finite": bool(torch.isfinite(sdpa).all()),
@@ -294,135 +230,22 @@ def environment(device_type: str) -> dict:
     return info | {"status": status, "summary": summary}
 
 
-def throughput(preset: str, device_type: str, plan: Plan) -> dict:
-    """The plain HF loop, ours and ours compiled (pretrain_throughput.py's loops), interleaved in time slices."""
-    import pretrain_throughput as bench  # benchmarks/ is on sys.path: this script lives there
-    from transformers import BertForMaskedLM
-
-    # The only direct imports from genemask.training: this section builds models and batches in-process.
-    # Everything else (pretraining, resume, fine-tuning, DDP) goes through the `genemask` CLI in subprocesses.
-    from genemask.training.data import LengthBuckets, padding_waste, token_lengths
-    from genemask.training.models import build_model, count_parameters, model_config, training_flops_per_token
-
-    device = torch.device(device_type)
-    cuda = device.type == "cuda"
-    torch.manual_seed(0)
-    chunks = bench.published_chunks(plan.sequences, 0)
-    lengths = token_lengths(np.array([len(c) for c in chunks]), 6)
-    n_batches = len(chunks) // plan.batch_size
-    plain_rows = np.random.default_rng(1).permutation(len(chunks))[: n_batches * plan.batch_size]
-    plain_rows = plain_rows.reshape(-1, plan.batch_size)
-    bucketed_rows = LengthBuckets(lengths, plan.batch_size, seed=1).epoch(0)
-    plain = bench.collate_batches(chunks, plain_rows, pad_to=512)
-    bucketed = bench.collate_batches(chunks, bucketed_rows, pad_to=8)
-    if cuda:
-        plain = [{k: v.pin_memory() for k, v in b.items()} for b in plain]
-        bucketed = [{k: v.pin_memory() for k, v in b.items()} for b in bucketed]
-    masked_fraction = sum(len(b["masked_index"]) for b in bucketed) / sum(
-        int(b["attention_mask"].sum()) for b in bucketed
-    )
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda)
-    ours_step = bench.make_ours(autocast, sparse=True)
-    compiled_model = build_model(preset, seed=0).to(device)
-    compiled_model.bert.compile(dynamic=True, backend=plan.compile_backend)
-    loops = {
-        "baseline": bench.Loop(
-            "plain HF, fp32, pad 512",
-            BertForMaskedLM(model_config(preset)).to(device),
-            plain,
-            bench.hf_step,
-            False,
-        ),
-        "ours": bench.Loop("ours", build_model(preset, seed=0).to(device), bucketed, ours_step, cuda),
-        "ours_compiled": bench.Loop("ours + torch.compile", compiled_model, bucketed, ours_step, cuda),
-    }
-    warm_seconds, compile_error = {}, None
-    for key, loop in list(loops.items()):
-        began = time.perf_counter()
-        try:
-            # Compiling: the first shapes, then the dynamic-shape recompile, under its own cap, so that a slow
-            # compiler costs the compiled numbers only.
-            with time_limit(plan.compile_cap) if key == "ours_compiled" else contextlib.nullcontext():
-                loop.warm_up(plan.warm_up_steps)
-        except Exception as error:  # a compiler failure or timeout is a result here, not the section's end
-            if key != "ours_compiled":
-                raise
-            compile_error = f"{type(error).__name__}: {error}".splitlines()[0][:300]
-            del loops[key]
-            torch._dynamo.reset()
-            continue
-        warm_seconds[key] = time.perf_counter() - began
-    for _ in range(plan.rounds):
-        for loop in loops.values():
-            loop.run_for(plan.slice_seconds[preset])
-    mean_length = float(lengths.mean())
-    flops_per_token = training_flops_per_token(compiled_model.config, mean_length, masked_fraction)
-    gpu = torch.cuda.get_device_name(device) if cuda else None
-    peak, _ = peak_tflops(gpu)
-    baseline_rate = loops["baseline"].tokens_per_second
-    rows = [
-        {
-            "key": key,
-            "name": loop.name,
-            "tokens_per_second": loop.tokens_per_second,
-            "steps": loop.steps,
-            "warm_up_seconds": warm_seconds[key],
-            "vs_baseline": loop.tokens_per_second / baseline_rate,
-            "mfu": None if peak is None else loop.tokens_per_second * flops_per_token / (peak * 1e12),
-        }
-        for key, loop in loops.items()
-    ]
-    best = max(rows[1:], key=lambda row: row["tokens_per_second"])
-    results = {
-        "preset": preset,
-        "gpu": gpu,
-        "parameters": count_parameters(compiled_model),
-        "batch_size": plan.batch_size,
-        "compile_backend": plan.compile_backend,
-        "mean_tokens_per_sequence": mean_length,
-        "masked_fraction": masked_fraction,
-        "padding_waste_baseline": padding_waste(plain_rows, lengths, 512),
-        "padding_waste_ours": padding_waste(bucketed_rows, lengths, 8),
-        "flops_per_token": flops_per_token,
-        "peak_tflops": peak,
-        "loops": rows,
-        "best": best["key"],
-        "compile_error": compile_error,
-    }
-    mfu = "" if best["mfu"] is None else f", MFU {best['mfu']:.1%}"
-    results["summary"] = (
-        f"{best['name']}: {best['tokens_per_second']:,.0f} tokens/s, {best['vs_baseline']:.2f}x plain HF{mfu}"
-        + ("" if compile_error is None else f"; torch.compile failed ({compile_error})")
-    )
-    del loops, compiled_model
-    if cuda:
-        torch.cuda.empty_cache()
-    torch._dynamo.reset()
-    return results
-
-
 def goals(report: Report, tiny: bool) -> list[dict]:
-    """The issue's throughput goals, judged on the DNABERT-size section (not on CPU or the tiny model)."""
-    speed = {"goal": f"DNABERT-size step >= {GOAL_SPEEDUP:.0f}x the plain HF loop"}
+    """The throughput goal, judged on the DNABERT-size section's best run (not on the CPU or the tiny model)."""
     mfu = {"goal": f"DNABERT-size MFU >= {GOAL_MFU:.0%} on H100/H200-class"}
     section = report.section("throughput-dnabert")
     if section is None or section["status"] != "ok":
         not_run = "not judged: " + ("CPU tiny mode" if tiny else "the DNABERT-size section did not finish")
-        return [speed | {"measured": "-", "verdict": not_run}, mfu | {"measured": "-", "verdict": not_run}]
+        return [mfu | {"measured": "-", "verdict": not_run}]
     results = section["results"]
     best = next(r for r in results["loops"] if r["key"] == results["best"])
-    gpu, ok = results["gpu"], {True: "PASS", False: "FALL SHORT"}
-    speed |= {
-        "measured": f"{best['vs_baseline']:.2f}x ({best['name']})",
-        "verdict": ok[best["vs_baseline"] >= GOAL_SPEEDUP],
-    }
+    gpu = results["gpu"]
     if best["mfu"] is None:
-        mfu |= {"measured": "n/a", "verdict": f"not judged: no peak known for {gpu}"}
-    elif not any(name in gpu for name in HOPPER_CLASS):
-        mfu |= {"measured": f"{best['mfu']:.1%}", "verdict": f"not judged: {gpu} is not H100/H200-class"}
-    else:
-        mfu |= {"measured": f"{best['mfu']:.1%}", "verdict": ok[best["mfu"] >= GOAL_MFU]}
-    return [speed, mfu]
+        return [mfu | {"measured": "n/a", "verdict": f"not judged: no peak known for {gpu}"}]
+    measured = f"{best['mfu']:.1%} ({best['name']})"
+    if not any(name in gpu for name in HOPPER_CLASS):
+        return [mfu | {"measured": measured, "verdict": f"not judged: {gpu} is not H100/H200-class"}]
+    return [mfu | {"measured": measured, "verdict": "PASS" if best["mfu"] >= GOAL_MFU else "FALL SHORT"}]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -471,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"throughput-{preset}",
                 f"throughput, {preset}",
                 caps[preset],
-                lambda preset=preset: throughput(preset, args.device, plan),
+                lambda preset=preset: throughput(preset, args.device, plan, work, time_limit),
             )
         report.goals = goals(report, args.tiny)
         report.write()

@@ -1,4 +1,5 @@
-"""The conda environments of the rules agree with pyproject.toml, the Makefile and the rules' GPU resources."""
+"""The conda environments of the rules agree with pyproject.toml, `make setup`'s build table and the rules' GPU
+resources."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import yaml
 from packaging.specifiers import SpecifierSet
+
+from genemask.training.torch_install import CPU_SPEC, CUDA_BUILDS
 
 REPO = Path(__file__).resolve().parents[1]
 ENVS = REPO / "workflow" / "envs"
@@ -40,14 +43,23 @@ def rule_envs() -> dict[str, str]:
     return envs
 
 
-def test_every_env_installs_the_torch_release_pyproject_allows_and_the_makefile_installs() -> None:
+def test_the_cpu_env_installs_the_cpu_wheel_make_setup_installs_and_pyproject_allows() -> None:
     torch_spec = next(d for d in pyproject()["dependencies"] if re.match(r"torch\b", d))
     allowed = SpecifierSet(torch_spec.removeprefix("torch"))
-    makefile = re.search(r"^TORCH_SPEC \?= torch==(\S+)", (REPO / "Makefile").read_text(), re.MULTILINE)
-    assert makefile, "Makefile: no TORCH_SPEC"
-    pins = {path.name: torch_pin(yaml.safe_load(path.read_text())) for path in sorted(ENVS.glob("*.yaml"))}
-    assert set(pins.values()) == {makefile[1]}, pins
-    assert makefile[1] in allowed, (makefile[1], torch_spec)
+    cpu_release = CPU_SPEC.removeprefix("torch==")
+    assert torch_pin(yaml.safe_load((ENVS / "cpu.yaml").read_text())) == cpu_release
+    assert cpu_release in allowed, (cpu_release, torch_spec)
+
+
+def test_the_cuda_env_pins_a_build_its_index_publishes() -> None:
+    """A `+cuXYZ` pin from the index of that CUDA version, and a release the build table lists for it."""
+    torch_spec = next(d for d in pyproject()["dependencies"] if re.match(r"torch\b", d))
+    env = yaml.safe_load((ENVS / "cuda.yaml").read_text())
+    release, _, label = torch_pin(env).partition("+")
+    build = next(b for b in CUDA_BUILDS if b.index == label)
+    assert release == build.torch and release in SpecifierSet(torch_spec.removeprefix("torch"))
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert f"--extra-index-url {build.url}" in pip, pip
 
 
 def test_every_env_has_a_python_pyproject_supports_and_installs_this_package() -> None:

@@ -23,13 +23,15 @@ from genemask.training.runtime import (
 )
 
 
-def test_devices():
+def test_devices(capsys):
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(UserError, match="--device tpu: expected auto, cpu or cuda"):
-        resolve_device("tpu")
+    assert f"--device auto: chose {resolve_device('auto').type}" in capsys.readouterr().err
+    for wrong in ("tpu", "cpu:0x", "gpu"):
+        with pytest.raises(UserError, match=f"--device {wrong}: expected auto, cpu, cuda or cuda:N"):
+            resolve_device(wrong)
     if not torch.cuda.is_available():
-        with pytest.raises(UserError, match="CUDA is not available"):
+        with pytest.raises(UserError, match=r"--device cuda:0: CUDA is unusable: asked for cuda:0 \(1 GPU\)"):
             resolve_device("cuda:0")
 
 

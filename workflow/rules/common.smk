@@ -307,6 +307,12 @@ def pretrain_launcher(wildcards, resources):
     return "genemask"
 
 
+def job_device(wildcards, resources):
+    """`--device` for a training job: cuda when the job was given GPUs (it then fails at once if CUDA cannot
+    run, never trains on the CPU), cpu otherwise."""
+    return "cuda" if int(resources.get("gpu", 0) or 0) > 0 else "cpu"
+
+
 def all_targets():
     return [
         genome_fasta(),

@@ -130,12 +130,14 @@ rule finetune_model:
         warmup_ratio=FINETUNE["warmup_ratio"],
         weight_decay=FINETUNE["weight_decay"],
         dropout=FINETUNE["dropout"],
+        device=job_device,
     shell:
         "genemask finetune --model {params.source} {params.random_init} --name {wildcards.model}"
         " --train {input.train} --test {input.test} --task {wildcards.task} --shots {wildcards.shots}"
         " --seed {wildcards.seed} --lr {params.lr} --epochs {params.epochs}"
         " --batch-size {params.batch_size} --warmup-ratio {params.warmup_ratio}"
         " --weight-decay {params.weight_decay} --dropout {params.dropout} --threads {threads}"
+        " --device {params.device}"
         " --out {output} > {log} 2>&1"
 
 

@@ -80,11 +80,12 @@ rule gue_finetune:
         dev_as_train=gue_dev_as_train,
         recipe_overrides=gue_recipe_overrides(),
         max_train=f"--max-train {GUE['max_train']}" if GUE["max_train"] else "",
+        device=job_device,
     shell:
         "genemask gue finetune --task {wildcards.task} --dir {params.dir}"
         " --provenance resources/gue/provenance/{wildcards.task}.json {params.dev_as_train}"
         " --model {params.source} {params.random_init} --name {wildcards.model} --seed {wildcards.seed}"
-        " {params.recipe_overrides} {params.max_train} --threads {threads} --out {output} > {log} 2>&1"
+        " {params.recipe_overrides} {params.max_train} --threads {threads} --device {params.device} --out {output} > {log} 2>&1"
 
 
 rule gue_results:

@@ -30,6 +30,7 @@ rule pretrain_model:
     params:
         checkpoint_dir=checkpoint_dir,
         launcher=pretrain_launcher,
+        device=job_device,
         seed=config["pretrain"]["seed"],
         lr=config["pretrain"]["learning_rate"],
         betas=" ".join(str(beta) for beta in config["pretrain"]["betas"]),
@@ -56,7 +57,7 @@ rule pretrain_model:
         " --batch-size {params.batch_size} --global-batch {params.global_batch}"
         " --eval-every {params.eval_every} --eval-chunks {params.eval_chunks}"
         " --checkpoint-every {params.checkpoint_every} --keep-weights-every {params.keep_weights_every}"
-        " --workers {params.workers}"
+        " --workers {params.workers} --device {params.device}"
         " --runtime-minutes {resources.runtime} --threads {threads} {params.compile}"
         " {params.curriculum} >> {log} 2>&1"
 

@@ -36,7 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", help="model name in the run record (default: --model)")
     add_run_identity(parser)
     add_options(parser, FinetuneSettings, tuple(field.name for field in dataclasses.fields(FinetuneSettings)))
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (says which it chose), cpu, cuda or cuda:N; cuda fails at once if CUDA cannot run",
+    )
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default: %(default)s)")
     parser.set_defaults(func=run)
 
@@ -44,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from genemask.training.device import choose_device, print_environment_header
+
+    device = choose_device(args.device)  # before the model code's imports and any data: `cuda` fails here
+    print_environment_header(device)
     from genemask.atomic import check_output_file
     from genemask.evaluation.finetune import run_finetune
     from genemask.evaluation.results import write_run_record
@@ -51,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.out)
     torch.set_num_threads(args.threads)
     settings = FinetuneSettings(**options_from(args, FinetuneSettings))
-    record = run_finetune(args.model, args.train, args.test, settings, device=args.device, task=args.task)
+    record = run_finetune(args.model, args.train, args.test, settings, device=str(device), task=args.task)
     record["model_source"] = args.model
     record = write_run_record(
         args.out, record, model=args.name or args.model, task=args.task, shots=args.shots, seed=args.seed

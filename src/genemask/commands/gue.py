@@ -76,7 +76,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     finetune.add_argument(
         "--max-steps", type=int, help="tests only: stop after this many steps (default: the task's recipe)"
     )
-    finetune.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    finetune.add_argument(
+        "--device",
+        default="auto",
+        help="auto (says which it chose), cpu, cuda or cuda:N; cuda fails at once if CUDA cannot run",
+    )
     finetune.add_argument("--threads", type=int, default=1, help="CPU threads for torch (%(default)s)")
     finetune.set_defaults(func=run_finetune)
 
@@ -115,6 +119,10 @@ def run_check(args: argparse.Namespace) -> int:
 def run_finetune(args: argparse.Namespace) -> int:
     import torch
 
+    from genemask.training.device import choose_device, print_environment_header
+
+    device = choose_device(args.device)  # before the model code's imports and any data: `cuda` fails here
+    print_environment_header(device)
     from genemask.evaluation.gue import gue_settings, gue_task, run_gue_finetune
     from genemask.evaluation.results import FULL_SHOTS, write_run_record
 
@@ -139,7 +147,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         max_train=args.max_train,
         max_steps=args.max_steps,
         dev_as_train=args.dev_as_train,
-        device=args.device,
+        device=str(device),
     )
     record["model_source"] = args.model
     record = write_run_record(

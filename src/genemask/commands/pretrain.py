@@ -61,6 +61,10 @@ def config_from(args: argparse.Namespace) -> PretrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.device != "auto":  # a device that cannot run fails before the training imports (seconds)
+        from genemask.training.device import choose_device
+
+        choose_device(args.device)
     from genemask.training.pretrain import pretrain
 
     return pretrain(config_from(args))

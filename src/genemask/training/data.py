@@ -191,6 +191,15 @@ def make_loader(
     )
 
 
+def batch_to_device(batch: dict, device: torch.device) -> dict:
+    """A collated batch on `device`. On CUDA an attention mask without padding becomes None, decided here on the
+    CPU: given a mask, HF's attention checks on the GPU whether it masks anything, a host-device sync per forward."""
+    moved = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+    if device.type == "cuda" and bool(batch["attention_mask"].all()):
+        moved["attention_mask"] = None
+    return moved
+
+
 @contextlib.contextmanager
 def iterate(loader: DataLoader) -> Iterator[Iterator[dict]]:
     """Iterate a loader and shut its workers down however the block ends. Otherwise an exception whose traceback

@@ -79,7 +79,7 @@ def masked_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def sparse_mlm_loss(
     model: BertForMaskedLM,
     input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
+    attention_mask: torch.Tensor | None,
     masked_index: torch.Tensor,
     masked_labels: torch.Tensor,
 ) -> MLMStats:
@@ -120,7 +120,7 @@ class SparseMLMLoss(nn.Module):
     def forward(
         self,
         input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
+        attention_mask: torch.Tensor | None,
         masked_index: torch.Tensor,
         masked_labels: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -59,12 +59,14 @@ from genemask.training.data import (
     LengthBuckets,
     StepLayout,
     WithMaskedPositions,
+    batch_to_device,
     check_fits,
     eval_batches,
     iterate,
     make_loader,
     token_lengths,
 )
+from genemask.training.device import print_environment_header
 from genemask.training.export import save_weights
 from genemask.training.models import SparseMLMLoss, build_model, sparse_mlm_loss
 from genemask.training.models import save_model as save_pretrained_model
@@ -91,6 +93,7 @@ def pretrain(config: PretrainConfig) -> int:
     if config.metrics is not None:
         check_output_file(config.metrics, "--metrics")
     device = resolve_device(config.device)
+    print_environment_header(device)
     with torch_settings(device, config.threads):
         dist = Distributed.from_env(device.type)
         if device.type == "cuda" and dist.world > 1:
@@ -360,7 +363,7 @@ def _open_tensorboard(config: PretrainConfig, dist: Distributed, step: int):
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
-    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+    return batch_to_device(batch, device)
 
 
 @torch.no_grad()

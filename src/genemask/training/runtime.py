@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.distributed as torch_dist
 
-from genemask.errors import UserError
+from genemask.training.device import choose_device
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,8 @@ class Distributed:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UserError(f"--device {name}: expected auto, cpu or cuda")
-    return torch.device(name)
+    """`--device`: auto (says what it chose), cpu, cuda or cuda:N (fails at once, in one line, if CUDA cannot run)."""
+    return choose_device(name)
 
 
 @contextlib.contextmanager
