@@ -32,7 +32,7 @@ from genemask.evaluation.gue import (
 )
 from genemask.evaluation.gue_recipe import RECIPES, GueRecipe, gue_recipe
 from genemask.evaluation.gue_tables import PUBLISHED_FILE, load_published, make_gue_results, paired_tests
-from genemask.evaluation.results import read_run_record, write_run_record
+from genemask.evaluation.run_records import read_run_record, write_run_record
 from genemask.evaluation.task_registry import GUE_MIRROR_REPOSITORY as MIRROR_REPOSITORY
 from genemask.evaluation.task_registry import GUE_MIRROR_REVISION as MIRROR_REVISION
 from genemask.evaluation.task_registry import TASKS, task_spec

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     print_environment_header(device)
     from genemask.atomic import check_output_file
     from genemask.evaluation.finetune import run_finetune
-    from genemask.evaluation.results import write_run_record
+    from genemask.evaluation.run_records import write_run_record
 
     check_output_file(args.out)
     torch.set_num_threads(args.threads)

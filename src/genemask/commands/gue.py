@@ -124,7 +124,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     device = choose_device(args.device)  # before the model code's imports and any data: `cuda` fails here
     print_environment_header(device)
     from genemask.evaluation.gue import gue_settings, gue_task, run_gue_finetune
-    from genemask.evaluation.results import FULL_SHOTS, write_run_record
+    from genemask.evaluation.run_records import FULL_SHOTS, write_run_record
 
     gue_task(args.task)
     torch.set_num_threads(args.threads)

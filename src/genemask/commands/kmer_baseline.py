@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from genemask.atomic import check_output_file
     from genemask.errors import UserError
     from genemask.evaluation.kmer_baseline import run_kmer_baseline
-    from genemask.evaluation.results import write_run_record
+    from genemask.evaluation.run_records import write_run_record
 
     if not 3 <= args.k <= 6:
         raise UserError(f"--k {args.k}: expected 3..6")

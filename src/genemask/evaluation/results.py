@@ -51,7 +51,6 @@ from genemask.evaluation.run_records import (
     find_run_records,
     load_runs,
     shots_key,
-    write_run_record,  # noqa: F401  (the commands' import of it)
 )
 from genemask.evaluation.settings import EQUIVALENCE_MARGIN
 from genemask.evaluation.tasks import TASKS
