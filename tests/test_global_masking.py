@@ -10,6 +10,7 @@ from scipy import stats
 from genemask.masking.global_masking import (
     DEFAULT_GLOBAL_CENTRE_PROBABILITY,
     DRAW_COUNTS,
+    NO_POSITIONS,
     checked_probability,
     global_kernel,
     global_spans_kernel,
@@ -51,7 +52,20 @@ def global_spans(ids, offsets, counts, rank_of_id, *, k=6, keys=None, p=P):
         keys = np.zeros(len(offsets) - 1, dtype=np.uint64)
     out = np.zeros(len(ids), dtype=np.bool_)
     centres = np.zeros(len(ids) + 1, dtype=np.bool_)  # non-empty: record
-    global_spans_kernel(ids, offsets, keys, checked_probability(p), counts, rank_of_id, k - 1, out, centres)
+    global_spans_kernel(
+        ids,
+        offsets,
+        keys,
+        checked_probability(p),
+        counts,
+        rank_of_id,
+        NO_POSITIONS,
+        False,
+        k - 1,
+        0.0,
+        out,
+        centres,
+    )
     return out, centres[: len(ids)]
 
 

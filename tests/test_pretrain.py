@@ -24,10 +24,10 @@ from genemask.errors import UserError
 from genemask.genome.chunkstore import ChunkStore
 from genemask.masking.collator import MLMCollator
 from genemask.masking.kmer_ranks import load_kmer_ranks
+from genemask.masking.schedules import CmStep
 from genemask.masking.store import write_mask_store
 from genemask.masking.strategies import Masker
 from genemask.training.checkpoints import checkpoint_damage, list_checkpoints
-from genemask.training.curriculum import CmStep
 from genemask.training.data import (
     ChunkTokens,
     LengthBuckets,
