@@ -238,3 +238,37 @@ def test_a_time_variant_strategy_added_through_the_registry_alone(inputs, tmp_pa
     rows = list(csv.DictReader((tmp_path / "model" / "metrics.csv").open()))
     assert [row["masking"] for row in rows] == ["random", "genemask"]
     assert all(0.0 < float(row["masked_fraction"]) < 0.5 for row in rows)
+
+
+def test_the_as_released_ablations_run(inputs, tmp_path):
+    """`genemask masks` makes cm-gems-as-released's component masks, `genemask mask-stats` reports their
+    realised fractions (and global's with top-up), and a tiny run pretrains with them across the switch."""
+    chunks, ranks = inputs / "chunks", inputs / "kmer_ranks.tsv"
+    base = ["masks", "--chunks", str(chunks), "--ranks", str(ranks)]
+    stores = {}
+    for strategy, extra in [
+        ("global-as-released", []),
+        ("cm-gems-genemask-as-released", []),
+        ("global", ["--top-up", "true"]),
+    ]:
+        stores[strategy] = tmp_path / strategy
+        assert main([*base, "--strategy", strategy, "--out", str(stores[strategy]), *extra]) == 0
+    assert MaskStore.open(stores["global"]).meta["top_up"] is True
+    stats = tmp_path / "statistics.tsv"
+    argv = ["mask-stats", "--chunks", str(chunks), "--ranks", str(ranks), "--out", str(stats)]
+    assert main([*argv, *(arg for store in stores.values() for arg in ("--masks", str(store)))]) == 0
+    fractions = dict(pd.read_csv(stats, sep="\t")[["strategy", "masked_fraction"]].itertuples(index=False))
+    assert fractions["global"] >= 0.15 and 0.05 < fractions["global-as-released"] < 0.16
+    config = PretrainConfig(
+        chunks=chunks, out=tmp_path / "model", checkpoint_dir=tmp_path / "checkpoints",
+        strategy="cm-gems-as-released", ranks=ranks,
+        masks=(stores["cm-gems-genemask-as-released"], stores["global-as-released"]), tau=1e9, preset="tiny",
+        steps=6, batch_size=2, global_batch=2, warmup_steps=0, eval_every=2, eval_chunks=4, log_every=1,
+        workers=0, threads=1, device="cpu",
+    )  # fmt: skip
+    assert pretrain(config) == 0
+    rows = list(csv.DictReader((tmp_path / "model" / "metrics.csv").open()))
+    # tau this large: the second evaluation (step 4) switches
+    assert [row["masking"] for row in rows] == ["cm-gems-genemask-as-released"] * 4 + [
+        "global-as-released"
+    ] * 2
