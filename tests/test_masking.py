@@ -4,11 +4,16 @@ the published per-centre loop, a plain-Python oracle of pmi-vocab, rates on rand
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from masking_oracles import drawn_centres, genemask_spans, random_spans, stream_bits
 
+import genemask
 from genemask.config import fill_defaults, load_schema
 from genemask.errors import UserError
 from genemask.masking.genemask_kernel import (
@@ -572,3 +577,52 @@ def test_config_schema_defaults_are_the_library_defaults():
         library.min_n,
         library.max_n,
     )
+
+
+# ---------------------------------------------------------------------------------------------- the kernel cache
+
+
+def test_the_kernel_cache_follows_edits_of_the_modules_a_kernel_inlines(tmp_path):
+    """A kernel inlines a function of another module; editing only that module recompiles `jit.kernel`'s cache,
+    where numba's own cache (cache=True, the control) keeps the stale machine code; a kernel that does not import
+    the edited module is still loaded from the cache."""
+    package = tmp_path / "toypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    streams = package / "streams.py"
+    streams.write_text(
+        "import numba\n\nOFFSET = 1\n\n\n@numba.njit(inline='always')\ndef draw(x):\n    return x + OFFSET\n"
+    )
+    (package / "kern.py").write_text(
+        "import numba\n\nfrom genemask.masking.jit import kernel\nfrom toypkg.streams import draw\n\n\n"
+        "@kernel()\ndef ours(x):\n    return draw(x)\n\n\n@numba.njit(cache=True)\ndef plain(x):\n    return draw(x)\n"
+    )
+    (package / "other.py").write_text(
+        "from genemask.masking.jit import kernel\n\n\n@kernel()\ndef alone(x):\n    return x\n"
+    )
+    script = (
+        "from toypkg import kern, other\n"
+        "hits = lambda f: sum(f.stats.cache_hits.values())\n"
+        "print(kern.ours(10), hits(kern.ours), kern.plain(10), hits(kern.plain), other.alone(3), hits(other.alone))\n"
+    )
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(genemask.__file__).parents[1])]),
+        "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+    def run() -> list[int]:
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        return [int(x) for x in done.stdout.split()]
+
+    assert run() == [11, 0, 11, 0, 3, 0]  # compiled and cached
+    streams.write_text(streams.read_text().replace("OFFSET = 1", "OFFSET = 2"))
+    assert run() == [
+        12,
+        0,
+        11,
+        1,
+        3,
+        1,
+    ]  # ours recompiled, numba's own cache stale, the unrelated kernel cached

@@ -20,9 +20,9 @@ That order is CPython 3.6's (the authors' environment pins python 3.6.13), emula
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from genemask.masking.jit import kernel
 from genemask.masking.random_kernel import window
 from genemask.masking.random_streams import STREAM_CENTRE, UNIFORM_SHIFT, draw_bits, stream_key
 from genemask.masking.tokenizer import N_SPECIAL
@@ -39,7 +39,7 @@ NO_CENTRES = np.zeros(0, dtype=np.bool_)
 NO_RECORD = np.zeros(0, dtype=np.int64)
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel(nogil=True)
 def _set_insert(table, mask, values, index):
     """set_add_entry / set_insert_clean of a new key hash(values[index]) = values[index] (a non-negative int)."""
     perturb = values[index]
@@ -57,7 +57,7 @@ def _set_insert(table, mask, values, index):
         i = (i * 5 + 1 + perturb) & mask
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel(nogil=True)
 def cpython_set_order(values, m, numerator, denominator, table, scratch, order):
     """order[:m] = the indices of values[:m] (distinct non-negative ints, added in this order) in the order CPython
     iterates set(values[:m]); the table grows when fill * numerator >= mask * denominator. `table` and `scratch`
@@ -92,7 +92,7 @@ def set_table_size(m: int) -> int:
     return size
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel(nogil=True)
 def _genemask_kernel(
     ids,
     offsets,

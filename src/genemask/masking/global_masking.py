@@ -27,13 +27,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from genemask.masking.jit import kernel
 from genemask.masking.random_streams import STREAM_CENTRE, UNIFORM_SHIFT, draw_bits, stream_key
 
 DEFAULT_GLOBAL_CENTRE_PROBABILITY = 0.0136
 _EMPTY = np.int64(1) << 62  # above every key of a token
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@numba.njit(nogil=True, inline="always")
 def _binomial(centre_key, n, p):
     """m ~ Binomial(n, p) from one uniform draw by the inverse CDF (O(m) steps); where (1-p)^n underflows (n p in
     the hundreds, far beyond a 512-token sequence), the count of n Bernoulli draws instead."""
@@ -58,7 +59,7 @@ def _binomial(centre_key, n, p):
     return m
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel(nogil=True)
 def global_spans_kernel(
     ids,
     offsets,
