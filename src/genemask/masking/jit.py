@@ -35,7 +35,10 @@ def kernel(**options) -> Callable:
     def decorate(py_func: Callable):
         dispatcher = numba.njit(**options)(py_func)
         if _cache_supported():
-            dispatcher._cache = _DigestKeyedCache(py_func, imported_sources_digest(py_func.__module__))
+            try:
+                dispatcher._cache = _DigestKeyedCache(py_func, imported_sources_digest(py_func.__module__))
+            except RuntimeError:  # numba finds no writable cache directory: compile at each start
+                pass
         return dispatcher
 
     return decorate
