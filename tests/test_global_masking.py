@@ -7,15 +7,17 @@ import numpy as np
 from masking_oracles import stream_bits
 from scipy import stats
 
+from genemask.masking.genemask_kernel import released_position_ranks
 from genemask.masking.global_masking import (
     DEFAULT_GLOBAL_CENTRE_PROBABILITY,
     DRAW_COUNTS,
+    NO_POSITIONS,
     checked_probability,
     global_kernel,
     global_spans_kernel,
 )
 from genemask.masking.random_streams import STREAM_CENTRE, probability_threshold, sequence_keys
-from genemask.masking.strategies import flatten
+from genemask.masking.strategies import Masker, flatten
 from genemask.masking.tokenizer import N_SPECIAL
 
 N_KMERS = 4**6
@@ -51,7 +53,20 @@ def global_spans(ids, offsets, counts, rank_of_id, *, k=6, keys=None, p=P):
         keys = np.zeros(len(offsets) - 1, dtype=np.uint64)
     out = np.zeros(len(ids), dtype=np.bool_)
     centres = np.zeros(len(ids) + 1, dtype=np.bool_)  # non-empty: record
-    global_spans_kernel(ids, offsets, keys, checked_probability(p), counts, rank_of_id, k - 1, out, centres)
+    global_spans_kernel(
+        ids,
+        offsets,
+        keys,
+        checked_probability(p),
+        counts,
+        rank_of_id,
+        NO_POSITIONS,
+        False,
+        k - 1,
+        0.0,
+        out,
+        centres,
+    )
     return out, centres[: len(ids)]
 
 
@@ -175,3 +190,107 @@ def test_masking_rate_is_about_fifteen_percent():
     mask = global_masks(ids, offsets, sequence_keys(0, 0, np.arange(2000)), rank_of_id)
     # 0.0136 x 11 tokens = 15%, less where top-ranked tokens are close enough that their spans overlap.
     assert 0.13 < mask.mean() < 0.155
+
+
+# ---------------------------------------------------------------------------------------------- top-up
+
+
+def topped_up(ids, count, rank_of_id, fraction, k=6):
+    """Oracle: the best `count` tokens are centres, then more in rank order while fewer than fraction x n tokens
+    are masked; each centre masks c-(k-1)..c+(k-1)."""
+    n = len(ids)
+    order = sorted(range(n), key=lambda t: (int(rank_of_id[ids[t]]), t))
+    mask, i = np.zeros(n, dtype=bool), 0
+    while i < n and (i < count or mask.sum() < fraction * n):
+        c = order[i]
+        mask[max(0, c - k + 1) : c + k] = True
+        i += 1
+    return mask
+
+
+def test_top_up_adds_centres_in_rank_order_until_the_fraction_is_masked():
+    rng = np.random.default_rng(8)
+    ranks = np.full(N_SPECIAL + N_KMERS, 3000, dtype=np.int64)
+    ranks[N_SPECIAL:] = rng.integers(1, 3001, N_KMERS)
+    # Clustered best ranks: a few k-mers repeated in runs, as top-NPMI k-mers are in repeats.
+    for trial in range(60):
+        n = int(rng.integers(1, 511))
+        ids = rng.integers(N_SPECIAL, N_SPECIAL + N_KMERS, n)
+        ids[rng.integers(0, n, n // 20)] = N_SPECIAL + int(np.argmin(ranks[N_SPECIAL:]))
+        count = int(rng.integers(0, 12))
+        fraction = float(rng.choice([0.15, 0.3]))
+        out = np.zeros(n, dtype=np.bool_)
+        global_spans_kernel(
+            ids, np.array([0, n]), np.zeros(1, np.uint64), 0.0, np.array([count]), ranks, NO_POSITIONS, False, 5,
+            fraction, out, np.zeros(0, np.bool_),
+        )  # fmt: skip
+        assert (out == topped_up(ids, count, ranks, fraction)).all(), trial
+
+
+def test_global_hides_less_than_its_target_and_top_up_reaches_it():
+    rng = np.random.default_rng(9)
+    # Top-ranked 6-mers cluster (repeats): every sequence holds runs of the 30 best.
+    ranks = np.full(N_SPECIAL + N_KMERS, N_KMERS, dtype=np.int64)
+    ranks[N_SPECIAL:] = rng.permutation(N_KMERS) + 1
+    best = np.argsort(ranks[N_SPECIAL:])[:30] + N_SPECIAL
+    sequences = []
+    for _ in range(400):
+        ids = rng.integers(N_SPECIAL, N_SPECIAL + N_KMERS, 510)
+        start = int(rng.integers(0, 400))
+        ids[start : start + 60] = rng.choice(best, 60)
+        sequences.append(ids)
+    ids, offsets = flatten(sequences)
+    keys = sequence_keys(0, 0, np.arange(400))
+    paper = global_masks(ids, offsets, keys, ranks)
+    out = np.zeros(len(ids), dtype=np.bool_)
+    global_kernel(ids, offsets, keys, ranks, 6, P, out, top_up_fraction=0.15)
+    assert paper.mean() < 0.12  # the clustered centres' spans overlap
+    assert (out | paper).sum() == out.sum()  # top-up only adds
+    per_sequence = out.reshape(400, 510).mean(axis=1)
+    assert (per_sequence >= 0.15).all() and per_sequence.mean() < 0.15 + 11 / 510
+
+
+# ---------------------------------------------------------------------------------------------- as released
+
+
+def released_global(n, count, rank_of_position):
+    """Port of curriculum-GeneMask's Global-pretraining-code.py `mask_tokens` for one sequence of n tokens and
+    `count` drawn centres: every input position 1..end ranked by kmer_id_to_pmi_rank(position), the first
+    `count` of the sorted (rank, position) list are centres, each masks its 11 positions within 1..end."""
+    end = n
+    tok_index_pmi_dict = {token_index: rank_of_position(token_index) for token_index in range(1, end + 1)}
+    sorted_tok_index_pmi_list = sorted(tok_index_pmi_dict.items(), key=lambda kv: (kv[1], kv[0]))
+    new_centers = set()
+    for pmi_index, _ in sorted_tok_index_pmi_list[0:count]:
+        for mask_number in range(-5, 6):
+            if 1 <= pmi_index + mask_number <= end:
+                new_centers.add(pmi_index + mask_number)
+    mask = np.zeros(n, dtype=bool)
+    mask[[p - 1 for p in new_centers]] = True
+    return mask
+
+
+def test_global_as_released_matches_the_released_loop_and_ignores_the_tokens():
+    rng = np.random.default_rng(10)
+    ranks = np.full(N_SPECIAL + N_KMERS, N_KMERS, dtype=np.int64)
+    ranks[N_SPECIAL:] = rng.integers(1, 3001, N_KMERS)  # ties
+    position_ranks = released_position_ranks(ranks, special_rank=4**6)
+
+    def rank_of_position(position):  # decode(position) is a k-mer only for ids >= N_SPECIAL; else 4096
+        return int(ranks[position]) if position >= N_SPECIAL else 4096
+
+    for trial in range(80):
+        n = int(rng.integers(1, 511))
+        count = int(rng.integers(0, 15))
+        ids = rng.integers(N_SPECIAL, N_SPECIAL + N_KMERS, n)
+        out = np.zeros(n, dtype=np.bool_)
+        global_spans_kernel(
+            ids, np.array([0, n]), np.zeros(1, np.uint64), 0.0, np.array([count]), ranks, position_ranks, True, 5,
+            0.0, out, np.zeros(0, np.bool_),
+        )  # fmt: skip
+        assert (out == released_global(n, count, rank_of_position)).all(), trial
+    masker = Masker("global-as-released", seed=3, rank_of_id=ranks)
+    a, b = rng.integers(N_SPECIAL, N_SPECIAL + N_KMERS, (2, 500))
+    ids, offsets = flatten([a, b])
+    both = masker(ids, offsets, [4, 4], 0)  # the same count (same seed, epoch, chunk), other tokens
+    assert (both[:500] == both[500:]).all()

@@ -4,13 +4,27 @@ the published per-centre loop, a plain-Python oracle of pmi-vocab, rates on rand
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from masking_oracles import drawn_centres, genemask_spans, random_spans, stream_bits
 
+import genemask
 from genemask.config import fill_defaults, load_schema
 from genemask.errors import UserError
+from genemask.masking.genemask_kernel import (
+    CPYTHON36_RESIZE,
+    CPYTHON37_RESIZE,
+    NO_CENTRES,
+    NO_RECORD,
+    cpython_set_order,
+    released_position_ranks,
+    run_genemask_kernel,
+)
 from genemask.masking.kmer_ranks import load_kmer_ranks
 from genemask.masking.random_kernel import window
 from genemask.masking.random_streams import (
@@ -235,6 +249,130 @@ def test_genemask_released_special_positions_rank_best():
     assert spans.mc_star[4] == 5
 
 
+# ------------------------------------------------------------------------------- cm-gems' first phase as released
+
+
+def test_the_set_order_is_cpythons():
+    """This interpreter (3.7 or later) grows a set's table at 3/5; with that rule the emulation is its order."""
+    rng = np.random.default_rng(5)
+    table, scratch = np.empty(4096, np.int64), np.empty(4096, np.int64)
+    for m in [*range(0, 40), 100, 300]:
+        values = np.sort(rng.choice(600, size=m, replace=False)).astype(np.int64)
+        order = np.empty(max(m, 1), np.int64)
+        cpython_set_order(values, m, *CPYTHON37_RESIZE, table, scratch, order)
+        assert values[order[:m]].tolist() == list(set(values.tolist())), m
+
+
+def test_python_3_6_grows_its_set_table_later():
+    """Set_add_entry of 3.6 resizes at fill*3 >= mask*2: 20 values stay in a 32-slot table (ordered by value mod
+    32), where 3.7 and later move them to 128 slots (ordered by value mod 128)."""
+    values = np.arange(20, dtype=np.int64) * 33
+    table, scratch, order = np.empty(256, np.int64), np.empty(256, np.int64), np.empty(20, np.int64)
+    cpython_set_order(values, 20, *CPYTHON36_RESIZE, table, scratch, order)
+    assert order.tolist() == list(range(20))
+    cpython_set_order(values, 20, *CPYTHON37_RESIZE, table, scratch, order)
+    assert order.tolist() == sorted(range(20), key=lambda i: (33 * i) % 128)
+    assert values[order].tolist() == list(set(values.tolist()))
+
+
+def released_cm_gems_first_phase(ids, centres, rank_of):
+    """Port of curriculum-GeneMask's CM-GEMS_pretraining_code.py `mask_tokens`, its genemask phase (k = 6), for one
+    sequence on given centres; positions include [CLS] at 0; `rank_of(position)` is kmer_id_to_pmi_rank."""
+    inputs = [2, *ids.tolist(), 3]
+    end = len(inputs) - 2
+    mask_centers = set((np.flatnonzero(centres) + 1).tolist())
+    new_centers = set(mask_centers)
+    highest_pmi_id_per_mask_center = []
+    for center in mask_centers:
+        min_pmi_rank, min_pmi_index = rank_of(center), center
+        for mask_number in [-2, -1, 1, 2, 3]:
+            current_index = center + mask_number
+            if 1 <= current_index <= end:
+                new_centers.add(current_index)
+                if rank_of(current_index) < min_pmi_rank:
+                    min_pmi_rank, min_pmi_index = rank_of(current_index), current_index
+        highest_pmi_id_per_mask_center.append((min_pmi_rank, min_pmi_index))
+    if highest_pmi_id_per_mask_center:
+        segment_cnt = math.ceil(len(highest_pmi_id_per_mask_center) / 2)
+        if segment_cnt < 5:
+            top_segments_only = highest_pmi_id_per_mask_center
+        else:
+            top_segments_only = highest_pmi_id_per_mask_center[0:segment_cnt]
+        highest_pmi_id_per_mask_center.sort(key=lambda a: a[0])  # after the cut: it changes nothing
+        for _, pmi_index in top_segments_only:
+            for mask_number in [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5]:
+                if 1 <= pmi_index + mask_number <= end:
+                    new_centers.add(pmi_index + mask_number)
+    mask = np.zeros(len(ids), bool)
+    mask[[p - 1 for p in new_centers]] = True
+    return mask
+
+
+def cm_gems_rank_of(ranks):
+    """kmer_id_to_pmi_rank as released in CM-GEMS: decode the id (a special id decodes to no k-mer), look the
+    6-mer up in a defaultdict(int), and map a missing (0) rank to 4096."""
+    vocab = kmer_vocab(6)
+    table = {vocab[i]: int(ranks[i]) for i in range(N_SPECIAL, len(vocab))}
+
+    def rank_of(token_id):
+        return table.get(vocab[token_id] if token_id >= N_SPECIAL else "", 0) or 4096
+
+    return rank_of
+
+
+def test_cm_gems_first_phase_matches_the_released_loop():
+    rng = np.random.default_rng(12)
+    ranks = random_ranks(6)
+    rank_of = cm_gems_rank_of(ranks)
+    position_ranks = released_position_ranks(ranks, special_rank=4**6)
+    checked = 0
+    for trial in range(400):
+        n = int(rng.integers(1, 511))
+        ids = rng.integers(N_SPECIAL, N_SPECIAL + N_KMERS, size=n)
+        centres = rng.random(n) < rng.choice([0.0176, 0.03])
+        if centres.sum() > 18:  # this interpreter's set order is 3.6's up to 18 elements
+            continue
+        out = np.zeros(n, dtype=np.bool_)
+        run_genemask_kernel(
+            ids.astype(np.int64), np.array([0, n]), np.zeros(1, np.uint64), np.uint64(0), centres, ranks, 6, 8,
+            True, out, NO_RECORD, NO_CENTRES, position_ranks, True,
+        )  # fmt: skip
+        assert (out == released_cm_gems_first_phase(ids, centres, rank_of)).all(), trial
+        checked += centres.sum() > 8  # the high set is cut
+    assert checked > 50
+
+
+def test_cm_gems_first_phase_cuts_the_high_set_before_sorting():
+    """Twelve centres whose MC* rank improves with position: sorted, the last six would be high; as released,
+    the first six in the set's order of their input positions are."""
+    n, centre_tokens = 300, [20 * i for i in range(1, 13)]
+    ranks = np.full(N_SPECIAL + N_KMERS, N_KMERS, dtype=np.int64)
+    ranks[N_SPECIAL:] = N_KMERS - np.arange(N_KMERS)  # a higher id (here: a later position) ranks better
+    position_ranks = released_position_ranks(ranks, special_rank=4**6)
+    ids = np.full(n, N_SPECIAL, dtype=np.int64)
+    out, mc_star, high = np.zeros(n, np.bool_), np.full(n, -1, np.int64), np.zeros(n, np.bool_)
+    run_genemask_kernel(
+        ids, np.array([0, n]), np.zeros(1, np.uint64), np.uint64(0), centres_at(n, centre_tokens), ranks, 6, 8,
+        True, out, mc_star, high, position_ranks, True,
+    )  # fmt: skip
+    assert [mc_star[c] for c in centre_tokens] == [c + 3 for c in centre_tokens]  # the rightmost candidate
+    in_set_order = [p - 1 for p in set(c + 1 for c in centre_tokens)]
+    assert np.flatnonzero(high).tolist() == sorted(in_set_order[:6])
+    assert sorted(in_set_order[:6]) != centre_tokens[6:]  # not the best-ranked half
+    assert (
+        out == released_cm_gems_first_phase(ids, centres_at(n, centre_tokens), cm_gems_rank_of(ranks))
+    ).all()
+
+
+def test_cm_gems_first_phase_as_released_depends_on_position_only():
+    ranks = random_ranks(4)
+    ids, offsets = batch([400, 400], seed=1)
+    masker = Masker("cm-gems-genemask-as-released", seed=2, rank_of_id=ranks)
+    both = masker(ids, offsets, [7, 7], 0)
+    assert (both[:400] == both[400:]).all()
+    assert 0.12 < masker(*batch([500] * 40, seed=2), np.arange(40), 0).mean() < 0.18
+
+
 # ---------------------------------------------------------------------------------------------- pmi-vocab
 
 
@@ -439,3 +577,52 @@ def test_config_schema_defaults_are_the_library_defaults():
         library.min_n,
         library.max_n,
     )
+
+
+# ---------------------------------------------------------------------------------------------- the kernel cache
+
+
+def test_the_kernel_cache_follows_edits_of_the_modules_a_kernel_inlines(tmp_path):
+    """A kernel inlines a function of another module; editing only that module recompiles `jit.kernel`'s cache,
+    where numba's own cache (cache=True, the control) keeps the stale machine code; a kernel that does not import
+    the edited module is still loaded from the cache."""
+    package = tmp_path / "toypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    streams = package / "streams.py"
+    streams.write_text(
+        "import numba\n\nOFFSET = 1\n\n\n@numba.njit(inline='always')\ndef draw(x):\n    return x + OFFSET\n"
+    )
+    (package / "kern.py").write_text(
+        "import numba\n\nfrom genemask.masking.jit import kernel\nfrom toypkg.streams import draw\n\n\n"
+        "@kernel()\ndef ours(x):\n    return draw(x)\n\n\n@numba.njit(cache=True)\ndef plain(x):\n    return draw(x)\n"
+    )
+    (package / "other.py").write_text(
+        "from genemask.masking.jit import kernel\n\n\n@kernel()\ndef alone(x):\n    return x\n"
+    )
+    script = (
+        "from toypkg import kern, other\n"
+        "hits = lambda f: sum(f.stats.cache_hits.values())\n"
+        "print(kern.ours(10), hits(kern.ours), kern.plain(10), hits(kern.plain), other.alone(3), hits(other.alone))\n"
+    )
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(genemask.__file__).parents[1])]),
+        "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+    def run() -> list[int]:
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        return [int(x) for x in done.stdout.split()]
+
+    assert run() == [11, 0, 11, 0, 3, 0]  # compiled and cached
+    streams.write_text(streams.read_text().replace("OFFSET = 1", "OFFSET = 2"))
+    assert run() == [
+        12,
+        0,
+        11,
+        1,
+        3,
+        1,
+    ]  # ours recompiled, numba's own cache stale, the unrelated kernel cached

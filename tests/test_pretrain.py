@@ -24,10 +24,10 @@ from genemask.errors import UserError
 from genemask.genome.chunkstore import ChunkStore
 from genemask.masking.collator import MLMCollator
 from genemask.masking.kmer_ranks import load_kmer_ranks
+from genemask.masking.schedules import CmStep
 from genemask.masking.store import write_mask_store
 from genemask.masking.strategies import Masker
 from genemask.training.checkpoints import checkpoint_damage, list_checkpoints
-from genemask.training.curriculum import CmStep
 from genemask.training.data import (
     ChunkTokens,
     LengthBuckets,
@@ -389,7 +389,7 @@ def test_time_variant_runs_choose_per_step_and_resume_bit_identical(
     chunks, component_masks, tmp_path, strategy, components
 ):
     stores = tuple(component_masks["stores"][name] for name in components)
-    # tau this large: perplexity always falls by less, so cm-gems switches at its second evaluation (step 16).
+    # tau this large: perplexity always changes by less, so cm-gems switches at its second evaluation (step 16).
     full = make_config(
         chunks, tmp_path / "full", strategy=strategy, masks=stores, ranks=component_masks["ranks"],
         tau=1e9, keep_checkpoints=10,

@@ -3,7 +3,9 @@ through the registry alone runs through `genemask masks`, the masking statistics
 
 from __future__ import annotations
 
+import csv
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,14 +24,31 @@ from genemask.masking.statistics import statistics_table
 from genemask.masking.store import MaskStore
 from genemask.masking.strategies import Masker
 from genemask.masking.tokenizer import codes_to_token_ids
+from genemask.training.pretrain import pretrain
+from genemask.training.settings import PretrainConfig
 
-STUDY = ("random", "genemask", "genemask-as-released", "pmi-vocab", "global", "cm-step", "cm-gems")
+STUDY = (
+    "random",
+    "genemask",
+    "genemask-as-released",
+    "pmi-vocab",
+    "global",
+    "global-as-released",
+    "cm-step",
+    "cm-gems",
+    "cm-gems-genemask-as-released",
+    "cm-gems-as-released",
+)
 
 
 def test_the_registry_lists_the_studys_strategies():
     assert registry.names() == STUDY
-    assert registry.names(time_variant=True) == ("cm-step", "cm-gems")
+    assert registry.names(time_variant=True) == ("cm-step", "cm-gems", "cm-gems-as-released")
     assert registry.get("cm-gems").components == ("genemask", "global")
+    assert registry.get("cm-gems-as-released").components == (
+        "cm-gems-genemask-as-released",
+        "global-as-released",
+    )
     assert registry.get("cm-step").components == ("random", "global")
     assert registry.mask_strategies(["pmi-vocab", "cm-gems", "cm-step", "genemask"]) == [
         "pmi-vocab",
@@ -82,7 +101,33 @@ def test_register_refuses_bad_entries():
         registry.register(Strategy("x", ""))
     with pytest.raises(ValueError, match="not a registered kernel strategy"):
         registry.register(Strategy("x", "", components=("random", "cm-step")))
+    with pytest.raises(ValueError, match="has a schedule"):
+        registry.register(Strategy("x", "", components=("random", "global")))
+    with pytest.raises(ValueError, match="has a schedule"):
+        registry.register(Strategy("x", "", kernel=lambda *a: None, schedule=lambda *a, **k: None))
     assert "x" not in registry.names()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "values", "message"),
+    [
+        ("random", {"centre_probability": 1.0}, "centre_probability must be in"),
+        ("global", {"centre_probability": float("nan")}, "centre_probability must be in"),
+        ("global", {"top_up": "yes"}, "top_up must be true or false"),
+        ("genemask", {"all_high_below": -1}, "all_high_below must be an integer >= 0"),
+        ("cm-gems", {"tau": 0.0}, "tau must be a finite number > 0"),
+        ("cm-gems", {"tau": float("inf")}, "tau must be a finite number > 0"),
+    ],
+)
+def test_parameters_are_checked_in_one_place_for_maskers_and_schedules(strategy, values, message):
+    with pytest.raises(UserError, match=message):
+        registry.check_parameters(strategy, values)
+    entry = registry.get(strategy)
+    with pytest.raises(UserError, match=message):
+        if entry.time_variant:
+            entry.make_schedule(values, seed=0, total_steps=10)
+        else:
+            Masker(strategy, rank_of_id=np.ones(5 + 4**6, dtype=np.int64), **values)
 
 
 # ---------------------------------------------------------------------------------------------- a new strategy
@@ -143,3 +188,87 @@ def test_a_strategy_added_through_the_registry_alone(toy_strategy, inputs, tmp_p
     assert (labelled == (rank_of_id[ids] <= 2048)).all()
     with pytest.raises(UserError, match="needs"):
         Masker("best-ranked")
+
+
+# ------------------------------------------------------------------------------------- a new time-variant strategy
+
+
+@dataclass
+class Alternate:
+    """Toy schedule: the components in turn, one optimiser step each."""
+
+    components: tuple[str, ...]
+    evaluates: bool = False
+    switch_step: None = None
+
+    def choose(self, step: int) -> str:
+        return self.components[step % len(self.components)]
+
+    def observe(self, step: int, valid_loss: float) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def test_a_time_variant_strategy_added_through_the_registry_alone(inputs, tmp_path):
+    """A registry entry and its schedule are all it takes: the training loop collates both components and
+    trains each step with the one the schedule names."""
+    registry.register(
+        Strategy(
+            "alternate",
+            "toy: random and genemask in turn",
+            components=("random", "genemask"),
+            schedule=lambda components, parameters, *, seed, total_steps: Alternate(tuple(components)),
+        )
+    )
+    try:
+        config = PretrainConfig(
+            chunks=inputs / "chunks", out=tmp_path / "model", checkpoint_dir=tmp_path / "checkpoints",
+            strategy="alternate", ranks=inputs / "kmer_ranks.tsv", preset="tiny", steps=2, batch_size=2,
+            global_batch=2, warmup_steps=0, eval_every=2, eval_chunks=4, log_every=1, workers=0, threads=1,
+            device="cpu",
+        )  # fmt: skip
+        assert pretrain(config) == 0
+    finally:
+        registry.unregister("alternate")
+    rows = list(csv.DictReader((tmp_path / "model" / "metrics.csv").open()))
+    assert [row["masking"] for row in rows] == ["random", "genemask"]
+    assert all(0.0 < float(row["masked_fraction"]) < 0.5 for row in rows)
+
+
+def test_the_as_released_ablations_run(inputs, tmp_path):
+    """`genemask masks` makes cm-gems-as-released's component masks, `genemask mask-stats` reports their
+    realised fractions (and global's with top-up), and a tiny run pretrains with them across the switch."""
+    chunks, ranks = inputs / "chunks", inputs / "kmer_ranks.tsv"
+    base = ["masks", "--chunks", str(chunks), "--ranks", str(ranks)]
+    stores = {}
+    for strategy, extra in [
+        ("global-as-released", []),
+        ("cm-gems-genemask-as-released", []),
+        ("global", ["--top-up", "true"]),
+    ]:
+        stores[strategy] = tmp_path / strategy
+        assert main([*base, "--strategy", strategy, "--out", str(stores[strategy]), *extra]) == 0
+    assert MaskStore.open(stores["global"]).meta["top_up"] is True
+    stats = tmp_path / "statistics.tsv"
+    argv = ["mask-stats", "--chunks", str(chunks), "--ranks", str(ranks), "--out", str(stats)]
+    assert main([*argv, *(arg for store in stores.values() for arg in ("--masks", str(store)))]) == 0
+    fractions = dict(pd.read_csv(stats, sep="\t")[["strategy", "masked_fraction"]].itertuples(index=False))
+    assert fractions["global"] >= 0.15 and 0.05 < fractions["global-as-released"] < 0.16
+    config = PretrainConfig(
+        chunks=chunks, out=tmp_path / "model", checkpoint_dir=tmp_path / "checkpoints",
+        strategy="cm-gems-as-released", ranks=ranks,
+        masks=(stores["cm-gems-genemask-as-released"], stores["global-as-released"]), tau=1e9, preset="tiny",
+        steps=6, batch_size=2, global_batch=2, warmup_steps=0, eval_every=2, eval_chunks=4, log_every=1,
+        workers=0, threads=1, device="cpu",
+    )  # fmt: skip
+    assert pretrain(config) == 0
+    rows = list(csv.DictReader((tmp_path / "model" / "metrics.csv").open()))
+    # tau this large: the second evaluation (step 4) switches
+    assert [row["masking"] for row in rows] == ["cm-gems-genemask-as-released"] * 4 + [
+        "global-as-released"
+    ] * 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from genemask.masking.jit import kernel
 from genemask.masking.random_streams import STREAM_OVERLAP, STREAM_UNIT_ORDER, draw_bits, stream_key
 from genemask.masking.tokenizer import N_SPECIAL
 
@@ -34,7 +35,7 @@ def _radix_argsort(keys, n, n_bits, order, scratch, counts):
         order[:n] = scratch[:n]
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel(nogil=True)
 def pmi_vocab_spans_kernel(
     ids, offsets, keys, k, member, prefix, table_start, min_n, max_n, mask_fraction, out
 ):

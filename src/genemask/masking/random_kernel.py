@@ -3,9 +3,9 @@ c-lo..c+hi (lo = (k-1)//2, hi = k-1-lo: c-2..c+3 for k = 6), clipped to the sequ
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from genemask.masking.jit import kernel
 from genemask.masking.random_streams import STREAM_CENTRE, UNIFORM_SHIFT, draw_bits, stream_key
 
 
@@ -15,7 +15,7 @@ def window(k: int) -> tuple[int, int]:
     return lo, k - 1 - lo
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel(nogil=True)
 def random_spans_kernel(offsets, keys, threshold, lo, hi, out):
     """Draws each sequence's centres (stream STREAM_CENTRE) and masks their windows into `out` (the hot path)."""
     n_max = 0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from genemask.masking.jit import kernel
 from genemask.masking.random_streams import (
     STREAM_RANDOM_TOKEN,
     STREAM_REPLACE,
@@ -21,7 +21,7 @@ DEFAULT_MASK_TOKEN_PROB = 0.8
 DEFAULT_RANDOM_TOKEN_PROB = 0.1
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel(nogil=True)
 def _replace(ids, offsets, keys, mask, mask_threshold, random_threshold, n_kmers, mask_id, out):
     """BERT's 80/10/10: masked tokens become [MASK], a random k-mer, or stay, decided per token."""
     for s in range(len(offsets) - 1):

@@ -10,6 +10,17 @@ from pathlib import Path
 from genemask.masking import registry
 from genemask.options import setting
 
+
+def boolean(text: str | bool) -> bool:
+    """A command-line truth value: true/false (any case, as YAML writes them), yes/no, 1/0."""
+    if isinstance(text, bool):
+        return text
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.lower())
+    if value is None:
+        raise ValueError(f"expected true or false, got {text!r}")
+    return value
+
+
 DEFAULT_K = 6
 DEFAULT_SEED = 0
 # The defaults of each strategy's parameters live in its registry entry; these name the ones other modules use.
@@ -62,7 +73,16 @@ class MaskingSettings:
         type=int,
     )
     mask_fraction: float | None = setting(
-        None, f"pmi-vocab: fraction of tokens to mask (default {_defaults('mask_fraction')})", type=float
+        None,
+        f"pmi-vocab, global with --top-up true: fraction of tokens to mask (default {_defaults('mask_fraction')})",
+        type=float,
+    )
+    top_up: bool | None = setting(
+        None,
+        "global: add centres in rank order until --mask-fraction of the tokens are masked (true) or keep the "
+        f"paper's m centres (false; default {_defaults('top_up')})",
+        type=boolean,
+        metavar="{true,false}",
     )
     ngram_vocab_size: int = setting(DEFAULT_NGRAM_VOCAB_SIZE, "pmi-vocab: top-V n-grams by NPMI")
     min_n: int = setting(DEFAULT_MIN_N, "pmi-vocab: shortest n-gram (nt)")

@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numba
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from genemask.errors import UserError
 from genemask.genome.chunkstore import ChunkStore
+from genemask.masking.jit import kernel
 from genemask.masking.store import MaskStore
 from genemask.masking.tokenizer import N_SPECIAL, chunk_token_ids
 
@@ -30,7 +30,7 @@ STAT_K = 6  # the NPMI ranking is over 6-mers
 N_DECILES = 10
 
 
-@numba.njit(nogil=True, cache=True)
+@kernel(nogil=True)
 def _accumulate(mask, token_offsets, kmer_rank, kmer_offsets, k, counts, rank_histogram):
     """counts: [tokens, masked tokens, spans, masked nucleotides, hidden nucleotides];
     rank_histogram[r] += number of fully hidden 6-mers of rank r."""

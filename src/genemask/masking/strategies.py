@@ -8,8 +8,10 @@ numba-compiled loops (no Python loop per token) that release the GIL, so batches
 
 The strategies, their inputs, parameters and kernels are listed in `genemask.masking.registry`: `random` (DNABERT),
 `genemask` (the paper), `genemask-as-released` (the published code's rank lookup, an ablation), `pmi-vocab` (n-grams
-of an NPMI vocabulary as masking units), `global` (CM-GEMS), and the time-variant `cm-step` and `cm-gems`, whose
-components are masked by Maskers of their own and chosen per optimiser step in training.
+of an NPMI vocabulary as masking units), `global` (CM-GEMS), the ablations `global-as-released` and
+`cm-gems-genemask-as-released` (CM-GEMS's released code), and the time-variant `cm-step`, `cm-gems` and
+`cm-gems-as-released`, whose components are masked by Maskers of their own and chosen per optimiser step in
+training.
 """
 
 from __future__ import annotations
@@ -28,13 +30,6 @@ from genemask.masking.settings import DEFAULT_K, DEFAULT_SEED, MAX_NGRAM_N, Mask
 from genemask.masking.tokenizer import MAX_K, MIN_K, N_SPECIAL, check_k
 from genemask.masking.vocabulary import NgramVocabulary, load_ngram_vocabulary
 
-# Checks of the parameters a strategy has (the registry says which); None means "the strategy's default".
-_PARAMETER_CHECKS = {
-    "centre_probability": (lambda p: 0 < p < 1, "in (0, 1)"),
-    "mask_fraction": (lambda f: 0 < f < 1, "in (0, 1)"),
-    "all_high_below": (lambda m: m >= 0, "at least 0"),
-}
-
 
 @dataclass(frozen=True)
 class Masker:
@@ -48,6 +43,7 @@ class Masker:
     centre_probability: float | None = None
     all_high_below: int | None = None
     mask_fraction: float | None = None
+    top_up: bool | None = None
     rank_of_id: np.ndarray | None = field(default=None, repr=False)
     ngrams: NgramVocabulary | None = field(default=None, repr=False)
 
@@ -60,14 +56,14 @@ class Masker:
             raise UserError(
                 f"--k {s.k}: expected a k-mer length in {MIN_K}..{MAX_K} (DNABERT's vocabularies)"
             )
-        reads = registry.get(s.strategy).reads
+        entry = registry.get(s.strategy)
+        entry.check({p.name: getattr(s, p.name, None) for p in entry.parameters})
+        reads = entry.reads
         rank_of_id = ngrams = None
         if "ranks" in reads and s.ranks:
             rank_of_id = load_kmer_ranks(s.ranks, s.k)
         if "ngrams" in reads and s.ngrams:
-            if s.ngram_vocab_size < 1:
-                raise UserError(f"ngram_vocab_size must be positive, got {s.ngram_vocab_size}")
-            if not 1 <= s.min_n <= s.max_n <= MAX_NGRAM_N:
+            if not s.min_n <= s.max_n <= MAX_NGRAM_N:
                 raise UserError(
                     f"min_n/max_n must satisfy 1 <= min_n <= max_n <= {MAX_NGRAM_N}, got {s.min_n}..{s.max_n}"
                 )
@@ -80,6 +76,7 @@ class Masker:
                 centre_probability=s.centre_probability,
                 all_high_below=s.all_high_below,
                 mask_fraction=s.mask_fraction,
+                top_up=s.top_up,
                 rank_of_id=rank_of_id,
                 ngrams=ngrams,
             )
@@ -97,9 +94,7 @@ class Masker:
         for name, default in entry.defaults.items():
             if getattr(self, name, None) is None:
                 object.__setattr__(self, name, default)
-            check = _PARAMETER_CHECKS.get(name)
-            if check is not None and not check[0](getattr(self, name)):
-                raise UserError(f"{name} must be {check[1]}, got {getattr(self, name)}")
+        entry.check({name: getattr(self, name) for name in entry.defaults})
         if "ranks" in entry.reads:
             if self.rank_of_id is None:
                 raise UserError(f"strategy '{self.strategy}' needs a k-mer ranking (kmer_ranks.tsv)")
@@ -110,6 +105,10 @@ class Masker:
             rank_of_id = np.ascontiguousarray(self.rank_of_id, dtype=np.int64)
             object.__setattr__(self, "rank_of_id", rank_of_id)
             object.__setattr__(self, "position_ranks", released_position_ranks(rank_of_id))
+            # CM-GEMS's released lookup gives special-token ids the worst rank, 4**k (4096 for 6-mers).
+            object.__setattr__(
+                self, "cm_gems_position_ranks", released_position_ranks(rank_of_id, special_rank=4**self.k)
+            )
         if "ngrams" in entry.reads and self.ngrams is None:
             raise UserError(f"strategy '{self.strategy}' needs an n-gram vocabulary (ngrams.parquet)")
 

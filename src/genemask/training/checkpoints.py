@@ -50,6 +50,7 @@ METRIC_COLUMNS = (
     "learning_rate",
     "train_loss",
     "train_accuracy",
+    "masked_fraction",
     "valid_loss",
     "valid_accuracy",
     "tokens",

@@ -46,13 +46,12 @@ from genemask.training.checkpoints import (
     restore_rng,
     write_checkpoint,
 )
+from genemask.training.collators import make_collator, train_collate
 from genemask.training.curriculum import (
     Curriculum,
     component_eval_maskers,
     curriculum_columns,
     curriculum_for,
-    make_collator,
-    train_collate,
 )
 from genemask.training.data import (
     ChunkTokens,
@@ -404,11 +403,12 @@ class Window:
     def count(self, attention_mask: torch.Tensor) -> None:
         self.tokens += int(attention_mask.sum())
         self.positions += attention_mask.numel()
+        self.sequences += attention_mask.shape[0]  # each has [CLS] and [SEP], never masked
 
     def reset(self) -> None:
         self.loss.zero_()
         self.correct.zero_()
-        self.masked, self.tokens, self.positions, self.seconds = 0, 0, 0, 0.0
+        self.masked, self.tokens, self.positions, self.sequences, self.seconds = 0, 0, 0, 0, 0.0
 
 
 def _train_row(
@@ -422,9 +422,10 @@ def _train_row(
     log,
 ) -> dict:
     """Train metrics over the steps since the last row (summed over processes); resets the window."""
-    loss, correct, masked, tokens, positions = dist.sum(
-        [window.loss.item(), window.correct.item(), window.masked, window.tokens, window.positions], device
-    )
+    loss, correct, masked, tokens, positions, sequences = dist.sum(
+        [window.loss.item(), window.correct.item(), window.masked, window.tokens, window.positions,
+         window.sequences], device,
+    )  # fmt: skip
     progress.tokens += int(tokens)
     step = progress.step
     row = {
@@ -433,6 +434,7 @@ def _train_row(
         "learning_rate": learning_rate,
         "train_loss": loss / max(masked, 1.0),
         "train_accuracy": correct / max(masked, 1.0),
+        "masked_fraction": masked / max(tokens - 2 * sequences, 1.0),  # of the k-mer tokens, as realised
         "tokens": progress.tokens,
         "padding_waste": 1.0 - tokens / max(positions, 1.0),
         "tokens_per_second": tokens / max(window.seconds, 1e-9),

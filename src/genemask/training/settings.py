@@ -106,7 +106,7 @@ class PretrainConfig:
     )
     tau: float = setting(
         registry.get("cm-gems").defaults["tau"],
-        "cm-gems: switch to global once validation perplexity falls by less than this between evaluations",
+        "cm-gems: switch to global once validation perplexity changes by less than this between evaluations",
     )
     checkpoint_every: int = setting(500, "checkpoint every N steps")
     keep_checkpoints: int = setting(2, "checkpoints kept")
@@ -157,6 +157,5 @@ class PretrainConfig:
             self.masks = tuple(
                 Path(m) for m in ([self.masks] if isinstance(self.masks, str | Path) else self.masks)
             )
-        if self.tau <= 0:
-            raise UserError(f"--tau must be positive, got {self.tau}")
+        registry.check_parameters("cm-gems", {"tau": self.tau})
         self.betas = (float(self.betas[0]), float(self.betas[1]))
