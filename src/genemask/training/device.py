@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 from collections.abc import Mapping
 
 import torch
@@ -62,7 +61,7 @@ def choose_device(name: str, environ: Mapping[str, str] | None = None) -> torch.
     if name == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if _is_main(environ):
-            print(f"--device auto: chose {device.type}", file=sys.stderr, flush=True)
+            print(f"--device auto: chose {device.type}", flush=True)  # stdout: stderr holds only errors
         return device
     if name == "cpu":
         return torch.device("cpu")
