@@ -26,7 +26,7 @@ from genemask.training.runtime import (
 def test_devices(capsys):
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert f"--device auto: chose {resolve_device('auto').type}" in capsys.readouterr().err
+    assert f"--device auto: chose {resolve_device('auto').type}" in capsys.readouterr().out
     for wrong in ("tpu", "cpu:0x", "gpu"):
         with pytest.raises(UserError, match=f"--device {wrong}: expected auto, cpu, cuda or cuda:N"):
             resolve_device(wrong)
