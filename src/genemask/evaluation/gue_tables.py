@@ -190,6 +190,7 @@ def markdown(tables: GueTables, tests: pd.DataFrame, deviations: dict[str, set[s
                 f"{_p(row.p_ttest)} | {_p(row.q_ttest)} | {_p(row.p_wilcoxon)} | {_p(row.q_wilcoxon)} | "
                 f"{row.wins}/{row.ties}/{row.losses} |"
             )
+    out += _other_metric_lines(tables)
     notes = [
         f"- {GUE_TASKS[task].title}: {note}"
         for task in tables.tasks
@@ -198,6 +199,23 @@ def markdown(tables: GueTables, tests: pd.DataFrame, deviations: dict[str, set[s
     if notes:
         out += ["", "## Deviations from the published setting (not comparable where listed)", "", *notes]
     return "\n".join(out) + "\n"
+
+
+def _other_metric_lines(tables: GueTables) -> list[str]:
+    """Tasks whose source paper reports another metric than MCC (DNABERT-2 scores Covid by F1): ours in it."""
+    lines = []
+    for task in tables.tasks:
+        metric = GUE_TASKS[task].published_metric
+        if metric == "mcc":
+            continue
+        cells = tables.summary[(tables.summary.task == task) & (tables.summary.metric == metric)]
+        values = ", ".join(
+            f"{row.model} {_fmt(row.mean, row.std)}" for row in cells.itertuples() if row.model in tables.ours
+        )
+        lines.append(
+            f"- {GUE_TASKS[task].title}: the DNABERT-2 paper reports {metric} x 100; ours: {values or '–'}"
+        )
+    return ["", "## Tasks published in another metric", "", *lines] if lines else []
 
 
 def _p(value: float) -> str:
