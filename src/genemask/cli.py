@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 import sys
 
-from genemask import __version__, commands
+from genemask import __version__, atomic, commands
 from genemask.errors import UserError
 
 
@@ -38,6 +38,7 @@ def _requested_command(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(_requested_command(argv)).parse_args(argv)
+    atomic.set_command(args.command)
     try:
         return int(args.func(args) or 0)
     except UserError as error:
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"genemask {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        atomic.release_locks()
 
 
 if __name__ == "__main__":
