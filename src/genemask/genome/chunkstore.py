@@ -16,6 +16,28 @@ CHUNK_STORE_FORMAT = 1
 _CODES_BLOCK = 1 << 26
 
 
+# The summary.json keys that readers (the chunk report) use.
+SUMMARY_KEYS = (
+    "contigs", "bases_total", "bases_acgt", "bases_kept", "bases_skipped", "bases_duplicate", "chunks_train",
+    "chunks_valid", "chunks_duplicate", "chunks_sampled", "fraction_kept", "length_histogram",
+)  # fmt: skip
+
+
+def check_summary(summary: object, path: Path) -> dict:
+    """Refuse a chunk store summary.json that lacks what `genemask chunk` writes (cut short, or another file)."""
+    if not isinstance(summary, dict):
+        raise UserError(f"{path}: expected a JSON object, the summary.json of `genemask chunk`")
+    missing = [key for key in SUMMARY_KEYS if key not in summary]
+    histogram = summary.get("length_histogram")
+    if not missing and not (isinstance(histogram, dict) and {"edges", "counts"} <= histogram.keys()):
+        missing = ["length_histogram.edges/counts"]
+    if missing:
+        raise UserError(
+            f"{path}: incomplete chunk store summary, lacks {', '.join(missing)}; rerun `genemask chunk`"
+        )
+    return summary
+
+
 def check_codes(seq: np.ndarray, path: Path) -> None:
     """Refuse a sequence array holding anything but the 2-bit codes 0..3 (e.g. letters), block by block."""
     if seq.dtype != np.uint8 or seq.ndim != 1:

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from genemask.atomic import atomic_file  # noqa: E402
+from genemask.genome.chunkstore import check_summary  # noqa: E402
 from genemask.errors import UserError  # noqa: E402
 from genemask.ngrams.ranks import read_kmer_ranks  # noqa: E402
 
@@ -50,7 +51,7 @@ def _write_html(out: Path, title: str, body: str) -> None:
 
 def chunk_report(summary_path: Path, figure_out: Path, table_out: Path) -> None:
     """Chunk length histogram and the base accounting of the chunk store."""
-    summary = _read_json(summary_path)
+    summary = check_summary(_read_json(summary_path), summary_path)
     edges = np.array(summary["length_histogram"]["edges"])
     counts = np.array(summary["length_histogram"]["counts"])
     figure, axis = plt.subplots(figsize=(7, 3.5))
