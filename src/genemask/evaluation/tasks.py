@@ -123,6 +123,11 @@ def read_labelled_tsv(
             if len(row) != 2:
                 raise UserError(f"{where}: expected 2 tab-separated fields, got {len(row)}")
             field_, label_text = row
+            if field_ != field_.strip() and " " not in field_.strip():
+                raise UserError(
+                    f"{where}: the sequence field has a space (or tab) before or after the sequence; expected "
+                    f"the sequence alone, or space-separated {k}-mers"
+                )
             sequence = detokenize(field_, k, where) if " " in field_ else field_
             sequence = sequence.upper()
             chars = np.frombuffer(sequence.encode("ascii", errors="replace"), dtype=np.uint8)
