@@ -40,7 +40,7 @@ MIN_FREE_BYTES = 64 << 20
 _RANDOM_PART = r"[a-z0-9_]{8}"
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
-_command = "genemask"
+_command: str | None = None  # set while a CLI command runs: only commands take locks (released when they end)
 _forced: set[Path] = set()
 _locks: dict[Path, Path] = {}
 
@@ -207,9 +207,9 @@ def _read_holder(lock: Path) -> dict | None:
 
 
 def acquire_lock(target: Path, option: str = "--out") -> None:
-    """Hold `.NAME.lock` beside `target` until this process releases it (at exit at the latest)."""
+    """Hold `.NAME.lock` beside `target` until the command ends (`release_locks`); outside a command, nothing."""
     key = target.resolve()
-    if key in _locks or os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 holds the lock for all
+    if _command is None or key in _locks or os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 holds the lock for all
         return
     lock = _lock_path(target)
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -248,7 +248,9 @@ def acquire_lock(target: Path, option: str = "--out") -> None:
 
 
 def release_locks() -> None:
-    """Remove the locks this process holds."""
+    """Remove the locks this process holds; the command has ended."""
+    global _command
+    _command = None
     for key, lock in list(_locks.items()):
         holder = _read_holder(lock)
         if holder and holder.get("pid") == os.getpid() and holder.get("host") == _host():
@@ -369,7 +371,7 @@ def _write_marker(directory: Path) -> None:
     entries = sorted(name for name in os.listdir(directory) if name != MARKER)
     from genemask import __version__
 
-    marker = {"format": MARKER_FORMAT, "command": _command, "genemask": __version__, "entries": entries}
+    marker = {"format": MARKER_FORMAT, "command": _command or "genemask (library)", "genemask": __version__, "entries": entries}
     (directory / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
 
 
@@ -404,10 +406,11 @@ def _swap(tmp: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike[str], *, marker: bool = True) -> Iterator[Path]:
     """Yield a temporary directory beside `path`; it replaces `path` whole only if the block succeeds (entries
-    of the old `path` that genemask did not write are kept)."""
-    target = _dir_target(path, "output", whole=True)
+    of the old `path` that genemask did not write are kept). `marker=False`: a directory inside one that its
+    caller manages (a checkpoint step), written without the output marker and replaced without its checks."""
+    target = _dir_target(path, "output", whole=marker)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(target)
@@ -419,8 +422,9 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
-        _write_marker(tmp)
-        if target.resolve() not in _forced and _is_foreign(target):  # appeared while this run worked
+        if marker:
+            _write_marker(tmp)
+        if marker and target.resolve() not in _forced and _is_foreign(target):  # appeared while this run worked
             raise UserError(f"output {target}: an existing directory that genemask did not write appeared; not replaced")
         _swap(tmp, target)
     except OSError as error:

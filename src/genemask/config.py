@@ -55,8 +55,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         where = f"{path}." if error.absolute_path else ""
         nearest = difflib.get_close_matches(extra[0], list(error.schema.get("properties", {})), n=1)
-        hint = f"did you mean '{nearest[0]}'? " if nearest else ""
-        return f"{where}{extra[0]}: unknown key ({hint}allowed: {allowed})"
+        hint = f"; did you mean '{nearest[0]}'?" if nearest else ""
+        return f"{where}{extra[0]}: unknown key (allowed: {allowed}){hint}"
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
