@@ -88,7 +88,12 @@ def newer_format(chunks: Path) -> None:
 
 def live_lock(target: Path) -> None:
     """The lock of `target` as another, live run on this host holds it (our parent process: alive)."""
-    holder = {"host": socket.gethostname(), "pid": os.getppid(), "command": "genemask pretrain", "started": "now"}
+    holder = {
+        "host": socket.gethostname(),
+        "pid": os.getppid(),
+        "command": "genemask pretrain",
+        "started": "now",
+    }
     (target.parent / f".{target.name}.lock").write_text(json.dumps(holder))
 
 
@@ -462,7 +467,9 @@ def test_force_writes_into_a_users_directory_and_keeps_its_other_files(ws: Path,
     assert [p.name for p in tmp_path.iterdir()] == ["project"]  # no lock, temporary or backup left
 
 
-def test_a_missing_or_empty_output_directory_is_accepted_as_snakemake_leaves_it(ws: Path, tmp_path: Path) -> None:
+def test_a_missing_or_empty_output_directory_is_accepted_as_snakemake_leaves_it(
+    ws: Path, tmp_path: Path
+) -> None:
     (tmp_path / "empty").mkdir()
     for name in ("empty", "missing/below"):
         assert main(["chunk", "--fasta", str(ws / "genome.fa"), "--out", str(tmp_path / name)]) == 0
@@ -503,8 +510,15 @@ def test_a_stale_lock_of_a_dead_process_is_recovered_with_a_warning(ws: Path, tm
     import subprocess
     import sys
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    holder = {"host": socket.gethostname(), "pid": int(dead.stdout), "command": "genemask chunk", "started": "x"}
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    holder = {
+        "host": socket.gethostname(),
+        "pid": int(dead.stdout),
+        "command": "genemask chunk",
+        "started": "x",
+    }
     (tmp_path / ".out.lock").write_text(json.dumps(holder))
 
     assert main(["chunk", "--fasta", str(ws / "genome.fa"), "--out", str(tmp_path / "out")]) == 0
@@ -534,7 +548,10 @@ def test_a_full_disk_is_refused_up_front_and_at_the_write(ws: Path, tiny_disk: P
 
     assert main(["chunk", "--fasta", str(ws / "genome.fa"), "--out", str(tiny_disk / "chunks")]) == 2
     assert "MiB free" in one_line_error(capsys, "chunk")
-    with pytest.raises(UserError, match="No space left on device") as error, atomic_dir(tiny_disk / "x") as tmp:
+    with (
+        pytest.raises(UserError, match="No space left on device") as error,
+        atomic_dir(tiny_disk / "x") as tmp,
+    ):
         (tmp / "big").write_bytes(b"\0" * (2 << 20))
     assert "\n" not in str(error.value)
     assert list(tiny_disk.iterdir()) == []
@@ -573,4 +590,3 @@ def test_an_unknown_hub_model_offline_fails_fast_in_one_line(ws: Path, tmp_path:
     assert main(argv) == 2
     assert time.perf_counter() - started < 10
     assert "not in the Hugging Face cache, and HF_HUB_OFFLINE is set" in one_line_error(capsys, "finetune")
-

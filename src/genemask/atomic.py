@@ -90,7 +90,9 @@ def _alive(host: str, pid: int) -> bool:
 
 
 def _leftover_pattern(target: Path, suffix: str) -> re.Pattern[str]:
-    return re.compile(rf"\.{re.escape(target.name)}\.(?:(?P<host>.+)-(?P<pid>\d+)\.)?{_RANDOM_PART}\.{suffix}")
+    return re.compile(
+        rf"\.{re.escape(target.name)}\.(?:(?P<host>.+)-(?P<pid>\d+)\.)?{_RANDOM_PART}\.{suffix}"
+    )
 
 
 def _dead_leftovers(target: Path, suffix: str) -> list[Path]:
@@ -125,7 +127,10 @@ def remove_stale_temporaries(target: Path) -> None:
     for backup in _dead_leftovers(target, "old"):
         if not target.exists() and not target.is_symlink():
             os.rename(backup, target)
-            print(f"genemask: warning: restored {target} from {backup.name}, left by a killed run", file=sys.stderr)
+            print(
+                f"genemask: warning: restored {target} from {backup.name}, left by a killed run",
+                file=sys.stderr,
+            )
         else:
             _remove(backup)
 
@@ -209,11 +214,17 @@ def _read_holder(lock: Path) -> dict | None:
 def acquire_lock(target: Path, option: str = "--out") -> None:
     """Hold `.NAME.lock` beside `target` until the command ends (`release_locks`); outside a command, nothing."""
     key = target.resolve()
-    if _command is None or key in _locks or os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 holds the lock for all
+    # torchrun: rank 0 holds the lock for all ranks
+    if _command is None or key in _locks or os.environ.get("RANK", "0") != "0":
         return
     lock = _lock_path(target)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    me = {"host": _host(), "pid": os.getpid(), "command": _command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    me = {
+        "host": _host(),
+        "pid": os.getpid(),
+        "command": _command,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     for _ in range(3):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -223,7 +234,9 @@ def acquire_lock(target: Path, option: str = "--out") -> None:
                 time.sleep(0.2)
                 holder = _read_holder(lock)
                 if holder is None:
-                    raise UserError(f"{option} {target}: locked by {lock} (unreadable); remove it if no run uses it") from None
+                    raise UserError(
+                        f"{option} {target}: locked by {lock} (unreadable); remove it if no run uses it"
+                    ) from None
             host, pid = str(holder.get("host")), int(holder.get("pid", -1))
             if host == _host() and pid == os.getpid():
                 _locks[key] = lock
@@ -346,7 +359,9 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(target)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{_run_tag()}.", suffix=".tmp", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.{_run_tag()}.", suffix=".tmp", dir=target.parent
+        )
     except OSError as error:
         if error.errno in _DISK_ERRNOS:
             raise _disk_error(target, error) from None
@@ -371,7 +386,12 @@ def _write_marker(directory: Path) -> None:
     entries = sorted(name for name in os.listdir(directory) if name != MARKER)
     from genemask import __version__
 
-    marker = {"format": MARKER_FORMAT, "command": _command or "genemask (library)", "genemask": __version__, "entries": entries}
+    marker = {
+        "format": MARKER_FORMAT,
+        "command": _command or "genemask (library)",
+        "genemask": __version__,
+        "entries": entries,
+    }
     (directory / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
 
 
@@ -384,7 +404,9 @@ def _swap(tmp: Path, target: Path) -> None:
     marker = read_marker(target)
     ours = set(marker.get("entries", [])) if marker else set()
     carried = [
-        name for name in os.listdir(target) if name != MARKER and name not in ours and not (tmp / name).exists()
+        name
+        for name in os.listdir(target)
+        if name != MARKER and name not in ours and not (tmp / name).exists()
     ]
     backup = Path(tempfile.mktemp(prefix=f".{target.name}.{_run_tag()}.", suffix=".old", dir=target.parent))
     moved: list[str] = []
@@ -424,8 +446,11 @@ def atomic_dir(path: str | os.PathLike[str], *, marker: bool = True) -> Iterator
         yield tmp
         if marker:
             _write_marker(tmp)
-        if marker and target.resolve() not in _forced and _is_foreign(target):  # appeared while this run worked
-            raise UserError(f"output {target}: an existing directory that genemask did not write appeared; not replaced")
+        appeared = marker and target.resolve() not in _forced and _is_foreign(target)  # while this run worked
+        if appeared:
+            raise UserError(
+                f"output {target}: a directory genemask did not write appeared there; not replaced"
+            )
         _swap(tmp, target)
     except OSError as error:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if args.write_doc:
         readme = Path(args.write_doc)
         if not readme.is_file():
-            raise UserError(f"--write-doc {readme}: no such file, expected the README whose key tables to rewrite")
+            raise UserError(
+                f"--write-doc {readme}: no such file, expected the README whose key tables to rewrite"
+            )
         try:
             text = documented(readme.read_text())
         except (OSError, UnicodeDecodeError) as error:

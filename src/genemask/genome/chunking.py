@@ -277,7 +277,9 @@ def chunk_genome(
         if not contig_rows:
             raise UserError(f"{fasta}: no contigs selected")
         if counts["bases_acgt"] == 0:
-            raise UserError(f"{fasta}: no A, C, G or T in the selected contigs (all N or gaps), expected a genome")
+            raise UserError(
+                f"{fasta}: no A, C, G or T in the selected contigs (all N or gaps), expected a genome"
+            )
         if counts["bases_kept"] + counts["bases_sampled"] == 0:
             raise UserError(
                 f"{fasta}: no ACGT run of at least {options.min_length} nt, so no chunk; expected a genome"

@@ -226,7 +226,9 @@ def npmi_stage(
     scores = score(counts, min_count)
     ranking = rank_kmers(scores, k)
     if sum(counts.contigs.values()) == 0:
-        raise UserError(f"{fasta}: no A, C, G or T in the selected contigs (all N or gaps), expected a genome")
+        raise UserError(
+            f"{fasta}: no A, C, G or T in the selected contigs (all N or gaps), expected a genome"
+        )
     if ranking.n_ranked == 0:  # kmer_ranks.tsv would rank nothing, and its readers reject such a table
         raise UserError(
             f"--min-count {min_count}: no {k}-mer of {fasta} occurs that often; expected a lower threshold"

@@ -15,8 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from genemask.atomic import atomic_file  # noqa: E402
-from genemask.genome.chunkstore import check_summary  # noqa: E402
 from genemask.errors import UserError  # noqa: E402
+from genemask.genome.chunkstore import check_summary  # noqa: E402
 from genemask.ngrams.ranks import read_kmer_ranks  # noqa: E402
 
 _STYLE = (

@@ -15,7 +15,10 @@ HUB_TIMEOUT_SECONDS = 3.0
 
 
 def _offline() -> bool:
-    return any(os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"} for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"}
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def in_hub_cache(model_id: str) -> bool:
@@ -43,9 +46,13 @@ def check_hub_model(model_id: str, option: str = "--model") -> None:
     """Refuse a hub id that is neither cached nor downloadable now (offline mode set, or the hub unreachable)."""
     if in_hub_cache(model_id):
         return
-    why = "HF_HUB_OFFLINE is set" if _offline() else "the Hugging Face hub is unreachable" if not hub_reachable() else ""
-    if why:
-        raise UserError(
-            f"{option} {model_id}: not a local directory and not in the Hugging Face cache, and {why}; "
-            f"download it where the hub is reachable, or give a local model directory"
-        )
+    if _offline():
+        why = "HF_HUB_OFFLINE is set"
+    elif not hub_reachable():
+        why = "the Hugging Face hub is unreachable"
+    else:
+        return
+    raise UserError(
+        f"{option} {model_id}: not a local directory and not in the Hugging Face cache, and {why}; "
+        f"download it where the hub is reachable, or give a local model directory"
+    )

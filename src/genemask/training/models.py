@@ -179,6 +179,3 @@ def check_model_source(name_or_path: str, option: str = "--model") -> None:
     )
     if looks_like_a_path:
         raise UserError(f"{option} {name_or_path}: no such directory, expected {expected}")
-    from genemask.training.hub import check_hub_model
-
-    check_hub_model(name_or_path, option)
