@@ -590,3 +590,25 @@ def test_an_unknown_hub_model_offline_fails_fast_in_one_line(ws: Path, tmp_path:
     assert main(argv) == 2
     assert time.perf_counter() - started < 10
     assert "not in the Hugging Face cache, and HF_HUB_OFFLINE is set" in one_line_error(capsys, "finetune")
+
+
+def test_a_run_killed_mid_swap_gets_its_old_output_back(tmp_path: Path, capsys) -> None:
+    """Killed between `old -> backup` and `new -> target`: the next write restores the backup, then replaces it."""
+    import subprocess
+    import sys
+
+    from genemask.atomic import MARKER, atomic_dir
+
+    dead = subprocess.run([sys.executable, "-c", "print(__import__('os').getpid())"], capture_output=True)
+    backup = tmp_path / f".out.{socket.gethostname()}-{int(dead.stdout)}.abcd1234.old"
+    backup.mkdir()
+    (backup / MARKER).write_text(json.dumps({"format": 1, "entries": ["a.txt"]}))
+    (backup / "a.txt").write_text("old output\n")
+    (backup / "notes.txt").write_text("the user's\n")
+
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "b.txt").write_text("new output\n")
+
+    assert "restored" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [MARKER, "b.txt", "notes.txt"]
