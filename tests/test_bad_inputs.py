@@ -4,9 +4,11 @@ and what was expected, and nothing left behind (no output, no hidden temporary, 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import random
 import shutil
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +72,29 @@ def copy_of(source: Path, target: Path) -> Path:
 
 def ranks_text(ws: Path) -> str:
     return (ws / "npmi" / "kmer_ranks.tsv").read_text()
+
+
+def swap_ranks(text: str) -> str:
+    """The ranks of the best and the tenth k-mer swapped: a rank column that contradicts the npmi column."""
+    lines = [line.split("\t") for line in text.splitlines()]
+    lines[1][3], lines[10][3] = lines[10][3], lines[1][3]
+    return "\n".join("\t".join(fields) for fields in lines) + "\n"
+
+
+def newer_format(chunks: Path) -> None:
+    summary = json.loads((chunks / "summary.json").read_text())
+    (chunks / "summary.json").write_text(json.dumps(summary | {"format_version": 2}))
+
+
+def live_lock(target: Path) -> None:
+    """The lock of `target` as another, live run on this host holds it (our parent process: alive)."""
+    holder = {
+        "host": socket.gethostname(),
+        "pid": os.getppid(),
+        "command": "genemask pretrain",
+        "started": "now",
+    }
+    (target.parent / f".{target.name}.lock").write_text(json.dumps(holder))
 
 
 def replace_line(text: str, number: int, make: Callable[[list[str]], list[str]]) -> str:
@@ -258,6 +283,63 @@ CASES = [
          lambda ws, d: task_file(d / "long.tsv", length=90)),
     Case("results --out-dir an existing file", ["results", "--runs", "{d}/f", "--out-dir", "{d}/f"], "is a file",
          lambda ws, d: (d / "f").write_text("x")),
+    # issue 21: outputs are never a weapon
+    Case("masks --out a directory of the user's", [*MASKS, "--strategy", "random"], "genemask did not write",
+         lambda ws, d: (d / "out").mkdir() or (d / "out" / "notes.txt").write_text("mine\n")),
+    Case("chunk --out a directory of the user's", ["chunk", "--fasta", "{ws}/genome.fa", "--out", "{d}/out"],
+         "add --force", lambda ws, d: (d / "out").mkdir() or (d / "out" / "notes.txt").write_text("mine\n")),
+    Case("npmi --out a directory of the user's", ["npmi", "--fasta", "{ws}/genome.fa", "--out", "{d}/out"],
+         "genemask did not write", lambda ws, d: (d / "out").mkdir() or (d / "out" / "n.txt").write_text("x")),
+    Case("pretrain --checkpoint-dir inside --out", [*PRETRAIN, "--checkpoint-dir", "{d}/model/ck",
+         "--keep-weights-every", "1"], "--checkpoint-dir {d}/model/ck: lies inside"),
+    Case("pretrain --runtime-minutes -5", [*PRETRAIN, "--runtime-minutes", "-5"],
+         "--runtime-minutes -5.0: expected a positive number"),
+    Case("pretrain --out held by another run", PRETRAIN, "in use by another run",
+         lambda ws, d: live_lock(d / "model")),
+    # issue 21: inputs that mean nothing
+    Case("chunk an all-N genome", ["chunk", *FASTA_ARGS], "no A, C, G or T",
+         lambda ws, d: (d / "in.fa").write_text(">s\n" + "N" * 300 + "\n")),
+    Case("npmi an all-N genome", ["npmi", *FASTA_ARGS], "no A, C, G or T",
+         lambda ws, d: (d / "in.fa").write_text(">s\n" + "N" * 300 + "\n")),
+    Case("chunk a genome of 3-nt islands", ["chunk", *FASTA_ARGS], "no ACGT run of at least 6 nt",
+         lambda ws, d: (d / "in.fa").write_text(">s\n" + "ACGN" * 100 + "\n")),
+    Case("chunk 1 and chr1 with --chromosomes chr1", ["chunk", *FASTA_ARGS, "--chromosomes", "chr1"],
+         "records '1' (line 1) and 'chr1' both name chr1",
+         lambda ws, d: (d / "in.fa").write_text(">1\nACGTACGTAC\n>chr1\nACGTACGTAA\n")),
+    Case("chunk RNA", ["chunk", *FASTA_ARGS], "'U' is RNA, expected DNA; convert U to T",
+         lambda ws, d: (d / "in.fa").write_text(">s\nACGUACGU\n")),
+    Case("chunk --random-sampling-coverage nan", ["chunk", "--fasta", "{ws}/genome.fa", "--out", "{d}/out",
+         "--random-sampling-coverage", "nan"], "--random-sampling-coverage nan: expected a finite number"),
+    Case("masks a chunk store of letters", ["masks", "--chunks", "{d}/chunks", "--out", "{d}/out", "--strategy",
+         "random"], "expected the codes 0..3", lambda ws, d: np.save(
+             copy_of(ws / "chunks", d / "chunks") / "train.seq.npy",
+             np.frombuffer(b"ACGT", np.uint8)[np.load(ws / "chunks" / "train.seq.npy")])),
+    Case("masks a chunk store of a newer format", ["masks", "--chunks", "{d}/chunks", "--out", "{d}/out",
+         "--strategy", "random"], "chunk store format 2", lambda ws, d: newer_format(copy_of(ws / "chunks", d / "chunks"))),
+    Case("ranks whose rank column contradicts npmi", genemask_ranks("{d}/r.tsv"), "contradicts the npmi column",
+         lambda ws, d: (d / "r.tsv").write_text(swap_ranks(ranks_text(ws)))),
+    Case("masks pmi-vocab on an n-gram range the table lacks", [*MASKS, "--strategy", "pmi-vocab", "--ngrams",
+         "{ws}/npmi/ngrams.parquet", "--min-n", "8", "--max-n", "9"], "no n-gram with an NPMI of length 8..9"),
+    Case("pretrain chunks shorter than one token", [*PRETRAIN[:1], "--chunks", "{d}/chunks", *PRETRAIN[3:]],
+         "longest chunk is 5 nt, shorter than one 6-mer token", lambda ws, d: main(
+             ["chunk", "--fasta", str(ws / "genome.fa"), "--out", str(d / "chunks"), "--min-length", "3",
+              "--max-length", "5"])),
+    # issue 21: one line, saying what is wrong
+    Case("results a record whose metrics are null", ["results", "--runs", "{d}/r.json", "--out-dir", "{d}/o"],
+         "metrics is None, expected an object", lambda ws, d: (d / "r.json").write_text(
+             '{"model": "m", "task": "t", "shots": 2, "seed": 0, "metrics": null}')),
+    Case("results a record that is a list", ["results", "--runs", "{d}/r.json", "--out-dir", "{d}/o"],
+         "a JSON list, expected a run record", lambda ws, d: (d / "r.json").write_text("[1, 2]")),
+    Case("check-config --write-doc a missing file", ["check-config", "--write-doc", "{d}/README.md"],
+         "--write-doc {d}/README.md: no such file"),
+    Case("report chunks on an incomplete summary", ["report", "chunks", "--summary", "{d}/s.json", "--figure",
+         "{d}/f.png", "--table", "{d}/t.html"], "incomplete chunk store summary, lacks contigs",
+         lambda ws, d: (d / "s.json").write_text('{"bases_acgt": 5}')),
+    Case("kmer-baseline a space after a sequence", [*KMER, "--train", "{d}/sp.tsv"],
+         "line 3: the sequence field has a space", lambda ws, d: (d / "sp.tsv").write_text(
+             (ws / "train.tsv").read_text().replace("\t1\n", " \t1\n", 1))),
+    Case("config key typo", ["check-config", "{d}/c.yaml"], "k); did you mean 'max_n'?",
+         lambda ws, d: (d / "c.yaml").write_text("npmi:\n  max_nn: 4\n")),
 ]  # fmt: skip
 
 
@@ -325,3 +407,208 @@ def test_a_byte_order_mark_is_read_past(tmp_path: Path, capsys) -> None:
         extra = ["--min-count", "2", "--max-n", "6"] if command == "npmi" else []
         assert main([command, "--fasta", str(fasta), "--out", str(tmp_path / command), *extra]) == 0
     assert (tmp_path / "npmi" / "kmer_ranks.tsv").exists()
+
+
+# Issue 21: outputs are never a weapon, inputs that mean nothing are refused, every message one line.
+
+
+def one_line_error(capsys, command: str) -> str:
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"genemask {command}: error: "), lines
+    return lines[0]
+
+
+def sandbox(root: Path) -> Path:
+    """A directory of the user's: files that must survive every refused command."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "notes.txt").write_text("mine\n")
+    (root / "data").mkdir(exist_ok=True)
+    (root / "data" / "keep.fa").write_text(">s\nACGT\n")
+    return root
+
+
+@pytest.mark.parametrize("where", [".", "..", "~"])
+def test_the_working_directory_its_ancestors_and_home_are_never_an_output(
+    where: str, ws: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    home = sandbox(tmp_path / "home")
+    work = sandbox(home / "work")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    before = listing(home)
+    out = str(Path(where).expanduser())
+
+    code = main(["chunk", "--fasta", str(ws / "genome.fa"), "--out", out, "--force"])
+
+    assert code == 2
+    assert "genemask never replaces it" in one_line_error(capsys, "chunk")
+    assert listing(home) == before
+
+
+def test_the_root_directory_is_never_an_output() -> None:
+    from genemask.atomic import check_output_dir
+    from genemask.errors import UserError
+
+    with pytest.raises(UserError, match="is the root directory"):
+        check_output_dir("/", whole=True, force=True)
+
+
+def test_force_writes_into_a_users_directory_and_keeps_its_other_files(ws: Path, tmp_path: Path) -> None:
+    out = sandbox(tmp_path / "project")
+    masks = ["masks", "--chunks", str(ws / "chunks"), "--out", str(out), "--strategy", "random"]
+    assert main([*masks, "--force"]) == 0
+    assert (out / "notes.txt").read_text() == "mine\n" and (out / "data" / "keep.fa").exists()
+    assert (out / "meta.json").exists() and (out / ".genemask-output").exists()
+    (out / "later.txt").write_text("added after the run\n")
+    assert main(masks) == 0  # our output now: replaced without --force, the user's files still kept
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(
+        ["data", "epoch-000.npy", "later.txt", "meta.json", "notes.txt", "token_offsets.npy"]
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["project"]  # no lock, temporary or backup left
+
+
+def test_a_missing_or_empty_output_directory_is_accepted_as_snakemake_leaves_it(
+    ws: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "empty").mkdir()
+    for name in ("empty", "missing/below"):
+        assert main(["chunk", "--fasta", str(ws / "genome.fa"), "--out", str(tmp_path / name)]) == 0
+        assert (tmp_path / name / "train.seq.npy").exists()
+
+
+def test_an_interrupted_npmi_leaves_the_previous_output_whole(ws: Path, tmp_path: Path, monkeypatch) -> None:
+    import genemask.ngrams.npmi as npmi
+
+    out = tmp_path / "npmi"
+    args = ["npmi", "--fasta", str(ws / "genome.fa"), "--out", str(out), "--max-n", "6"]
+    assert main([*args, "--min-count", "3"]) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(npmi, "write_table", interrupted)  # after kmer_ranks.tsv, before summary.json
+    assert main([*args, "--min-count", "8"]) == 130
+
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["npmi"]
+
+
+def test_one_runs_clean_up_never_deletes_another_runs_live_temporary(ws: Path, tmp_path: Path) -> None:
+    from genemask.atomic import atomic_dir
+
+    out = tmp_path / "out"
+    masks = ["masks", "--chunks", str(ws / "chunks"), "--out", str(out), "--strategy", "random"]
+    with atomic_dir(out) as first:  # a run writing `out`, live while the second one runs
+        (first / "meta.json").write_text("{}")
+        assert main(masks) == 0
+        assert first.is_dir()
+    assert (out / "meta.json").read_text() == "{}"  # the first run finished last: its output, whole
+
+
+def test_a_stale_lock_of_a_dead_process_is_recovered_with_a_warning(ws: Path, tmp_path: Path, capsys) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    holder = {
+        "host": socket.gethostname(),
+        "pid": int(dead.stdout),
+        "command": "genemask chunk",
+        "started": "x",
+    }
+    (tmp_path / ".out.lock").write_text(json.dumps(holder))
+
+    assert main(["chunk", "--fasta", str(ws / "genome.fa"), "--out", str(tmp_path / "out")]) == 0
+
+    assert f"removing the stale lock {tmp_path / '.out.lock'}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 1 MiB tmpfs (needs root and mount rights; skipped otherwise)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode:  # fmt: skip
+        pytest.skip("cannot mount a tmpfs here")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_refused_up_front_and_at_the_write(ws: Path, tiny_disk: Path, capsys) -> None:
+    """ENOSPC tested on a real 1 MiB tmpfs: the free-space floor refuses first; a write past it is one line."""
+    from genemask.atomic import atomic_dir
+    from genemask.errors import UserError
+
+    assert main(["chunk", "--fasta", str(ws / "genome.fa"), "--out", str(tiny_disk / "chunks")]) == 2
+    assert "MiB free" in one_line_error(capsys, "chunk")
+    with (
+        pytest.raises(UserError, match="No space left on device") as error,
+        atomic_dir(tiny_disk / "x") as tmp,
+    ):
+        (tmp / "big").write_bytes(b"\0" * (2 << 20))
+    assert "\n" not in str(error.value)
+    assert list(tiny_disk.iterdir()) == []
+
+
+def test_a_read_only_out_is_refused_before_training(ws: Path, tiny_disk: Path, capsys) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    argv = [a.format(ws=ws, d=tiny_disk) for a in PRETRAIN]
+    argv[argv.index("--checkpoint-dir") + 1] = str(tiny_disk.parent / "ckpt")
+
+    assert main(argv) == 2
+
+    assert "Read-only file system" in one_line_error(capsys, "pretrain")
+    assert not (tiny_disk.parent / "ckpt").exists()
+
+
+def test_kmer_baseline_k3_takes_sequences_shorter_than_a_6mer(tmp_path: Path) -> None:
+    task_file(tmp_path / "train.tsv", length=5, labels=(0, 1) * 4)
+    task_file(tmp_path / "test.tsv", length=5, labels=(0, 1) * 4, seed=1)
+    argv = ["kmer-baseline", "--train", str(tmp_path / "train.tsv"), "--test", str(tmp_path / "test.tsv"),
+            "--task", "tiny", "--shots", "4", "--k", "3", "--out", str(tmp_path / "run.json")]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "run.json").read_text())["metrics"]["accuracy"] is not None
+
+
+def test_an_unknown_hub_model_offline_fails_fast_in_one_line(ws: Path, tmp_path: Path, monkeypatch, capsys):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    argv = [a.format(ws=ws, d=tmp_path) for a in FINETUNE]
+    argv[argv.index("--model") + 1 : argv.index("--model") + 3] = ["nosuchorg/nosuchmodel"]
+    started = time.perf_counter()
+    assert main(argv) == 2
+    assert time.perf_counter() - started < 10
+    assert "not in the Hugging Face cache, and HF_HUB_OFFLINE is set" in one_line_error(capsys, "finetune")
+
+
+def test_a_run_killed_mid_swap_gets_its_old_output_back(tmp_path: Path, capsys) -> None:
+    """Killed between `old -> backup` and `new -> target`: the next write restores the backup, then replaces it."""
+    import subprocess
+    import sys
+
+    from genemask.atomic import MARKER, atomic_dir
+
+    dead = subprocess.run([sys.executable, "-c", "print(__import__('os').getpid())"], capture_output=True)
+    backup = tmp_path / f".out.{socket.gethostname()}-{int(dead.stdout)}.abcd1234.old"
+    backup.mkdir()
+    (backup / MARKER).write_text(json.dumps({"format": 1, "entries": ["a.txt"]}))
+    (backup / "a.txt").write_text("old output\n")
+    (backup / "notes.txt").write_text("the user's\n")
+
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "b.txt").write_text("new output\n")
+
+    assert "restored" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [MARKER, "b.txt", "notes.txt"]

@@ -167,3 +167,14 @@ def test_cli_defaults_are_the_library_defaults():
     args = build_parser("chunk").parse_args(["chunk", "--fasta", "g.fa", "--out", "o"])
     for field in dataclasses.fields(ChunkingOptions):
         assert getattr(args, field.name) == field.default, field.name
+
+
+def test_contigs_tsv_names_every_contig_and_the_store_has_a_format(tmp_path):
+    genome = random_genome(tmp_path / "g.fa")
+    chunk_genome(tmp_path / "g.fa", tmp_path / "out", ChunkingOptions(seed=5))
+    rows = [line.split("\t") for line in (tmp_path / "out" / "contigs.tsv").read_text().splitlines()]
+    assert rows[0] == ["name", "original_name", "length", "bases_acgt"]
+    assert [row[0] for row in rows[1:]] == list(genome) == [row[1] for row in rows[1:]]
+    assert [int(row[2]) for row in rows[1:]] == [len(codes) for codes in genome.values()]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["format_version"] == 1

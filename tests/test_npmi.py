@@ -162,7 +162,12 @@ def test_cli_runs_and_reports_bad_input_in_one_line(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["npmi", "--fasta", str(fasta), "--out", str(out), "--max-n", "6", "--min-count", "5"]) == 0
     assert json.loads(capsys.readouterr().out)["bases_acgt"] == 4000 + 1200
-    assert sorted(p.name for p in out.iterdir()) == ["kmer_ranks.tsv", "ngrams.parquet", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".genemask-output",
+        "kmer_ranks.tsv",
+        "ngrams.parquet",
+        "summary.json",
+    ]
 
     bad_runs = [
         (["--fasta", str(tmp_path / "absent.fa")], "no such file"),

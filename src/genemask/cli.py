@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 import sys
 
-from genemask import __version__, commands
+from genemask import __version__, atomic, commands
 from genemask.errors import UserError
 
 
@@ -38,14 +38,18 @@ def _requested_command(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(_requested_command(argv)).parse_args(argv)
+    atomic.set_command(args.command)
     try:
         return int(args.func(args) or 0)
     except UserError as error:
-        print(f"genemask {args.command}: error: {error}", file=sys.stderr)
+        message = " ".join(line.strip() for line in str(error).splitlines())  # one line, always
+        print(f"genemask {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"genemask {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        atomic.release_locks()
 
 
 if __name__ == "__main__":

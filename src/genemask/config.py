@@ -8,6 +8,7 @@ Errors are one line naming the config file and the key, e.g.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         allowed = ", ".join(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         where = f"{path}." if error.absolute_path else ""
-        return f"{where}{extra[0]}: unknown key (allowed: {allowed})"
+        nearest = difflib.get_close_matches(extra[0], list(error.schema.get("properties", {})), n=1)
+        hint = f"; did you mean '{nearest[0]}'?" if nearest else ""
+        return f"{where}{extra[0]}: unknown key (allowed: {allowed}){hint}"
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected

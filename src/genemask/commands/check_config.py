@@ -31,7 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.write_doc:
         readme = Path(args.write_doc)
-        text = documented(readme.read_text())
+        if not readme.is_file():
+            raise UserError(
+                f"--write-doc {readme}: no such file, expected the README whose key tables to rewrite"
+            )
+        try:
+            text = documented(readme.read_text())
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"--write-doc {readme}: unreadable ({error})") from None
         with atomic_file(readme) as tmp:
             tmp.write_text(text)
         return 0

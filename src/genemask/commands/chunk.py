@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from genemask.atomic import check_output_dir
+from genemask.atomic import add_output_options, check_output_dir
 from genemask.genome.chunking import NON_ACGT_MODES, ChunkingOptions, chunk_genome
 
 DEFAULTS = ChunkingOptions()
@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--fasta", required=True, help="genome FASTA (plain, gzip or bgzip)")
     parser.add_argument("--out", required=True, help="output directory of the chunk store")
+    add_output_options(parser)
     parser.add_argument(
         "--seed", type=int, default=DEFAULTS.seed, help="seed of the start offsets and piece lengths"
     )
@@ -55,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output_dir(args.out)
+    check_output_dir(args.out, whole=True, force=args.force)
     options = ChunkingOptions(
         seed=args.seed,
         non_acgt=args.non_acgt,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from genemask.atomic import check_output_dir
+from genemask.atomic import add_output_options, check_output_dir
 from genemask.errors import UserError
 from genemask.genome.chunkstore import SPLITS, ChunkStore
 from genemask.masking import registry
@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunks", required=True, help="chunk store directory (from `genemask chunk`)")
     parser.add_argument("--split", choices=SPLITS, default="train", help="chunk store split (default train)")
     parser.add_argument("--out", required=True, help="output mask store directory")
+    add_output_options(parser)
     parser.add_argument("--epochs", type=int, default=1, help="number of epochs to precompute (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="threads (default 1)")
     # --strategy is required here, not defaulted: a mask store says which strategy made it. Its choices are the
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output_dir(args.out)
+    check_output_dir(args.out, whole=True, force=args.force)
     settings = MaskingSettings(**options_from(args, MaskingSettings))
     reads = registry.get(settings.strategy).reads
     for source in reads:

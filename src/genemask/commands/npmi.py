@@ -6,6 +6,7 @@ import argparse
 import json
 import time
 
+from genemask.atomic import add_output_options, check_output_dir
 from genemask.ngrams.counting import MAX_N
 from genemask.ngrams.npmi import DEFAULT_K, DEFAULT_MAX_N, DEFAULT_MIN_COUNT, npmi_stage
 
@@ -23,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--fasta", required=True, help="genome FASTA (plain, gzip or bgzip)")
     parser.add_argument("--out", required=True, help="output directory")
+    add_output_options(parser)
     parser.add_argument(
         "--max-n",
         type=int,
@@ -47,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    check_output_dir(args.out, whole=True, force=args.force)
     summary = npmi_stage(
         args.fasta, args.out, args.max_n, args.min_count, args.k, args.threads, args.chromosomes
     )

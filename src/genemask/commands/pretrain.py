@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from genemask.atomic import add_output_options, check_output_dir, refuse_nested
+from genemask.errors import UserError
 from genemask.options import add_options, options_from
 from genemask.training.settings import EXIT_RESUMABLE, PRESETS, PretrainConfig
 
@@ -50,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     global_batch = next(f for f in dataclasses.fields(PretrainConfig) if f.name == "global_batch")
     optimisation.add_argument("--global-batch", type=int, help=global_batch.metadata["help"])
+    add_output_options(groups["inputs and outputs"])
     parser.set_defaults(func=run)
 
 
@@ -67,4 +70,11 @@ def run(args: argparse.Namespace) -> int:
         choose_device(args.device)
     from genemask.training.pretrain import pretrain
 
-    return pretrain(config_from(args))
+    config = config_from(args)
+    if config.runtime_minutes is not None and not config.runtime_minutes > 0:
+        raise UserError(f"--runtime-minutes {config.runtime_minutes}: expected a positive number of minutes")
+    # The final model replaces --out whole: a checkpoint directory inside it would be lost.
+    refuse_nested(config.out, "--out", config.checkpoint_dir, "--checkpoint-dir")
+    check_output_dir(config.out, "--out", whole=True, force=args.force)
+    check_output_dir(config.checkpoint_dir, "--checkpoint-dir", lock=True)
+    return pretrain(config)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from genemask.atomic import add_output_options, check_output_dir
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -19,12 +21,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-dir", type=Path, required=True, help="the run's --checkpoint-dir")
     parser.add_argument("--step", type=int, required=True, help="the step to export")
     parser.add_argument("--out", type=Path, required=True, help="output model directory")
+    add_output_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from genemask.training.export import export_model
 
+    check_output_dir(args.out, whole=True, force=args.force)
     export_model(args.run, args.checkpoint_dir, args.step, args.out)
     print(f"exported step {args.step} of {args.run} to {args.out}")
     return 0

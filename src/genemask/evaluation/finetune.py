@@ -26,6 +26,7 @@ from genemask.evaluation.settings import FinetuneSettings
 from genemask.evaluation.tasks import LabelledSequences, read_train_test
 from genemask.evaluation.validation import check_task_sequences
 from genemask.masking.tokenizer import CLS_ID, MAX_K, MIN_K, N_SPECIAL, PAD_ID, SEP_ID, sequence_to_token_ids
+from genemask.training.hub import check_hub_model
 from genemask.training.optim import linear_schedule, make_optimizer
 
 MAX_GRAD_NORM = 1.0
@@ -75,6 +76,8 @@ def load_model(name_or_path: str, n_classes: int, dropout: float, random_init: b
     }
     if not (random_init and name_or_path in PRESETS and not Path(name_or_path).exists()):
         check_model_source(name_or_path)
+        if not Path(name_or_path).expanduser().exists():  # a hub id: fail fast if it cannot be had
+            check_hub_model(name_or_path)
     try:
         if random_init:
             if name_or_path in PRESETS and not Path(name_or_path).exists():

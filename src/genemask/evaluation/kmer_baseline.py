@@ -98,8 +98,8 @@ def run_kmer_baseline(
     started = time.perf_counter()
     train, test, n_classes = read_train_test(train_path, test_path)
     if task is not None:
-        check_task_sequences(task, train_path, train)
-        check_task_sequences(task, test_path, test)
+        check_task_sequences(task, train_path, train, k=k)  # features are k-mers of --k, not 6-mer tokens
+        check_task_sequences(task, test_path, test, k=k)
     model = fit_logistic_regression(kmer_counts(train.sequences, k), train.labels, n_classes, l2=l2)
     probabilities = model.predict_proba(kmer_counts(test.sequences, k))
     return {

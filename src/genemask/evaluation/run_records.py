@@ -55,6 +55,8 @@ def read_run_record(path: Path) -> dict:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UserError(f"{path}: not a readable JSON run record ({error})") from None
+    if not isinstance(record, dict):
+        raise UserError(f"{path}: a JSON {type(record).__name__}, expected a run record (a JSON object)")
     missing = [key for key in (*IDENTITY, "metrics") if key not in record]
     if missing:
         raise UserError(f"{path}: run record lacks {', '.join(missing)}")
@@ -64,9 +66,15 @@ def read_run_record(path: Path) -> dict:
             f"{path}: expected integer (or '{FULL_SHOTS}') shots and an integer seed, got {record['shots']!r} "
             f"and {record['seed']!r}"
         )
+    if not isinstance(record["metrics"], dict):
+        raise UserError(f"{path}: metrics is {record['metrics']!r}, expected an object of metric values")
     absent = [metric for metric in METRICS if metric not in record["metrics"]]
     if absent:
         raise UserError(f"{path}: metrics lack {', '.join(absent)}")
+    for metric in METRICS:
+        value = record["metrics"][metric]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise UserError(f"{path}: metric {metric} is {value!r}, expected a number or null")
     return record
 
 

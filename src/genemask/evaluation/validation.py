@@ -98,6 +98,11 @@ def read_labelled(
             if len(row) != 2:
                 raise UserError(f"{where}: expected 2 {word}-separated fields, got {len(row)}")
             field_, label_text = row
+            if field_ != field_.strip() and " " not in field_.strip():
+                raise UserError(
+                    f"{where}: the sequence field has a space (or tab) before or after the sequence; expected "
+                    f"the sequence alone, or space-separated {k}-mers"
+                )
             sequence = (detokenize(field_, k, where) if " " in field_ else field_).upper()
             chars = np.frombuffer(sequence.encode("ascii", errors="replace"), dtype=np.uint8)
             if chars.size == 0 or not _ALPHABET[chars].all():

@@ -10,6 +10,7 @@ kept) and the train/valid split is decided by a hash of the chunk's sequence, so
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from genemask.atomic import atomic_dir
 from genemask.errors import UserError
+from genemask.genome.chunkstore import CHUNK_STORE_FORMAT
 from genemask.genome.fasta import NON_ACGT, encode, read_fasta
 
 MIN_LENGTH = 6
@@ -45,8 +47,10 @@ class ChunkingOptions:
             raise UserError(f"non_acgt must be 'split' or 'delete', got '{self.non_acgt}'")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise UserError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
-        if self.random_sampling_coverage < 0:
-            raise UserError(f"random_sampling_coverage must be >= 0, got {self.random_sampling_coverage}")
+        if not 0 <= self.random_sampling_coverage < math.inf:
+            raise UserError(
+                f"--random-sampling-coverage {self.random_sampling_coverage}: expected a finite number >= 0"
+            )
         if not 1 <= self.min_length <= self.max_length:
             raise UserError(f"need 1 <= min_length <= max_length, got {self.min_length}, {self.max_length}")
 
@@ -264,17 +268,26 @@ def chunk_genome(
                 is_valid = (split_hash % np.uint64(1_000_000)).astype(
                     np.float64
                 ) < options.valid_fraction * 1e6
-                for name, selected in (("train", unique & ~is_valid), ("valid", unique & is_valid)):
+                for split, selected in (("train", unique & ~is_valid), ("valid", unique & is_valid)):
                     chunk_starts = starts[selected]
                     genome_starts = chunk_starts if position_map is None else position_map[chunk_starts]
-                    writers[name].append(codes, chunk_starts, ends[selected], contig_id, genome_starts)
+                    writers[split].append(codes, chunk_starts, ends[selected], contig_id, genome_starts)
                 contig_rows.append((name, original_name, contig_length, n_acgt))
                 progress.update(contig_length)
         if not contig_rows:
             raise UserError(f"{fasta}: no contigs selected")
+        if counts["bases_acgt"] == 0:
+            raise UserError(
+                f"{fasta}: no A, C, G or T in the selected contigs (all N or gaps), expected a genome"
+            )
+        if counts["bases_kept"] + counts["bases_sampled"] == 0:
+            raise UserError(
+                f"{fasta}: no ACGT run of at least {options.min_length} nt, so no chunk; expected a genome"
+            )
         counts["bases_total"] = sum(row[2] for row in contig_rows)
         counts["bases_skipped"] = counts["bases_acgt"] - counts["bases_kept"] - counts["bases_duplicate"]
         summary = {
+            "format_version": CHUNK_STORE_FORMAT,
             "fasta": str(fasta),
             "options": options.__dict__,
             "contigs": len(contig_rows),
@@ -288,5 +301,5 @@ def chunk_genome(
             handle.write("name\toriginal_name\tlength\tbases_acgt\n")
             for row in contig_rows:
                 handle.write("\t".join(map(str, row)) + "\n")
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     return summary

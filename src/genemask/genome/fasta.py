@@ -19,8 +19,9 @@ import numpy as np
 from genemask.errors import UserError
 
 _BLOCK = 1 << 24
-# IUPAC nucleotide letters (upper case after folding); anything else in a sequence line is an error.
-_IUPAC = b"ACGTNRYSWKMBDHVU"
+# IUPAC DNA letters (upper case after folding); anything else in a sequence line is an error. RNA's U is
+# refused with a hint: counted as a gap it would silently cut every chunk and n-gram.
+_IUPAC = b"ACGTNRYSWKMBDHV"
 _UPPER = bytes.maketrans(bytes(range(97, 123)), bytes(range(65, 91)))
 _VALID = np.zeros(256, dtype=bool)
 _VALID[np.frombuffer(_IUPAC + b"-", dtype=np.uint8)] = True
@@ -100,6 +101,11 @@ def _finish_record(path: Path, name: str, line: int, parts: list[bytes]) -> np.n
     bad = np.flatnonzero(~_VALID[seq])
     if bad.size:
         char = chr(seq[bad[0]])
+        if char == "U":
+            raise UserError(
+                f"{path}: record '{name}' (header on line {line}), base {bad[0] + 1}: 'U' is RNA, expected "
+                f"DNA; convert U to T first, e.g. sed '/^>/!y/Uu/Tt/'"
+            )
         raise UserError(
             f"{path}: record '{name}' (header on line {line}), base {bad[0] + 1}: "
             f"unexpected character {char!r}, expected IUPAC nucleotide letters"
@@ -116,6 +122,7 @@ def read_fasta(path: str | Path, chromosomes: Iterable[str] | None = None) -> It
     wanted = None if chromosomes is None else set(chromosomes)
     found: set[str] = set()
     seen: dict[str, int] = {}
+    canonical_seen: dict[str, tuple[str, int]] = {}  # selected records by canonical name
     state = {"name": None, "line": 0, "lines_before": 0}
     parts: list[bytes] = []
 
@@ -174,6 +181,15 @@ def read_fasta(path: str | Path, chromosomes: Iterable[str] | None = None) -> It
                 )
             seen[name] = line
             state.update(name=name, line=line)
+            if selected():
+                canonical = canonical_name(name)
+                if canonical in canonical_seen:
+                    first, first_line = canonical_seen[canonical]
+                    raise UserError(
+                        f"{path}: line {line}: records '{first}' (line {first_line}) and '{name}' both name "
+                        f"{canonical}; expected one record per chromosome (rename or drop one)"
+                    )
+                canonical_seen[canonical] = (name, line)
             pos = end + 1
         rest = buffer[pos:]
         if state["name"] is None and rest.strip():

@@ -80,6 +80,13 @@ def load_ngram_vocabulary(
         table = pd.read_parquet(path, columns=["ngram", "n", "npmi"])
     except (OSError, ValueError, KeyError) as error:
         raise UserError(f"{path}: cannot read the n-gram table (columns ngram, n, npmi): {error}") from None
+    held = table.loc[table["npmi"].notna(), "n"]
     table = table[(table["n"] >= min_n) & (table["n"] <= max_n) & table["npmi"].notna()]
+    if table.empty:  # an empty vocabulary would silently mask single nucleotides
+        holds = f"n = {held.min()}..{held.max()}" if len(held) else "none"
+        raise UserError(
+            f"{path}: no n-gram with an NPMI of length {min_n}..{max_n} (pmi-vocab --min-n/--max-n); the table "
+            f"holds {holds}"
+        )
     top = table.sort_values(["npmi", "ngram"], ascending=[False, True], kind="stable").head(vocab_size)
     return NgramVocabulary.from_ngrams(top["ngram"].astype(str).tolist(), min_n, max_n)

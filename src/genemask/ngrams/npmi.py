@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genemask.atomic import atomic_file, check_output_dir
+from genemask.atomic import atomic_dir, atomic_file, check_output_dir
 from genemask.errors import UserError
 from genemask.ngrams.counting import MAX_N, NgramCounts, count_fasta, ngram_letters
 from genemask.ngrams.ranks import KmerRanking, write_kmer_ranks
@@ -220,19 +220,22 @@ def npmi_stage(
         raise UserError(f"--k: expected an integer in 2..{max_n} (--max-n), got {k}")
     if min_count < 1:
         raise UserError(f"--min-count: expected a positive integer, got {min_count}")
-    out = check_output_dir(out, "--out")
+    out = check_output_dir(out, "--out", whole=True)
     chromosomes = None if chromosomes is None else list(chromosomes)
     counts = count_fasta(fasta, max_n, chromosomes, threads)
     scores = score(counts, min_count)
     ranking = rank_kmers(scores, k)
+    if sum(counts.contigs.values()) == 0:
+        raise UserError(
+            f"{fasta}: no A, C, G or T in the selected contigs (all N or gaps), expected a genome"
+        )
     if ranking.n_ranked == 0:  # kmer_ranks.tsv would rank nothing, and its readers reject such a table
         raise UserError(
             f"--min-count {min_count}: no {k}-mer of {fasta} occurs that often; expected a lower threshold"
         )
-    out = Path(out)
-    write_kmer_ranks(ranking, out / RANKS_FILE)
-    write_table(scores, out / TABLE_FILE)
     summary = summarise(scores, ranking, fasta, chromosomes)
-    with atomic_file(out / SUMMARY_FILE) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    with atomic_dir(out) as tmp:  # all three files or none: an interrupted run never mixes old and new
+        write_kmer_ranks(ranking, tmp / RANKS_FILE)
+        write_table(scores, tmp / TABLE_FILE)
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
     return summary

@@ -165,5 +165,31 @@ def read_kmer_ranks(path: str | Path) -> KmerRanking:
             raise fail(index, f"npmi {fields[npmi_at]!r}: expected a number, or NA below the threshold")
     if not np.isfinite(npmi).any():
         raise UserError(f"{path}: no ranked k-mer: every npmi is NA, expected at least one number")
+    _check_rank_agrees(path, kmers, npmi, rank)
     order = np.argsort(_codes_of(kmers, k))
     return KmerRanking(k, count[order], npmi[order], rank[order])
+
+
+def _check_rank_agrees(path: Path, kmers: list[str], npmi: np.ndarray, rank: np.ndarray) -> None:
+    """The rank column must order the k-mers by NPMI, best first; those without NPMI share the worst rank."""
+    ranked = np.isfinite(npmi)
+    unranked = np.flatnonzero(~ranked)
+    worst_ranked = int(rank[ranked].max())
+    shared = int(rank[unranked].max()) if unranked.size else worst_ranked + 1
+    wrong = unranked[(rank[unranked] != shared) | (rank[unranked] <= worst_ranked)]
+    if wrong.size:
+        at = int(wrong[0])
+        raise UserError(
+            f"{path}: line {at + 2}: k-mer {kmers[at]} has no npmi but rank {rank[at]}; expected one rank shared "
+            f"by every k-mer without npmi, below the {worst_ranked} of the ranked ones"
+        )
+    rows = np.flatnonzero(ranked)
+    by_rank = rows[np.lexsort((-npmi[rows], rank[rows]))]
+    worse = np.flatnonzero(np.diff(npmi[by_rank]) > 0)
+    if worse.size:
+        better, after = int(by_rank[worse[0]]), int(by_rank[worse[0] + 1])
+        raise UserError(
+            f"{path}: line {after + 2}: k-mer {kmers[after]} (npmi {npmi[after]!r}, rank {rank[after]}) ranks "
+            f"below {kmers[better]} (npmi {npmi[better]!r}, rank {rank[better]}); the rank column contradicts "
+            f"the npmi column"
+        )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
+from genemask.genome.chunkstore import check_summary
 from genemask.evaluation.plotting import pyplot, save_png
 from genemask.ngrams.ranks import read_kmer_ranks
 
@@ -47,7 +48,7 @@ def _write_html(out: Path, title: str, body: str) -> None:
 
 def chunk_report(summary_path: Path, figure_out: Path, table_out: Path) -> None:
     """Chunk length histogram and the base accounting of the chunk store."""
-    summary = _read_json(summary_path)
+    summary = check_summary(_read_json(summary_path), summary_path)
     edges = np.array(summary["length_histogram"]["edges"])
     counts = np.array(summary["length_histogram"]["counts"])
     figure, axis = plt.subplots(figsize=(7, 3.5))

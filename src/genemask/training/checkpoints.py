@@ -269,7 +269,7 @@ def write_checkpoint(
         for rank, s in enumerate(rng_states)
         for name, tensor in s["tensors"].items()
     }
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, marker=False) as tmp:
         save_model(model, str(tmp / "model.safetensors"))
         save_file(optimizer_tensors, str(tmp / "optimizer.safetensors"))
         save_file(rng_tensors, str(tmp / "rng.safetensors"))

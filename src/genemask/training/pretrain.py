@@ -301,6 +301,9 @@ def _plan(config: PretrainConfig, dist: Distributed) -> tuple[StepLayout, np.nda
     c = config
     train = ChunkStore.open(c.chunks, "train")
     valid = ChunkStore.open(c.chunks, "valid")
+    train.require_tokens(c.k)
+    if len(valid):
+        valid.require_tokens(c.k)
     train_lengths, valid_lengths = token_lengths(train.lengths, c.k), token_lengths(valid.lengths, c.k)
     check_fits(train_lengths, f"{c.chunks}/train")
     check_fits(valid_lengths, f"{c.chunks}/valid")
