@@ -464,7 +464,10 @@ def test_tables_put_ours_beside_the_published_columns(tmp_path):
     assert "27-task mean (published)** |  |  | 65.17 |" in markdown
     assert "EMP (Yeast) H3: training set subsampled" in markdown
     # DNABERT-2 scores Covid by F1: the table says so and shows ours in it
-    assert "- Virus (Covid): the DNABERT-2 paper reports macro_f1 x 100; ours: tiny_random_60 70.00 ± 0.00" in markdown
+    assert (
+        "- Virus (Covid): the DNABERT-2 paper reports macro_f1 x 100; ours: tiny_random_60 70.00 ± 0.00"
+        in markdown
+    )
     tests = pd.read_csv(tmp_path / "tables/gue_tests.csv")
     row = tests.iloc[0]
     assert (row.model, row.baseline, row.comparison, row.n_pairs) == (

@@ -12,8 +12,8 @@ import pandas as pd
 
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
-from genemask.genome.chunkstore import check_summary
 from genemask.evaluation.plotting import pyplot, save_png
+from genemask.genome.chunkstore import check_summary
 from genemask.ngrams.ranks import read_kmer_ranks
 
 plt = pyplot()
