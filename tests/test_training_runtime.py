@@ -140,8 +140,8 @@ def test_the_job_layout_is_checked_with_the_numbers():
 def test_the_launcher_runs_one_process_per_gpu_and_one_launch_per_node():
     assert launch_prefix(0, 1) == launch_prefix(1, 1) == "genemask"
     assert launch_prefix(8, 1) == "genemask torchrun --standalone --nproc-per-node 8 -m genemask"
-    multi = launch_prefix(4, 2)
-    assert multi.startswith("srun --nodes 2 --ntasks-per-node 1 ")
+    multi = launch_prefix(4, 2, 32)
+    assert multi.startswith("srun --nodes 2 --ntasks-per-node 1 --gpus-per-node 4 --cpus-per-task 32 ")
     assert "genemask torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d" in multi
     assert '--rdzv-endpoint "$(hostname):$((29500 + SLURM_JOB_ID % 10000))" -m genemask' in multi
 

@@ -305,10 +305,10 @@ def pretrain_job_layout(resources):
     return pretrain_layout(resources, config["pretrain"], "pretrain_model resources")
 
 
-def pretrain_launcher(wildcards, resources):
+def pretrain_launcher(wildcards, threads, resources):
     """One process per GPU of the job: `genemask torchrun` (DDP, keeping exit 75) when it has more than one, one
     launch per node (srun, c10d rendezvous) when it spans several."""
-    return launch_prefix(*pretrain_job_layout(resources))
+    return launch_prefix(*pretrain_job_layout(resources), threads)
 
 
 def pretrain_rank_cpus(threads, resources):

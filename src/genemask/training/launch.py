@@ -64,13 +64,15 @@ def pretrain_layout(
     return gpus // nodes if gpus else 0, nodes
 
 
-def launch_prefix(gpus_per_node: int, nodes: int) -> str:
-    """The command that starts `genemask pretrain ...` on every GPU of the job (what precedes `pretrain`)."""
+def launch_prefix(gpus_per_node: int, nodes: int, cpus_per_node: int = 1) -> str:
+    """The command that starts `genemask pretrain ...` on every GPU of the job (what precedes `pretrain`). The
+    plugin strips SLURM's step settings from the environment, so srun is told each node's GPUs and CPUs."""
     if nodes > 1:
         # The job's shell command runs in the batch script, which SLURM starts on the job's first node.
         first_host, port = "$(hostname)", f"$(({RENDEZVOUS_PORT} + SLURM_JOB_ID % 10000))"
         return (
-            f"srun --nodes {nodes} --ntasks-per-node 1 --kill-on-bad-exit=0"
+            f"srun --nodes {nodes} --ntasks-per-node 1 --gpus-per-node {gpus_per_node}"
+            f" --cpus-per-task {cpus_per_node} --kill-on-bad-exit=0"
             f" genemask torchrun --nnodes {nodes} --nproc-per-node {gpus_per_node}"
             f' --rdzv-backend c10d --rdzv-id "$SLURM_JOB_ID" --rdzv-endpoint "{first_host}:{port}" -m genemask'
         )
