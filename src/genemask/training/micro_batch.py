@@ -68,6 +68,7 @@ def choose_geometry(
     the fitted micro-batch on CUDA (the same on every process: the most micro-batches any process needs)."""
     if config.batch_size != "auto" or device.type != "cuda":
         return batch_geometry(config.global_batch, dist.world, config.micro_batch_cap)
+    batch_geometry(config.global_batch, dist.world, config.global_batch)  # at least one sequence per process
     accum = fewest_micro_batches(
         config.global_batch, dist.world, lambda size: fits(module, vocab_size, device, size, longest)
     )
