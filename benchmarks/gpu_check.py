@@ -301,7 +301,7 @@ def throughput(preset: str, device_type: str, plan: Plan) -> dict:
 
     # The only direct imports from genemask.training: this section builds models and batches in-process.
     # Everything else (pretraining, resume, fine-tuning, DDP) goes through the `genemask` CLI in subprocesses.
-    from genemask.training.data import LengthBuckets, padding_waste, token_lengths
+    from genemask.training.data import GlobalBatches, padding_waste, split_global_batch, token_lengths
     from genemask.training.models import build_model, count_parameters, model_config, training_flops_per_token
 
     device = torch.device(device_type)
@@ -312,7 +312,9 @@ def throughput(preset: str, device_type: str, plan: Plan) -> dict:
     n_batches = len(chunks) // plan.batch_size
     plain_rows = np.random.default_rng(1).permutation(len(chunks))[: n_batches * plan.batch_size]
     plain_rows = plain_rows.reshape(-1, plan.batch_size)
-    bucketed_rows = LengthBuckets(lengths, plan.batch_size, seed=1).epoch(0)
+    # one global batch of every chunk, cut into micro-batches by length as pretraining cuts its global batches
+    whole = GlobalBatches(lengths, n_batches * plan.batch_size, seed=1).epoch(0)[0]
+    bucketed_rows = np.stack(split_global_batch(whole, 1, n_batches, 0))
     plain = bench.collate_batches(chunks, plain_rows, pad_to=512)
     bucketed = bench.collate_batches(chunks, bucketed_rows, pad_to=8)
     if cuda:
