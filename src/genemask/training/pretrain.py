@@ -116,8 +116,9 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     batches, train_lengths, valid_lengths, run_fingerprint = _plan(c)
     model = build_model(c.preset, c.k, c.seed, c.dropout).to(device)
     module: torch.nn.Module = SparseMLMLoss(model)  # the forward pass: masked-LM loss sum and correct count
-    longest = int(train_lengths.max())
-    geometry = choose_geometry(c, module, model.config.vocab_size, device, dist, longest, log)
+    geometry = choose_geometry(
+        c, module, model.config.vocab_size, device, dist, int(train_lengths.max()), log
+    )
     layout = StepLayout(batches, geometry.accum, dist.world)
     if dist.world > 1:
         module = DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
@@ -129,10 +130,11 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     scheduler = linear_schedule(optimizer, c.warmup_steps, c.steps)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     train_collator = train_collate(c, len(train_lengths))
-    eval_size = geometry.largest_micro_batch
-    eval_set = _eval_set(c, dist, valid_lengths, eval_size)
+    eval_keys = eval_batches(valid_lengths, c.eval_chunks, geometry.largest_micro_batch, c.seed)
+    eval_keys = eval_keys[dist.rank :: dist.world]  # this process's share
+    eval_set = _eval_set(c, eval_keys)
     curriculum = curriculum_for(c)  # time-variant strategies: which component each step uses
-    curriculum_eval_sets = _component_eval_sets(c, dist, valid_lengths, eval_size, curriculum)
+    curriculum_eval_sets = _component_eval_sets(c, eval_keys, curriculum)
 
     # --- resume from the newest intact checkpoint, or seed a new run
     resumed, progress = _resume(
@@ -142,7 +144,7 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     epoch, within = layout.position(progress.step)
     log(
         f"pretrain {c.preset} / {c.strategy}: {c.steps} steps of {c.global_batch} sequences "
-        f"(micro-batches of up to {eval_size} x {layout.accum} accumulation x {dist.world} processes) on {device}; "
+        f"(micro-batches of up to {geometry.largest_micro_batch} x {layout.accum} accumulation x {dist.world} processes) on {device}; "
         + (f"resumed from {resumed.path} at epoch {epoch}, step {within} of {layout.steps_per_epoch}"
            if resumed else "new run"),
         flush=True,
@@ -320,17 +322,10 @@ def _plan(config: PretrainConfig) -> tuple[GlobalBatches, np.ndarray, np.ndarray
     return batches, train_lengths, valid_lengths, run_fingerprint
 
 
-def _eval_set(
-    config: PretrainConfig,
-    dist: Distributed,
-    valid_lengths: np.ndarray,
-    batch_size: int,
-    collator: MLMCollator | None = None,
-) -> list[dict]:
-    """Validation batches, collated once: fixed chunks, fixed masks (epoch 0, `eval_strategy` unless a collator
-    is given)."""
+def _eval_set(config: PretrainConfig, keys: list, collator: MLMCollator | None = None) -> list[dict]:
+    """This process's validation batches (`keys`), collated once: fixed chunks, fixed masks (epoch 0,
+    `eval_strategy` unless a collator is given)."""
     c = config
-    keys = eval_batches(valid_lengths, c.eval_chunks, batch_size, c.seed)[dist.rank :: dist.world]
     dataset = ChunkTokens(c.chunks, "valid", c.k)
     if collator is None:
         reads = registry.get(c.eval_strategy).reads
@@ -342,19 +337,12 @@ def _eval_set(
 
 
 def _component_eval_sets(
-    config: PretrainConfig,
-    dist: Distributed,
-    valid_lengths: np.ndarray,
-    batch_size: int,
-    curriculum: Curriculum | None,
+    config: PretrainConfig, keys: list, curriculum: Curriculum | None
 ) -> dict[str, list[dict]]:
     """The validation batches under each component's masks, for a curriculum that validates under the active
     masking (cm-gems); none otherwise."""
     maskers = component_eval_maskers(config, curriculum)
-    return {
-        name: _eval_set(config, dist, valid_lengths, batch_size, MLMCollator(m))
-        for name, m in maskers.items()
-    }
+    return {name: _eval_set(config, keys, MLMCollator(m)) for name, m in maskers.items()}
 
 
 def _open_tensorboard(config: PretrainConfig, dist: Distributed, step: int):
