@@ -12,16 +12,21 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 
+PUBLISHED_MICRO_BATCH = 10  # sequences per GPU in the published run (docs/method.md section 5)
+
+
 def study_batch() -> tuple[int, int]:
-    """The study's micro-batch and global batch (config/config.yaml's pretrain.batch_size x gradient_accumulation)."""
+    """The published micro-batch, and the study's global batch (config/config.yaml's pretrain.global_batch); the
+    study itself fits its micro-batch to the GPU (`batch_size: auto`), timed separately."""
     pretrain = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["pretrain"]
-    return int(pretrain["batch_size"]), int(pretrain["batch_size"]) * int(pretrain["gradient_accumulation"])
+    micro = pretrain["batch_size"]
+    return (PUBLISHED_MICRO_BATCH if micro == "auto" else int(micro)), int(pretrain["global_batch"])
 
 
 @dataclass(frozen=True)
 class Plan:
     presets: tuple[str, ...] = ("dnabert", "logo")
-    micro_batch: int = 10  # the study's (config/config.yaml)
+    micro_batch: int = PUBLISHED_MICRO_BATCH
     global_batch: int = (
         1000  # the study's; the `auto` runs use it, so that auto's accumulation is the real one
     )

@@ -30,7 +30,13 @@ from genemask.genome.chunkstore import ChunkStore
 from genemask.masking.collator import MLMCollator
 from genemask.masking.strategies import Masker
 from genemask.masking.tokenizer import codes_to_token_ids
-from genemask.training.data import LengthBuckets, WithMaskedPositions, padding_waste, token_lengths
+from genemask.training.data import (
+    GlobalBatches,
+    WithMaskedPositions,
+    padding_waste,
+    split_global_batch,
+    token_lengths,
+)
 from genemask.training.models import (
     build_model,
     count_parameters,
@@ -176,7 +182,9 @@ def main() -> None:
     n_batches = len(chunks) // batch_size
     shuffled = np.random.default_rng(1).permutation(len(chunks))[: n_batches * batch_size]
     plain_rows = shuffled.reshape(-1, batch_size)
-    bucketed_rows = LengthBuckets(lengths, batch_size, seed=1).epoch(0)
+    # one global batch of every chunk, cut into micro-batches by length as pretraining cuts its global batches
+    whole = GlobalBatches(lengths, n_batches * batch_size, seed=1).epoch(0)[0]
+    bucketed_rows = np.stack(split_global_batch(whole, 1, n_batches, 0))
     plain = collate_batches(chunks, plain_rows, pad_to=512)
     bucketed = collate_batches(chunks, bucketed_rows, pad_to=8)
     if device.type == "cuda":

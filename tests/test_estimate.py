@@ -175,7 +175,7 @@ def test_demo_plan_with_measured_throughput(demo_jobs: list[Job], tmp_path: Path
     costs = {cost.rule: cost for cost in estimate(demo_jobs, config, rates)}
 
     p = config["pretrain"]
-    tokens = p["steps"][0] * p["batch_size"] * p["gradient_accumulation"] * mean_chunk_tokens(6)
+    tokens = p["steps"][0] * p["global_batch"] * mean_chunk_tokens(6)
     evals = p["steps"][0] // p["eval_every"] * p["eval_chunks"] * mean_chunk_tokens(6)
     per_job = PRETRAIN_OVERHEAD_S + tokens / 50_000 + evals / (3 * 50_000)
     assert costs["pretrain_model"].gpu_hours == pytest.approx(counts["pretrain_model"] * per_job / 3600)

@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -30,14 +31,16 @@ from genemask.masking.strategies import Masker
 from genemask.training.checkpoints import checkpoint_damage, list_checkpoints
 from genemask.training.data import (
     ChunkTokens,
-    LengthBuckets,
+    GlobalBatches,
     StepLayout,
     WithMaskedPositions,
     eval_batches,
     padding_waste,
+    split_global_batch,
     token_lengths,
 )
 from genemask.training.pretrain import EXIT_RESUMABLE, PretrainConfig, pretrain
+from genemask.training.settings import batch_geometry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -325,29 +328,76 @@ def test_final_model_and_metrics(reference):
     assert all(np.isfinite(float(r["train_loss"])) for r in rows)
 
 
-def test_two_processes_train_like_one_with_the_same_global_batch(chunks, tmp_path):
-    """torchrun with 2 CPU processes (gloo) x 1 micro-batch = 1 process x 2 micro-batches, up to float rounding.
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def launch_nodes(config: PretrainConfig, port: int) -> list[subprocess.Popen]:
+    """Two "nodes" of one process each on this machine, as the workflow launches several nodes: one
+    `genemask torchrun` per node meeting at a c10d rendezvous (gloo on CPU)."""
+    rendezvous = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d"]
+    rendezvous += ["--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test", "--max-restarts", "0"]
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "genemask",
+                "torchrun",
+                *rendezvous,
+                "--node-rank",
+                str(node),
+                "-m",
+                "genemask",
+                "pretrain",
+                *cli_args(config),
+                "--dropout",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=CLI_ENV,
+            cwd=REPO,
+            start_new_session=True,
+        )  # fmt: skip
+        for node in (0, 1)
+    ]
+
+
+@pytest.mark.parametrize("multi_node_resume", [False])  # True (two launches again): 2.5 min, run by hand
+def test_two_nodes_train_like_one_process_and_resume_after_sigterm(chunks, tmp_path, multi_node_resume):
+    """Two nodes x 1 process (micro-batches of up to 4) = 1 process x 2 micro-batches, up to float rounding: the
+    sequences of each step depend on the global batch alone. SIGTERM to one node's launcher checkpoints both
+    nodes, and both launchers exit 75 through torchrun; one process (or, by hand, both launched again) finishes
+    the run like one process.
 
     Dropout off: its random draws are per process, so they differ by design."""
     single = make_config(chunks, tmp_path / "one", dropout=0.0, steps=8, checkpoint_every=100)
     assert pretrain(single) == 0
     double = make_config(chunks, tmp_path / "two", dropout=0.0, steps=8, checkpoint_every=100)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    result = subprocess.run(
-        [*torchrun, "-m", "genemask", "pretrain", *cli_args(double), "--dropout", "0"],
-        capture_output=True,
-        text=True,
-        env=CLI_ENV,
-        cwd=REPO,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "(4 x 1 accumulation x 2 processes)" in result.stdout
+    first, second = launch_nodes(double, free_port())
+    started = "".join(wait_for_step(first, 2))
+    first.send_signal(signal.SIGTERM)  # to the launcher: torchrun passes it on to its worker
+    outputs = [process.communicate(timeout=300)[0] for process in (first, second)]
+    assert [first.returncode, second.returncode] == [EXIT_RESUMABLE] * 2, outputs
+    assert "(micro-batches of up to 4 x 1 accumulation x 2 processes)" in started
+    stopped = [step for step, _ in list_checkpoints(double.checkpoint_dir)]
+    assert len(stopped) == 1 and 2 <= stopped[0] < 8, (stopped, outputs[0])
+    if multi_node_resume:
+        resumed = launch_nodes(double, free_port())
+        outputs = [process.communicate(timeout=300)[0] for process in resumed]
+        assert [process.returncode for process in resumed] == [0, 0], outputs
+        assert f"resumed from {double.checkpoint_dir / f'step-{stopped[0]:08d}'}" in outputs[0]
+    else:  # the checkpoint does not depend on the layout: one process continues it
+        assert pretrain(replace(double, dropout=0.0)) == 0
     ours, theirs = load_file(double.out / "model.safetensors"), load_file(single.out / "model.safetensors")
     for name in theirs:
         torch.testing.assert_close(ours[name], theirs[name], rtol=0, atol=1e-5, msg=name)
     trainer = json.loads((double.checkpoint_dir / "step-00000008" / "trainer.json").read_text())
-    assert trainer["world_size"] == 2 and trainer["accum"] == 1
+    assert trainer["world_size"] == (2 if multi_node_resume else 1)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -432,36 +482,37 @@ def test_time_variant_runs_need_their_components_masks(chunks, component_masks, 
 # Batches
 
 
-def test_length_buckets_partition_each_epoch_deterministically():
+def test_global_batches_partition_each_epoch_deterministically():
     rng = np.random.default_rng(0)
     lengths = token_lengths(published_lengths(rng, 1003), 6)
-    buckets = LengthBuckets(lengths, batch_size=10, seed=5, bucket_batches=8)
-    epoch0, epoch1 = buckets.epoch(0), buckets.epoch(1)
-    assert epoch0.shape == (100, 10)
+    batches = GlobalBatches(lengths, global_batch=100, seed=5)
+    epoch0, epoch1 = batches.epoch(0), batches.epoch(1)
+    assert epoch0.shape == (10, 100)
     assert len(np.unique(epoch0)) == 1000  # no chunk twice; 3 sit the epoch out
-    assert np.array_equal(epoch0, LengthBuckets(lengths, 10, 5, 8).epoch(0))
+    assert np.array_equal(epoch0, GlobalBatches(lengths, 100, 5).epoch(0))
     assert not np.array_equal(epoch0, epoch1)
-    assert not np.array_equal(epoch0, LengthBuckets(lengths, 10, 6, 8).epoch(0))
+    assert not np.array_equal(epoch0, GlobalBatches(lengths, 100, 6).epoch(0))
+    assert all(np.all(np.diff(lengths[row]) >= 0) for row in epoch0)  # sorted by length within a step
 
 
-def test_padding_waste_is_under_ten_percent_on_published_lengths():
+def test_padding_waste_is_small_on_published_lengths():
     rng = np.random.default_rng(0)
     lengths = token_lengths(published_lengths(rng, 50_000), 6)
-    bucketed = padding_waste(LengthBuckets(lengths, 10, 0).epoch(0), lengths)
-    unbucketed = padding_waste(rng.permutation(50_000).reshape(-1, 10), lengths)
-    assert bucketed < 0.03 < 0.2 < unbucketed
+    epoch = GlobalBatches(lengths, 1000, 0).epoch(0)
+    sorted_micro = [m for row in epoch for rank in range(8) for m in split_global_batch(row, 8, 13, rank)]
+    unsorted = list(rng.permutation(50_000).reshape(-1, 10))
+    assert padding_waste(sorted_micro, lengths) < 0.03 < 0.2 < padding_waste(unsorted, lengths)
     # Brute force: pad each batch to its longest, rounded up to a multiple of 8.
-    batches = LengthBuckets(lengths, 10, 0).epoch(3)[:50]
-    padded = sum(10 * (-(-max(lengths[b]) // 8) * 8) for b in batches)
-    assert padding_waste(batches, lengths) == pytest.approx(
-        1 - sum(lengths[b].sum() for b in batches) / padded
+    padded = sum(len(b) * (-(-max(lengths[b]) // 8) * 8) for b in sorted_micro[:50])
+    assert padding_waste(sorted_micro[:50], lengths) == pytest.approx(
+        1 - sum(lengths[b].sum() for b in sorted_micro[:50]) / padded
     )
 
 
 def test_padding_waste_matches_the_collated_batches(chunks):
     dataset = ChunkTokens(chunks, "train", 6)
     lengths = token_lengths(dataset.store.lengths, 6)
-    batches = LengthBuckets(lengths, 4, 0, bucket_batches=4).epoch(0)
+    batches = split_global_batch(GlobalBatches(lengths, 48, 0).epoch(0)[0], 1, 12, 0)
     collate = WithMaskedPositions(MLMCollator(Masker("random")))
     collated = [collate([dataset[(0, int(i))] for i in row]) for row in batches]
     real = sum(int(b["attention_mask"].sum()) for b in collated)
@@ -473,12 +524,10 @@ def test_padding_waste_matches_the_collated_batches(chunks):
         assert int((flat != -100).sum()) == len(batch["masked_index"])
 
 
-def test_step_layout_resumes_without_replay_and_ignores_device_count():
+def test_step_layout_resumes_without_replay_and_ignores_device_count_and_micro_batch():
     lengths = token_lengths(np.random.default_rng(0).integers(6, 512, 203), 6)
-    buckets = LengthBuckets(lengths, batch_size=4, seed=1, bucket_batches=4)
-    one = StepLayout(buckets, accum=4, world=1)
-    two = StepLayout(buckets, accum=2, world=2)
-    assert one.steps_per_epoch == two.steps_per_epoch == 50 // 4
+    batches = GlobalBatches(lengths, global_batch=15, seed=1)
+    one = StepLayout(batches, accum=4, world=1)  # micro-batches of 3 or 4
     steps = 3 * one.steps_per_epoch + 2  # across epoch boundaries
 
     def take(iterator, n):
@@ -487,11 +536,15 @@ def test_step_layout_resumes_without_replay_and_ignores_device_count():
     from_start = take(one.rank_batches(0, 0), 4 * steps)
     resumed = take(one.rank_batches(17, 0), 4 * (steps - 17))
     assert resumed == from_start[4 * 17 :]
-    rank0, rank1 = take(two.rank_batches(0, 0), 2 * steps), take(two.rank_batches(0, 1), 2 * steps)
-    for step in range(steps):
-        global_one = sorted(map(tuple, from_start[4 * step : 4 * step + 4]))
-        global_two = sorted(map(tuple, rank0[2 * step : 2 * step + 2] + rank1[2 * step : 2 * step + 2]))
-        assert global_one == global_two
+    for world, accum in ((1, 1), (1, 15), (2, 2), (4, 1), (5, 3)):
+        layout = StepLayout(batches, accum, world)
+        ranks = [take(layout.rank_batches(0, rank), accum * steps) for rank in range(world)]
+        for step in range(steps):
+            global_one = sorted(pair for micro in from_start[4 * step : 4 * step + 4] for pair in micro)
+            ours = [micro for rank in ranks for micro in rank[accum * step : accum * (step + 1)]]
+            assert sorted(pair for micro in ours for pair in micro) == global_one, (world, accum, step)
+            sizes = [len(micro) for micro in ours]
+            assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
     epochs = {epoch for batch in from_start for epoch, _ in batch}
     assert epochs == {0, 1, 2, 3}
 
@@ -509,8 +562,10 @@ def test_eval_batches_are_a_fixed_subset(chunks):
 def test_bad_inputs_are_user_errors(chunks, tmp_path):
     with pytest.raises(UserError, match="fewer than one global batch"):
         pretrain(make_config(chunks, tmp_path, global_batch=400, batch_size=4))
-    with pytest.raises(UserError, match="not a multiple of --batch-size"):
-        make_config(chunks, tmp_path, global_batch=10, batch_size=4)
+    with pytest.raises(
+        UserError, match="global batch 10 cannot be split over 8 processes in micro-batches of at most 1"
+    ):
+        batch_geometry(10, 8, 1)
     with pytest.raises(UserError, match="missing"):
         pretrain(make_config(tmp_path / "nowhere", tmp_path))
     long = write_chunk_store(tmp_path / "long", {"train": np.array([600, 10]), "valid": np.array([10])})

@@ -36,7 +36,7 @@ def _mini_config() -> dict:
         "keep_weights_every": 2,
         "warmup_steps": 1,
         "batch_size": 4,
-        "gradient_accumulation": 1,
+        "global_batch": 4,
         "eval_chunks": 4,
         "eval_every": 2,
         "checkpoint_every": 2,

@@ -7,6 +7,7 @@ workflow/, config/ and slurm/ under tmp_path, so it never touches the repository
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -107,6 +108,8 @@ def test_profile_sets_retries_and_resources_that_grow_with_attempts() -> None:
         assert at_attempt(defaults[key], 1) > 0
         assert at_attempt(defaults[key], 2) > at_attempt(defaults[key], 1), key
     for rule, resources in profile["set-resources"].items():
+        if rule == "pretrain_model":  # resumes from its checkpoint: the same request every attempt
+            continue
         for key in ("mem_mb", "runtime"):
             for task in ("prom_core_all", "emp_H3", "virus_covid"):
                 if key in resources:
@@ -114,6 +117,31 @@ def test_profile_sets_retries_and_resources_that_grow_with_attempts() -> None:
                         rule,
                         key,
                     )
+
+
+def test_pretraining_asks_the_same_for_every_attempt_and_resumes_through_them() -> None:
+    resources = load_profile()["set-resources"]["pretrain_model"]
+    assert isinstance(resources["runtime"], int) and isinstance(resources["mem_mb"], int)
+    assert resources["nodes"] == 1  # a multi-GPU job stays on one node unless asked otherwise
+    rule = (REPO / "workflow" / "rules" / "pretrain.smk").read_text()
+    assert "retries: PRETRAIN_RETRIES" in rule
+    assert (
+        "PRETRAIN_RETRIES = None if workflow.local_exec else 10"
+        in (REPO / "workflow/rules/common.smk").read_text()
+    )
+
+
+def test_a_fine_tuning_group_asks_at_most_the_site_maximum() -> None:
+    """Snakemake sums the runtimes of a group's jobs (one GPU slot a job: one after another); each run's
+    runtime is capped so that the group's sum stays within 1,440 minutes at every attempt."""
+    profile = load_profile()
+    groups = dict(item.split("=") for item in profile["group-components"])
+    assert profile["resources"] == ["gpu_slot=1"] and profile["set-resource-scopes"] == ["gpu_slot=local"]
+    for rule, group in (("finetune_model", "finetune"), ("gue_finetune", "gue")):
+        resources = profile["set-resources"][rule]
+        assert resources["gpu_slot"] == 1
+        for attempt, task in itertools.product((1, 2, 3, 10), ("prom_core_all", "virus_covid")):
+            assert 0 < int(groups[group]) * at_attempt(resources["runtime"], attempt, task) <= 1440
 
 
 def test_profile_gives_gpus_to_gpu_rules_and_threads_to_cpu_rules() -> None:
@@ -134,6 +162,16 @@ def test_profile_names_only_rules_of_the_workflow(workflow_copy: Path) -> None:
     named = set(profile["set-resources"]) | set(profile["set-threads"])
     unknown = named - workflow_rules(workflow_copy)
     assert not unknown, f"slurm/config.yaml names rules the workflow does not have: {sorted(unknown)}"
+
+
+def test_a_batch_that_cannot_be_split_stops_at_parse_time(workflow_copy: Path) -> None:
+    done = snakemake(
+        *("--profile", "slurm", "--cores", "32", "--configfile", DEMO_CONFIG, "--dry-run"),
+        *("--set-resources", "pretrain_model:gpu=32"),
+        cwd=workflow_copy,
+    )
+    assert done.returncode != 0
+    assert "global batch 16 cannot be split over 32 processes in micro-batches of at most 8" in done.stderr
 
 
 def test_snakemake_accepts_the_profile(workflow_copy: Path) -> None:

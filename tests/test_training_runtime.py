@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import random
 import signal
@@ -10,7 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from genemask.commands.torchrun import exit_status
 from genemask.errors import UserError
+from genemask.training.launch import launch_prefix, pretrain_layout, profile_resources
+from genemask.training.micro_batch import fewest_micro_batches
 from genemask.training.optim import linear_schedule, make_optimizer
 from genemask.training.runtime import (
     Distributed,
@@ -21,6 +26,7 @@ from genemask.training.runtime import (
     stop_deadline,
     torch_settings,
 )
+from genemask.training.settings import BatchGeometry
 
 
 def test_devices(capsys):
@@ -105,3 +111,75 @@ def test_linear_schedule(from_zero, expected):
         optimizer.step()
         scheduler.step()
     assert rates == pytest.approx([2.0 * f for f in expected])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Launching on a job's GPUs and nodes
+
+
+STUDY = {"global_batch": 1000, "batch_size": "auto"}
+MULTI_NODE = {"mpi": "srun", "tasks": 2, "tasks_per_gpu": 0}
+
+
+def test_the_job_layout_is_checked_with_the_numbers():
+    assert pretrain_layout({}, STUDY, "profile") == (0, 1)  # a CPU job
+    assert pretrain_layout({"gpu": 8, "nodes": 1}, STUDY, "profile") == (8, 1)
+    assert pretrain_layout({"gpu": 16, "nodes": 2, **MULTI_NODE}, STUDY, "profile") == (8, 2)
+    assert pretrain_layout({"gpu": 32, "nodes": 4, **MULTI_NODE, "tasks": 4}, STUDY, "p") == (8, 4)
+    with pytest.raises(UserError, match="profile: gpu 12 .* not the same number on each of 8 nodes"):
+        pretrain_layout({"gpu": 12, "nodes": 8, **MULTI_NODE, "tasks": 8}, STUDY, "profile")
+    with pytest.raises(UserError, match="nodes 2 needs mpi: srun, tasks: 2, tasks_per_gpu: 0"):
+        pretrain_layout({"gpu": 16, "nodes": 2}, STUDY, "profile")
+    with pytest.raises(UserError, match="batch_size 1: global batch 20 cannot be split over 16 processes"):
+        pretrain_layout({"gpu": 16}, {"global_batch": 20, "batch_size": 1}, "profile")
+    assert pretrain_layout({"gpu": 16}, {"global_batch": 16, "batch_size": "auto"}, "profile") == (16, 1)
+    with pytest.raises(UserError, match="global batch 8 cannot be split over 16 processes"):
+        pretrain_layout({"gpu": 16}, {"global_batch": 8, "batch_size": "auto"}, "profile")
+    with pytest.raises(UserError, match="gpu 'two': expected a whole number >= 0"):
+        pretrain_layout({"gpu": "two"}, STUDY, "profile")
+
+
+def test_the_launcher_runs_one_process_per_gpu_and_one_launch_per_node():
+    assert launch_prefix(0, 1) == launch_prefix(1, 1) == "genemask"
+    assert launch_prefix(8, 1) == "genemask torchrun --standalone --nproc-per-node 8 -m genemask"
+    multi = launch_prefix(4, 2, 32)
+    assert multi.startswith("srun --nodes 2 --ntasks-per-node 1 --gpus-per-node 4 --cpus-per-task 32 ")
+    assert "genemask torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d" in multi
+    assert '--rdzv-endpoint "$(hostname):$((29500 + SLURM_JOB_ID % 10000))" -m genemask' in multi
+
+
+def test_profile_resources_are_capped_like_snakemake_caps_them(tmp_path):
+    profile = tmp_path / "config.yaml"
+    profile.write_text(
+        "resources: [gpu=4, gpu_slot=1]\nset-resources:\n  pretrain_model:\n    gpu: 8\n    nodes: 1\n"
+        "    runtime: 1440\n"
+    )
+    assert profile_resources(tmp_path) == {"gpu": 4, "nodes": 1, "runtime": 1440}
+    assert profile_resources(profile, "finetune_model") == {}
+
+
+def test_a_checkpointed_stop_keeps_its_exit_status_through_torchrun():
+    assert exit_status([75]) == exit_status([75, -15]) == exit_status([1, 75]) == 75
+    assert exit_status([1]) == exit_status([-9, 1]) == 1
+
+
+def test_the_fitted_accumulation_is_the_fewest_whose_micro_batches_fit():
+    for global_batch, world, fitting in itertools.product(
+        (1, 7, 16, 100, 1000), (1, 2, 8), (1, 3, 10, 64, 2000)
+    ):
+        if world > global_batch:
+            continue
+        tried: list[int] = []
+
+        def fits(size, tried=tried, fitting=fitting):
+            tried.append(size)
+            return size <= fitting
+
+        accum = fewest_micro_batches(global_batch, world, fits)
+        sizes = [
+            BatchGeometry(global_batch, world, a).largest_micro_batch
+            for a in range(1, global_batch // world + 1)
+        ]
+        expected = next((a for a, size in enumerate(sizes, 1) if size <= fitting), global_batch // world)
+        assert accum == expected, (global_batch, world, fitting)
+        assert len(tried) <= max(1, math.ceil(math.log2(max(1, global_batch // world)))) + 1

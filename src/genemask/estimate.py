@@ -295,7 +295,7 @@ def model_preset(name: str, config: dict) -> str:
 def pretrain_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]:
     p, k = config["pretrain"], config["masking"]["k"]
     preset, steps = job.wildcards["arch"], int(job.wildcards["steps"])
-    tokens = steps * p["batch_size"] * p["gradient_accumulation"] * mean_chunk_tokens(k)
+    tokens = steps * p["global_batch"] * mean_chunk_tokens(k)
     evals = -(-steps // p["eval_every"])
     eval_tokens = evals * p["eval_chunks"] * mean_chunk_tokens(k)
     rate = rates.tokens_per_second[preset]
@@ -445,7 +445,7 @@ def assumptions_text(rates: Rates, config: dict) -> list[str]:
     notes = [note for note in rates.notes if note.split(":", 1)[0] in used]
     lines = [f"GPU: {rates.gpu}; pretraining rates per preset:", *(f"  {note}" for note in notes)]
     lines.append(
-        f"pretraining: steps x {p['batch_size'] * p['gradient_accumulation']} sequences x "
+        f"pretraining: steps x {p['global_batch']} sequences x "
         f"{mean_chunk_tokens(config['masking']['k']):.1f} tokens (assumed: the published chunk-length law), "
         f"validation forward passes, + {PRETRAIN_OVERHEAD_S:.0f} s per job (assumed)"
     )

@@ -13,6 +13,8 @@ from genemask.errors import UserError
 from genemask.evaluation.settings import finetune_regime as regime_for_shots
 from genemask.evaluation.tasks import TASKS
 from genemask.masking import registry
+from genemask.training.launch import launch_prefix, pretrain_layout
+from genemask.training.settings import rank_cpus
 
 
 def _config_source():
@@ -190,8 +192,7 @@ RUN_SETTINGS = (
     "eps",
     "weight_decay",
     "warmup_steps",
-    "batch_size",
-    "gradient_accumulation",
+    "global_batch",  # not batch_size: the micro-batch leaves the sequences of each step alone
 )
 
 
@@ -299,12 +300,54 @@ def task_upstream_files(wildcards):
     return [f"resources/tasks/{wildcards.task}/{f.path}" for f in spec.upstream_files()]
 
 
-def pretrain_launcher(wildcards, resources):
-    """One process per GPU of the job: torchrun (DDP) when it has more than one."""
-    gpus = int(resources.get("gpu", 0) or 0)
-    if gpus > 1:
-        return f"torchrun --standalone --nproc_per_node {gpus} -m genemask"
-    return "genemask"
+def pretrain_job_layout(resources):
+    """(GPUs per node, nodes) of a pretraining job; its batch geometry was checked at parse time."""
+    return pretrain_layout(resources, config["pretrain"], "pretrain_model resources")
+
+
+def pretrain_launcher(wildcards, threads, resources):
+    """One process per GPU of the job: `genemask torchrun` (DDP, keeping exit 75) when it has more than one, one
+    launch per node (srun, c10d rendezvous) when it spans several."""
+    return launch_prefix(*pretrain_job_layout(resources), threads)
+
+
+def pretrain_rank_cpus(threads, resources):
+    """(torch threads, loader workers) of each process: its share of the node's CPUs."""
+    return rank_cpus(threads, pretrain_job_layout(resources)[0])
+
+
+# Exit 75 (stopped with a checkpoint before the time limit) is a failure to Snakemake: a retried job continues.
+PRETRAIN_RETRIES = None if workflow.local_exec else 10
+
+
+def _plain_value(resource):
+    """A resource's value; an expression (evaluated per job) as its text."""
+    try:
+        return getattr(resource, "value", resource)
+    except ValueError:
+        return str(resource)
+
+
+def _profile_resources(rule_name):
+    """The resources that --set-resources (a profile's set-resources) gives a rule, capped like Snakemake caps
+    them by --resources (a profile's `resources`)."""
+    given = workflow.resource_settings.overwrite_resources.get(rule_name, {})
+    values = {name: _plain_value(value) for name, value in dict(given).items()}
+    for name, value in values.items():
+        cap = _plain_value(workflow.global_resources.get(name))
+        if isinstance(value, int) and isinstance(cap, int):
+            values[name] = min(value, cap)
+    return values
+
+
+try:  # a batch that cannot be split over the profile's GPUs and nodes stops here, not at job start
+    pretrain_layout(
+        {"gpu": 0, "nodes": 1} | _profile_resources("pretrain_model"),
+        config["pretrain"],
+        "--set-resources pretrain_model",
+    )
+except UserError as error:
+    sys.exit(f"genemask: config error: {error}")
 
 
 def job_device(wildcards, resources):

@@ -4,6 +4,11 @@
 # meeting a stale checkpoint, and a change elsewhere in the config leaves the run alone. A run also keeps its
 # weights every pretrain.keep_weights_every steps, from which export_model makes the models of
 # pretrain.export_steps: adding an export step to a finished run trains nothing.
+#
+# On a cluster a job asks for at most the site's maximum runtime (profile: pretrain_model runtime), stops with a
+# checkpoint before it (exit 75) and is retried PRETRAIN_RETRIES times; each attempt continues from the newest
+# checkpoint. `gpu` (GPUs in all) and `nodes` come from the profile; the launcher runs one process per GPU
+# (genemask.training.launch), each with its share of the job's CPUs.
 
 
 rule pretrain_model:
@@ -20,11 +25,13 @@ rule pretrain_model:
         arch="tiny|logo|dnabert",
         strategy="|".join(re.escape(s) for s in config["pretrain"]["strategies"]),
         steps=r"\d+",
+    retries: PRETRAIN_RETRIES
     conda:
         "../envs/cuda.yaml"
     threads: 2
     resources:
         gpu=0,
+        nodes=1,
         runtime=1440,
         mem_mb=8000,
     params:
@@ -38,11 +45,15 @@ rule pretrain_model:
         weight_decay=config["pretrain"]["weight_decay"],
         warmup=config["pretrain"]["warmup_steps"],
         batch_size=config["pretrain"]["batch_size"],
-        global_batch=config["pretrain"]["batch_size"]
-        * config["pretrain"]["gradient_accumulation"],
+        global_batch=config["pretrain"]["global_batch"],
         eval_every=config["pretrain"]["eval_every"],
         eval_chunks=config["pretrain"]["eval_chunks"],
-        workers=lambda wildcards, threads: max(1, threads // 2),
+        rank_threads=lambda wildcards, threads, resources: pretrain_rank_cpus(
+            threads, resources
+        )[0],
+        rank_workers=lambda wildcards, threads, resources: pretrain_rank_cpus(
+            threads, resources
+        )[1],
         checkpoint_every=config["pretrain"]["checkpoint_every"],
         keep_weights_every=config["pretrain"]["keep_weights_every"],
         compile="--compile" if config["pretrain"]["compile"] else "",
@@ -57,8 +68,8 @@ rule pretrain_model:
         " --batch-size {params.batch_size} --global-batch {params.global_batch}"
         " --eval-every {params.eval_every} --eval-chunks {params.eval_chunks}"
         " --checkpoint-every {params.checkpoint_every} --keep-weights-every {params.keep_weights_every}"
-        " --workers {params.workers} --device {params.device}"
-        " --runtime-minutes {resources.runtime} --threads {threads} {params.compile}"
+        " --workers {params.rank_workers} --threads {params.rank_threads} --device {params.device}"
+        " --runtime-minutes {resources.runtime} {params.compile}"
         " {params.curriculum} >> {log} 2>&1"
 
 

@@ -25,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rewrite the key tables of this README (config/README.md) from the schema, then exit",
     )
     parser.add_argument("--quiet", action="store_true", help="print nothing when the config is valid")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        type=Path,
+        help="also check that pretraining's global batch splits over the GPUs and nodes this Snakemake profile "
+        "(e.g. slurm) gives pretrain_model",
+    )
     parser.set_defaults(func=run)
 
 
@@ -45,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.config:
         raise UserError("check-config: give a config file (or --write-doc README)")
     config = load_config(args.config)
+    if args.profile:
+        from genemask.training.launch import pretrain_layout, profile_resources
+
+        pretrain_layout(profile_resources(args.profile), config["pretrain"], f"{args.profile} pretrain_model")
     if not args.quiet:
         print(yaml.safe_dump(config, sort_keys=False), end="")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from genemask.atomic import add_output_options, check_output_dir, refuse_nested
 from genemask.errors import UserError
@@ -14,16 +13,17 @@ DESCRIPTION = f"""\
 Pretrain a BERT masked LM on a chunk store. Checkpoints go to --checkpoint-dir every --checkpoint-every steps and
 when SIGTERM, SIGUSR1 or SIGINT (Ctrl-C) arrives or the --runtime-minutes limit nears; the run then exits with {EXIT_RESUMABLE}, and
 the same command continues from the latest checkpoint, with bit-identical results on CPU. Multi-GPU:
-`torchrun --standalone --nproc_per_node G -m genemask pretrain ...`; --global-batch stays the same for any G.
+`genemask torchrun --standalone --nproc-per-node G -m genemask pretrain ...` (torchrun that keeps exit
+{EXIT_RESUMABLE}); the sequences of each step depend on --global-batch alone, not on G or the micro-batch.
 """
 
-# PretrainConfig's fields by --help section; --global-batch comes with --grad-accum, below.
+# PretrainConfig's fields by --help section.
 OPTION_GROUPS = {
     "inputs and outputs": ("chunks", "out", "checkpoint_dir", "metrics"),
     "model and masking": ("preset", "dropout", "k", "strategy", "masks", "ranks", "ngrams", "mask_seed", "eval_strategy", "tau"),
     "optimisation (defaults: the published GeneMask run)": (
         "steps", "seed", "learning_rate", "betas", "eps", "weight_decay", "warmup_steps", "max_grad_norm",
-        "batch_size", "bucket_batches",
+        "global_batch", "batch_size",
     ),
     "running": (
         "eval_every", "eval_chunks", "checkpoint_every", "keep_checkpoints", "keep_weights_every", "log_every",
@@ -41,24 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     groups = {title: parser.add_argument_group(title) for title in OPTION_GROUPS}
     for title, names in OPTION_GROUPS.items():
         add_options(groups[title], PretrainConfig, names)
-    defaults = {field.name: field.default for field in dataclasses.fields(PretrainConfig)}
-    optimisation = groups["optimisation (defaults: the published GeneMask run)"]
-    optimisation.add_argument(
-        "--grad-accum",
-        type=int,
-        default=defaults["global_batch"] // defaults["batch_size"],
-        help="micro-batches per step on ONE device; global batch = batch size x this, unless --global-batch "
-        "(default: %(default)s)",
-    )
-    global_batch = next(f for f in dataclasses.fields(PretrainConfig) if f.name == "global_batch")
-    optimisation.add_argument("--global-batch", type=int, help=global_batch.metadata["help"])
     add_output_options(groups["inputs and outputs"])
     parser.set_defaults(func=run)
 
 
 def config_from(args: argparse.Namespace) -> PretrainConfig:
     options = options_from(args, PretrainConfig)
-    options["global_batch"] = args.global_batch or args.batch_size * args.grad_accum
     options["betas"] = tuple(options["betas"])
     return PretrainConfig(**options)
 

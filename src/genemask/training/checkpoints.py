@@ -76,9 +76,7 @@ FINGERPRINT_FIELDS = (
     "weight_decay",
     "warmup_steps",
     "max_grad_norm",
-    "batch_size",
-    "global_batch",
-    "bucket_batches",
+    "global_batch",  # not the micro-batch nor the process count: they leave the data order alone
     "tau",
 )
 

@@ -1,7 +1,9 @@
 """Masked-LM pretraining: a plain loop (nanoGPT style) that resumes exactly from its checkpoints.
 
 One optimiser step = `accum` micro-batches on each of `world` processes; the loss is the mean cross-entropy
-over every masked token of the global batch, however it is split, so `global_batch` alone fixes the run.
+over every masked token of the global batch, however it is split, and which sequences make a step depends on
+`global_batch` alone (training/data.py), so the GPU count and the micro-batch (`--batch-size auto`: fitted to the
+GPU, training/micro_batch.py) change the arithmetic's rounding, not the run.
 Optimiser, schedule and batch follow the published run (docs/method.md section 5) unless overridden.
 
 The run continues from the latest checkpoint in `checkpoint_dir` (training/checkpoints.py). On CPU a resumed run
@@ -9,7 +11,8 @@ is bit-identical to an uninterrupted one; on CUDA (bf16, non-deterministic kerne
 order and RNG streams. SIGTERM, SIGUSR1, SIGINT or the runtime limit (training/runtime.py) end the run at the next step
 boundary with a checkpoint and EXIT_RESUMABLE, so a retry continues where it stopped.
 
-Multi-GPU: `torchrun --standalone --nproc_per_node G -m genemask pretrain ...` (DDP, one process per GPU).
+Multi-GPU: `genemask torchrun --standalone --nproc-per-node G -m genemask pretrain ...` (DDP, one process per
+GPU; several nodes: one launch per node with a c10d rendezvous, README "Several nodes").
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from genemask.training.curriculum import (
 )
 from genemask.training.data import (
     ChunkTokens,
-    LengthBuckets,
+    GlobalBatches,
     StepLayout,
     WithMaskedPositions,
     batch_to_device,
@@ -67,6 +70,7 @@ from genemask.training.data import (
 )
 from genemask.training.device import print_environment_header
 from genemask.training.export import save_weights
+from genemask.training.micro_batch import choose_geometry
 from genemask.training.models import SparseMLMLoss, build_model, sparse_mlm_loss
 from genemask.training.models import save_model as save_pretrained_model
 from genemask.training.optim import linear_schedule, make_optimizer
@@ -110,10 +114,14 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     c, started = config, time.monotonic()
     log = print if dist.main else _silent
 
-    # --- set-up: the batch layout, the model, optimiser and schedule, the masks
-    layout, train_lengths, valid_lengths, run_fingerprint = _plan(c, dist)
+    # --- set-up: the model, the batch layout (micro-batches fitted to the GPU), optimiser and schedule, the masks
+    batches, train_lengths, valid_lengths, run_fingerprint = _plan(c)
     model = build_model(c.preset, c.k, c.seed, c.dropout).to(device)
     module: torch.nn.Module = SparseMLMLoss(model)  # the forward pass: masked-LM loss sum and correct count
+    geometry = choose_geometry(
+        c, module, model.config.vocab_size, device, dist, int(train_lengths.max()), log
+    )
+    layout = StepLayout(batches, geometry.accum, dist.world)
     if dist.world > 1:
         module = DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
     if c.compile:
@@ -124,9 +132,11 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     scheduler = linear_schedule(optimizer, c.warmup_steps, c.steps)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     train_collator = train_collate(c, len(train_lengths))
-    eval_set = _eval_set(c, dist, valid_lengths)
+    eval_keys = eval_batches(valid_lengths, c.eval_chunks, geometry.largest_micro_batch, c.seed)
+    eval_keys = eval_keys[dist.rank :: dist.world]  # this process's share
+    eval_set = _eval_set(c, eval_keys)
     curriculum = curriculum_for(c)  # time-variant strategies: which component each step uses
-    curriculum_eval_sets = _component_eval_sets(c, dist, valid_lengths, curriculum)
+    curriculum_eval_sets = _component_eval_sets(c, eval_keys, curriculum)
 
     # --- resume from the newest intact checkpoint, or seed a new run
     resumed, progress = _resume(
@@ -136,7 +146,7 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
     epoch, within = layout.position(progress.step)
     log(
         f"pretrain {c.preset} / {c.strategy}: {c.steps} steps of {c.global_batch} sequences "
-        f"({c.batch_size} x {layout.accum} accumulation x {dist.world} processes) on {device}; "
+        f"(micro-batches of up to {geometry.largest_micro_batch} x {layout.accum} accumulation x {dist.world} processes) on {device}; "
         + (f"resumed from {resumed.path} at epoch {epoch}, step {within} of {layout.steps_per_epoch}"
            if resumed else "new run"),
         flush=True,
@@ -296,8 +306,8 @@ def _resume(
     return resumed, progress
 
 
-def _plan(config: PretrainConfig, dist: Distributed) -> tuple[StepLayout, np.ndarray, np.ndarray, dict]:
-    """The batch layout, the train and valid token lengths, and the run's fingerprint."""
+def _plan(config: PretrainConfig) -> tuple[GlobalBatches, np.ndarray, np.ndarray, dict]:
+    """The global batches, the train and valid token lengths, and the run's fingerprint."""
     c = config
     train = ChunkStore.open(c.chunks, "train")
     valid = ChunkStore.open(c.chunks, "valid")
@@ -307,30 +317,20 @@ def _plan(config: PretrainConfig, dist: Distributed) -> tuple[StepLayout, np.nda
     train_lengths, valid_lengths = token_lengths(train.lengths, c.k), token_lengths(valid.lengths, c.k)
     check_fits(train_lengths, f"{c.chunks}/train")
     check_fits(valid_lengths, f"{c.chunks}/valid")
-    micro_per_step = c.global_batch // c.batch_size
-    if micro_per_step % dist.world:
-        raise UserError(
-            f"--global-batch {c.global_batch} = {micro_per_step} micro-batches of {c.batch_size}, "
-            f"not divisible among {dist.world} processes"
-        )
-    buckets = LengthBuckets(train_lengths, c.batch_size, c.seed, c.bucket_batches)
-    layout = StepLayout(buckets, micro_per_step // dist.world, dist.world)
-    if layout.steps_per_epoch == 0:
+    batches = GlobalBatches(train_lengths, c.global_batch, c.seed)
+    if batches.steps_per_epoch == 0:
         raise UserError(
             f"{c.chunks}: the train split has {len(train)} chunks, fewer than one global batch "
             f"({c.global_batch}); lower --global-batch or chunk more sequence"
         )
     run_fingerprint = fingerprint(c, len(train), int(train.offsets[-1] - train.offsets[0]))
-    return layout, train_lengths, valid_lengths, run_fingerprint
+    return batches, train_lengths, valid_lengths, run_fingerprint
 
 
-def _eval_set(
-    config: PretrainConfig, dist: Distributed, valid_lengths: np.ndarray, collator: MLMCollator | None = None
-) -> list[dict]:
-    """Validation batches, collated once: fixed chunks, fixed masks (epoch 0, `eval_strategy` unless a collator
-    is given)."""
+def _eval_set(config: PretrainConfig, keys: list, collator: MLMCollator | None = None) -> list[dict]:
+    """This process's validation batches (`keys`), collated once: fixed chunks, fixed masks (epoch 0,
+    `eval_strategy` unless a collator is given)."""
     c = config
-    keys = eval_batches(valid_lengths, c.eval_chunks, c.batch_size, c.seed)[dist.rank :: dist.world]
     dataset = ChunkTokens(c.chunks, "valid", c.k)
     if collator is None:
         reads = registry.get(c.eval_strategy).reads
@@ -342,12 +342,12 @@ def _eval_set(
 
 
 def _component_eval_sets(
-    config: PretrainConfig, dist: Distributed, valid_lengths: np.ndarray, curriculum: Curriculum | None
+    config: PretrainConfig, keys: list, curriculum: Curriculum | None
 ) -> dict[str, list[dict]]:
     """The validation batches under each component's masks, for a curriculum that validates under the active
     masking (cm-gems); none otherwise."""
     maskers = component_eval_maskers(config, curriculum)
-    return {name: _eval_set(config, dist, valid_lengths, MLMCollator(m)) for name, m in maskers.items()}
+    return {name: _eval_set(config, keys, MLMCollator(m)) for name, m in maskers.items()}
 
 
 def _open_tensorboard(config: PretrainConfig, dist: Distributed, step: int):

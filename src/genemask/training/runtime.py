@@ -2,7 +2,9 @@
 
 Stopping early: SIGTERM or SIGUSR1 (SLURM, before preemption or the time limit), SIGINT (Ctrl-C) or the runtime limit
 (`runtime_minutes` minus a margin) end the run at the next step boundary with a checkpoint, so a retry
-continues where it stopped.
+continues where it stopped. The margin (5% of the runtime, 1-10 minutes) is what a planned stop relies on: after
+SIGTERM, torchrun gives its workers 30 s and SLURM its job KillWait (30 s by default) before SIGKILL, enough for
+one step and a checkpoint at the study's sizes, but not guaranteed.
 """
 
 from __future__ import annotations

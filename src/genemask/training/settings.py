@@ -6,6 +6,7 @@ Each setting is a dataclass field whose metadata carries its command-line flag a
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import os
@@ -49,8 +50,64 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# The micro-batch (most sequences per device and forward pass) of `--batch-size auto` on CPU, and a size that fits
+# 80-141 GB GPUs at 512 tokens in bf16 for an explicit choice (BERT-base holds about 0.2 GB of activations per
+# 512-token sequence; LOGO's 2 layers about 0.03 GB). On CUDA, auto fits it by trying (training/micro_batch.py).
+MICRO_BATCH_DEFAULTS = {"dnabert": 128, "logo": 512, "tiny": 64}
+
+
 def default_workers() -> int:
     return min(4, max(1, (os.cpu_count() or 2) // 2))
+
+
+def micro_batch_option(text: str) -> int | str:
+    """`--batch-size`: a whole number of sequences, or `auto`."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
+
+
+def rank_cpus(job_cpus: int, gpus: int) -> tuple[int, int]:
+    """(torch threads, loader workers) per process of a job (or node) holding `job_cpus` CPUs and `gpus` GPUs, one
+    process per GPU: each gets its share, half of it (at least 1) for loader workers. On CPU (no GPU) the one
+    process computes with every CPU and its loader workers take turns with it, as they mostly wait."""
+    share = max(1, job_cpus // max(1, gpus))
+    workers = max(1, share // 2)
+    return (share if gpus == 0 else max(1, share - workers)), workers
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchGeometry:
+    """How one optimiser step's `global_batch` sequences split over `world` processes: `accum` micro-batches on each,
+    `world * accum` in all, as equal as possible (sizes differ by at most one)."""
+
+    global_batch: int
+    world: int
+    accum: int
+
+    @property
+    def micro_batches(self) -> int:
+        return self.world * self.accum
+
+    @property
+    def largest_micro_batch(self) -> int:
+        return -(-self.global_batch // self.micro_batches)
+
+
+def batch_geometry(global_batch: int, world: int, micro_batch: int) -> BatchGeometry:
+    """The fewest micro-batches per process (accumulation) such that none holds more than `micro_batch`
+    sequences and every one holds at least one; a UserError naming the numbers when there is no such split."""
+    accum = -(-global_batch // (world * micro_batch))
+    if world * accum > global_batch:
+        raise UserError(
+            f"global batch {global_batch} cannot be split over {world} processes in micro-batches of at most "
+            f"{micro_batch}: that needs {world * accum} non-empty micro-batches; use a global batch of at least "
+            f"{world * accum} or a larger micro-batch"
+        )
+    return BatchGeometry(global_batch, world, accum)
 
 
 @dataclasses.dataclass
@@ -91,12 +148,18 @@ class PretrainConfig:
     weight_decay: float = setting(0.01, "AdamW weight decay")
     warmup_steps: int = setting(500, "linear warm-up steps, then linear decay to 0", flag="--warmup")
     max_grad_norm: float = setting(1.0, "gradient clipping (0: off)")
-    batch_size: int = setting(10, "sequences per device and micro-batch")
+    batch_size: int | str = setting(
+        "auto",
+        "most sequences per device and forward pass (micro-batch); auto: on CUDA the largest that fits the GPU, "
+        "found by trying at start-up, on CPU the preset's default ("
+        + ", ".join(f"{preset} {size}" for preset, size in MICRO_BATCH_DEFAULTS.items())
+        + "); the accumulation follows from --global-batch and the process count",
+        type=micro_batch_option,
+    )
     global_batch: int = setting(
         1000,
-        "sequences per optimiser step, whatever the device count (accumulation adapts to it; published 1,000)",
+        "sequences per optimiser step, whatever the device count and micro-batch (published 1,000)",
     )
-    bucket_batches: int = setting(64, "micro-batches per length bucket")
     eval_every: int = setting(500, "validate every N steps (and at the end)")
     eval_chunks: int = setting(2000, "validation chunks (a fixed subset)")
     eval_strategy: str = setting(
@@ -128,18 +191,21 @@ class PretrainConfig:
     device: str = setting("auto", "auto, cpu, cuda or cuda:N")
     metrics: Path | None = setting(None, "metrics CSV (default: OUT/metrics.csv)", type=Path)
 
+    @property
+    def micro_batch_cap(self) -> int:
+        """The micro-batch without a fitting trial: the explicit one, or the preset's default."""
+        return MICRO_BATCH_DEFAULTS[self.preset] if self.batch_size == "auto" else int(self.batch_size)
+
     def __post_init__(self) -> None:
-        positive = ("steps", "batch_size", "global_batch", "bucket_batches", "eval_every", "checkpoint_every")
+        if self.batch_size != "auto" and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise UserError(f"--batch-size {self.batch_size}: expected a whole number >= 1 or auto")
+        positive = ("steps", "global_batch", "eval_every", "checkpoint_every")
         for name in (*positive, "keep_checkpoints", "log_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.warmup_steps < 0 or self.workers < 0 or self.eval_chunks < 0 or self.keep_weights_every < 0:
             raise UserError(
                 "--warmup, --workers, --eval-chunks and --keep-weights-every must not be negative"
-            )
-        if self.global_batch % self.batch_size:
-            raise UserError(
-                f"--global-batch {self.global_batch} is not a multiple of --batch-size {self.batch_size}"
             )
         for flag, value in (("--lr", self.learning_rate), ("--eps", self.eps)):
             if not 0.0 < value < math.inf:
