@@ -15,13 +15,21 @@ from genemask import __version__, commands
 from genemask.errors import UserError
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line naming the option (exit 2); the usage itself is in --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def command_modules() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
+    """The subcommands' modules (`_common` and other private modules are helpers, not commands)."""
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The CLI parser; with `only`, just that subcommand's module is imported (fast start for one command)."""
-    parser = argparse.ArgumentParser(prog="genemask", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="genemask", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"genemask {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in [only] if only else command_modules():
@@ -37,7 +45,10 @@ def _requested_command(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(_requested_command(argv)).parse_args(argv)
+    try:
+        args = build_parser(_requested_command(argv)).parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or argparse's one-line usage error (exit 2)
+        return stop.code if isinstance(stop.code, int) else 2
     try:
         return int(args.func(args) or 0)
     except UserError as error:

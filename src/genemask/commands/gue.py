@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from genemask.commands._common import add_device, add_threads
+from genemask.options import Range, add_option, schema_setting
+
 # Repeated here so that `genemask --help` does not import the package's numpy modules; test_gue checks they agree.
 MIRROR_REPOSITORY = "leannmlindsey/GUE"
 MIRROR_REVISION = "2db3b738af3c676c243350ac337b9560ab15b04b"
@@ -25,6 +28,10 @@ def _task_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _recipe(key: str) -> object:
+    return schema_setting(f"finetune.gue.{key}")["default"]
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "gue",
@@ -32,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "The 28 GUE tasks (DNABERT-2 paper): download from a pinned Hugging Face mirror, check against the "
             "provenance recorded on first use (size and sha256 of every split), fine-tune with the published "
-            "recipe (AdamW lr 3e-5, batch 32, 50 warm-up steps, 3 epochs or 4 for core promoters, model selected "
+            f"recipe (AdamW lr {_recipe('learning_rate')}, batch {_recipe('batch_size')}, "
+            f"{_recipe('warmup_steps')} warm-up steps, the task's epochs and maximum length, model selected "
             "on dev) and aggregate tables beside the published CM-GEMS numbers."
         ),
     )
@@ -62,17 +70,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _task_options(finetune)
     finetune.add_argument("--model", required=True, metavar="DIR_OR_HF_ID")
     finetune.add_argument("--name", help="model name in the run record (default: --model)")
-    finetune.add_argument("--seed", type=int, default=0)
+    add_option(finetune, "--seed", default=0, range=Range(minimum=0), help="fine-tuning seed")
     finetune.add_argument("--out", required=True, type=Path, metavar="run.json")
     finetune.add_argument("--random-init", action="store_true", help="same architecture, random weights")
-    finetune.add_argument("--lr", type=float, help="default: the recipe's 3e-5")
-    finetune.add_argument("--batch-size", type=int, help="default: the recipe's 32")
-    finetune.add_argument("--warmup-steps", type=int, help="default: the recipe's 50")
-    finetune.add_argument("--epochs", type=int, help="default: 3, 4 for core promoters")
-    finetune.add_argument("--max-length", type=int, help="tokens; default: 512, 80 for core promoters")
-    finetune.add_argument("--max-train", type=int, help="demo only: subsample the training set (seeded)")
-    finetune.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    finetune.add_argument("--threads", type=int, default=1, help="CPU threads for torch (%(default)s)")
+    for flag, key in (
+        ("--lr", "learning_rate"),
+        ("--batch-size", "batch_size"),
+        ("--warmup-steps", "warmup_steps"),
+    ):
+        add_option(
+            finetune,
+            flag,
+            key=f"finetune.gue.{key}",
+            default=None,
+            help=f"default: the recipe's {_recipe(key)}",
+        )
+    add_option(
+        finetune, "--epochs", type=int, range=Range(minimum=1), help="default: the task's (GUE registry)"
+    )
+    add_option(
+        finetune,
+        "--max-length",
+        type=int,
+        range=Range(minimum=3, maximum=512),
+        help="tokens; default: the task's (GUE registry)",
+    )
+    add_option(
+        finetune,
+        "--max-train",
+        key="finetune.gue.max_train",
+        help="demo only: subsample the training set (seeded)",
+    )
+    add_device(finetune)
+    add_threads(finetune, "CPU threads for torch")
     finetune.set_defaults(func=run_finetune)
 
     tables = actions.add_parser("tables", help="GUE tables and heat map from run records")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from genemask.options import add_options, options_from
+from genemask.options import Range, add_option, add_options, options_from
 from genemask.training.settings import EXIT_RESUMABLE, PRESETS, PretrainConfig
 
 DESCRIPTION = f"""\
@@ -39,17 +39,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     groups = {title: parser.add_argument_group(title) for title in OPTION_GROUPS}
     for title, names in OPTION_GROUPS.items():
         add_options(groups[title], PretrainConfig, names)
-    defaults = {field.name: field.default for field in dataclasses.fields(PretrainConfig)}
     optimisation = groups["optimisation (defaults: the published GeneMask run)"]
-    optimisation.add_argument(
+    add_option(
+        optimisation,
         "--grad-accum",
-        type=int,
-        default=defaults["global_batch"] // defaults["batch_size"],
-        help="micro-batches per step on ONE device; global batch = batch size x this, unless --global-batch "
-        "(default: %(default)s)",
+        key="pretrain.gradient_accumulation",
+        help="micro-batches per step on ONE device; global batch = batch size x this, unless --global-batch",
     )
     global_batch = next(f for f in dataclasses.fields(PretrainConfig) if f.name == "global_batch")
-    optimisation.add_argument("--global-batch", type=int, help=global_batch.metadata["help"])
+    add_option(
+        optimisation, "--global-batch", type=int, range=Range(minimum=1), help=global_batch.metadata["help"]
+    )
     parser.set_defaults(func=run)
 
 

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from genemask.atomic import check_output_dir, check_output_file
+from genemask.commands._common import FULL_SHOTS, shots_value
+from genemask.options import Range, add_option
 
 # Repeated here so that `genemask --help` does not import numpy; test_tasks checks they agree.
 TASK_NAMES = (
@@ -19,23 +21,6 @@ TASK_NAMES = (
     "sim-splice",
 )
 REAL_TASK_NAMES = TASK_NAMES[:5]
-SPLICE_MULTIPLIER = 10
-FULL_SHOTS = "full"
-
-
-def shots_value(text: str) -> int | str:
-    """--shots: a positive integer (examples per class) or 'full' (the whole training set)."""
-    if text == FULL_SHOTS:
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer or '{FULL_SHOTS}', got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or '{FULL_SHOTS}', got {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -96,13 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument(
         "--shots", required=True, type=shots_value, help="examples per class, or 'full' (the whole pool)"
     )
-    sample.add_argument("--seed", required=True, type=int)
+    add_option(sample, "--seed", required=True, type=int, range=Range(minimum=0), help="seed of the draw")
     sample.add_argument("--out", required=True, type=Path, help="the sample TSV")
-    sample.add_argument(
+    add_option(
+        sample,
         "--splice-multiplier",
-        type=int,
-        default=SPLICE_MULTIPLIER,
-        help="examples per class per shot for Splice-40-style tasks (%(default)s, the published convention)",
+        key="finetune.splice_shots_multiplier",
+        help="examples per class per shot for Splice-40-style tasks (the published convention)",
     )
     sample.add_argument("--published", type=Path, help="the published draw to use (seed 0)")
     sample.set_defaults(func=run_sample)

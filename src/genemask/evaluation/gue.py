@@ -33,6 +33,7 @@ from genemask.atomic import atomic_file
 from genemask.errors import UserError
 from genemask.evaluation.settings import FinetuneSettings
 from genemask.evaluation.tasks import LabelledSequences
+from genemask.options import schema_setting
 
 MIRROR_REPOSITORY = "leannmlindsey/GUE"
 MIRROR_REVISION = "2db3b738af3c676c243350ac337b9560ab15b04b"
@@ -40,7 +41,11 @@ HUB = "https://huggingface.co"
 SPLITS = ("train", "dev", "test")
 HEADER = ("sequence", "label")
 # The GUE recipe of the CM-GEMS paper (docs/method.md section 9).
-RECIPE = {"learning_rate": 3e-5, "batch_size": 32, "warmup_steps": 50}
+# The published recipe: its definition is the schema's finetune.gue defaults.
+RECIPE = {
+    key: schema_setting(f"finetune.gue.{key}")["default"]
+    for key in ("learning_rate", "batch_size", "warmup_steps")
+}
 _ALPHABET = np.zeros(256, dtype=bool)
 _ALPHABET[np.frombuffer(b"ACGTN", dtype=np.uint8)] = True
 
