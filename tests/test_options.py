@@ -37,23 +37,7 @@ OWN_DEFAULTS = {
 }
 
 
-def all_parsers() -> dict[str, argparse.ArgumentParser]:
-    """Every (sub)subcommand's parser by its name, e.g. 'gue finetune'."""
-    found = {}
-
-    def walk(name: str, parser: argparse.ArgumentParser) -> None:
-        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        if not subparsers:
-            found[name] = parser
-        for action in subparsers:
-            for child, sub in action.choices.items():
-                walk(f"{name} {child}".strip(), sub)
-
-    walk("", cli.build_parser())
-    return found
-
-
-PARSERS = all_parsers()
+PARSERS = cli.subcommand_parsers()
 
 
 def keyed_options():

@@ -37,6 +37,23 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def subcommand_parsers(parser: argparse.ArgumentParser | None = None) -> dict[str, argparse.ArgumentParser]:
+    """The parser of every (sub)subcommand that runs something, by its command line, e.g. 'gue finetune' (the
+    option tests and the option sweep derive their options from these, so new ones are covered)."""
+    found: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(name: str, current: argparse.ArgumentParser) -> None:
+        subparsers = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subparsers and name:
+            found[name] = current
+        for action in subparsers:
+            for child, sub in action.choices.items():
+                walk(f"{name} {child}".strip(), sub)
+
+    walk("", parser or build_parser())
+    return found
+
+
 def _requested_command(argv: list[str]) -> str | None:
     first = next((arg for arg in argv if not arg.startswith("-")), None)
     name = first.replace("-", "_") if first else None
