@@ -177,3 +177,18 @@ def test_every_numeric_schema_key_has_a_range_or_says_why_not():
         and not set(node) & {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}
     ]
     assert unbounded == []
+
+
+def test_the_presets_are_one_table():
+    """Adding a model size is one entry of PRESETS: the CLI choices, the workflow's wildcard and the estimate read
+    it; the schema's enum (which cannot read Python) is kept equal here."""
+    from genemask.estimate import assumed_mfu, presets
+    from genemask.training.settings import PRESETS, preset_pattern
+
+    assert sorted(schema_setting("pretrain.architectures")["enum"]) == sorted(PRESETS)
+    assert presets() == tuple(PRESETS) and all(0 < assumed_mfu(name) < 1 for name in PRESETS)
+    assert re.fullmatch(preset_pattern(), "logo") and not re.fullmatch(preset_pattern(), "logo2")
+    preset = next(a for a in PARSERS["pretrain"]._actions if "--preset" in a.option_strings)
+    assert tuple(preset.choices) == tuple(PRESETS)
+    smk = (REPO / "workflow" / "rules" / "pretrain.smk").read_text()
+    assert "tiny|logo" not in smk and smk.count("arch=preset_pattern()") == 2

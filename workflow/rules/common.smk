@@ -12,6 +12,7 @@ from genemask.evaluation.settings import finetune_regime as regime_for_shots
 from genemask.evaluation.tasks import TASKS
 from genemask.masking import registry
 from genemask.training import identity
+from genemask.training.settings import preset_pattern
 
 
 def _config_source():

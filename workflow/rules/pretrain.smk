@@ -17,7 +17,7 @@ rule pretrain_model:
     benchmark:
         "results/benchmarks/pretrain_{arch}_{strategy}_{steps}.tsv"
     wildcard_constraints:
-        arch="tiny|logo|dnabert",
+        arch=preset_pattern(),
         strategy="|".join(re.escape(s) for s in config["pretrain"]["strategies"]),
         steps=r"\d+",
     conda:
@@ -69,7 +69,7 @@ rule export_model:
     log:
         "logs/pretrain/{arch}_{strategy}_{steps}_step{export}.log",
     wildcard_constraints:
-        arch="tiny|logo|dnabert",
+        arch=preset_pattern(),
         strategy="|".join(config["pretrain"]["strategies"]),
         steps=r"\d+",
         export=r"\d+",

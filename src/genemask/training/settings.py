@@ -16,36 +16,69 @@ from genemask.options import Range, check_ranges, setting
 
 EXIT_RESUMABLE = 75  # EX_TEMPFAIL: stopped with a checkpoint; running the same command again continues
 
-# Model sizes (docs/method.md section 5); genemask.training.models builds a BertConfig from them.
-PRESETS: dict[str, dict] = {
-    # BERT-base, as DNABERT.
-    "dnabert": dict(
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
-    ),
-    # "LOGO" size, as GeneMask ran it.
-    "logo": dict(
-        hidden_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=8,
-        intermediate_size=3072,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    ),
-    # Demo and tests: trains in about a minute on CPU. Dropout stays on, so resume tests cover the RNG state.
-    "tiny": dict(
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
-    ),
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A model size: everything the package and the workflow know about it. Adding a size is one entry of PRESETS
+    (and its name in the schema's pretrain.architectures enum, which tests/test_options.py keeps equal)."""
+
+    name: str
+    summary: str
+    sizes: dict  # BertConfig fields (genemask.training.models builds the config from them)
+    # Pretraining step's model FLOP utilisation `genemask estimate` assumes without a measured rate.
+    assumed_mfu: float
+
+
+# Model sizes (docs/method.md section 5).
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            "dnabert",
+            "BERT-base, as DNABERT",
+            dict(
+                hidden_size=768,
+                num_hidden_layers=12,
+                num_attention_heads=12,
+                intermediate_size=3072,
+                hidden_dropout_prob=0.1,
+                attention_probs_dropout_prob=0.1,
+            ),
+            assumed_mfu=0.30,  # the goal is 0.40
+        ),
+        Preset(
+            "logo",
+            "the LOGO size, as GeneMask ran it",
+            dict(
+                hidden_size=256,
+                num_hidden_layers=2,
+                num_attention_heads=8,
+                intermediate_size=3072,
+                hidden_dropout_prob=0.0,
+                attention_probs_dropout_prob=0.0,
+            ),
+            assumed_mfu=0.15,
+        ),
+        Preset(
+            "tiny",
+            "demo and tests: trains in about a minute on CPU; dropout stays on, so resume tests cover the RNG state",
+            dict(
+                hidden_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=128,
+                hidden_dropout_prob=0.1,
+                attention_probs_dropout_prob=0.1,
+            ),
+            assumed_mfu=0.01,
+        ),
+    )
 }
+
+
+def preset_pattern() -> str:
+    """The presets as a regular expression (the workflow's `arch` wildcard)."""
+    return "|".join(PRESETS)
 
 
 PROBABILITY_BELOW_ONE = Range(minimum=0, exclusive_maximum=1)
