@@ -1,9 +1,9 @@
 # Checkpoints live in results/checkpoints/, outside the declared outputs, so Snakemake never deletes them and a
 # retried job (time limit, preemption: exit 75) continues from the latest one. Their folder name carries a hash of
-# what changes the run's weights (run_identity in common.smk), so a changed setting starts afresh instead of
-# meeting a stale checkpoint, and a change elsewhere in the config leaves the run alone. A run also keeps its
-# weights every pretrain.keep_weights_every steps, from which export_model makes the models of
-# pretrain.export_steps: adding an export step to a finished run trains nothing.
+# what changes the run's weights (genemask.training.identity, which a resumed run is also checked against), so a
+# changed setting starts afresh instead of meeting a stale checkpoint, and a change elsewhere in the config leaves
+# the run alone. A run also keeps its weights every pretrain.keep_weights_every steps, from which export_model makes
+# the models of pretrain.export_steps: adding an export step to a finished run trains nothing.
 
 
 rule pretrain_model:

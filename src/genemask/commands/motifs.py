@@ -27,8 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--ranks", required=True, help="kmer_ranks.tsv from `genemask npmi`")
     parser.add_argument("--out", required=True, help="output directory")
-    for flag in ("--release", "--collection", "--tax-group", "--top-n", "--threshold", "--pseudocount"):
+    for flag in ("--release", "--collection", "--top-n", "--threshold", "--pseudocount"):
         add_option(parser, flag, key=f"motifs.{flag[2:].replace('-', '_')}")
+    add_option(parser, "--tax-group", key="motifs.tax_group", help="JASPAR taxonomic group, or 'all'")
     add_option(
         parser,
         "--background",
