@@ -209,8 +209,8 @@ CASES = [
          "no ranked k-mer", lambda ws, d: (d / "r.tsv").write_text("kmer\tcount\tnpmi\trank\n" + "".join(
              line.split("\t")[0] + "\t1\tNA\t1\n" for line in ranks_text(ws).splitlines()[1:]))),  # fmt: skip
     # pretrain
-    Case("pretrain --lr -0.001", [*PRETRAIN, "--lr", "-0.001"], "--lr: expected a finite number > 0, got -0.001"),
-    Case("pretrain --lr nan", [*PRETRAIN, "--lr", "nan"], "--lr: expected a finite number > 0, got nan"),
+    Case("pretrain --lr -0.001", [*PRETRAIN, "--lr", "-0.001"], "--lr: expected a finite number in (0, 1], got -0.001"),
+    Case("pretrain --lr nan", [*PRETRAIN, "--lr", "nan"], "--lr: expected a finite number in (0, 1], got nan"),
     Case("pretrain --betas 1 0.9", [*PRETRAIN, "--betas", "1", "0.9"], "--betas: expected a finite number in [0, 1), got 1.0"),
     Case("pretrain --dropout 1.5", [*PRETRAIN, "--dropout", "1.5"], "--dropout: expected a finite number in [0, 1), got 1.5"),
     Case("pretrain --out an existing file", PRETRAIN, "--out {d}/model: is a file",

@@ -132,7 +132,9 @@ def test_a_bad_option_is_one_line_and_exit_2(capsys):
     assert cli.main(["finetune", "--model", "m", "--train", "a", "--test", "b", "--out", "c", "--task", "t",
                      "--shots", "10", "--weight-decay", "nan"]) == 2  # fmt: skip
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "argument --weight-decay: expected a finite number >= 0, got nan" in err
+    assert (
+        err.count("\n") == 1 and "argument --weight-decay: expected a finite number in [0, 1], got nan" in err
+    )
 
 
 def _with(edit: dict) -> dict:
@@ -150,8 +152,8 @@ def _with(edit: dict) -> dict:
     ("edit", "message"),
     [
         ({"finetune.weight_decay": math.nan}, "finetune.weight_decay: expected a finite number, got nan"),
-        ({"finetune.regimes": {"few": {"max_shots": 10, "learning_rate": math.inf, "epochs": 1, "batch_size": 1}}},
-         "finetune.regimes.few.learning_rate: expected a finite number, got inf"),
+        ({"finetune.regimes": {"few": {"max_shots": 10, "learning_rate": math.nan, "epochs": 1, "batch_size": 1}}},
+         "finetune.regimes.few.learning_rate: expected a finite number, got nan"),
         ({"pretrain.betas": [0.9, math.nan]}, r"pretrain.betas\[1\]: expected a finite number, got nan"),
         ({"finetune.dropout": 1}, "finetune.dropout: 1 is greater than or equal to the maximum of 1"),
         ({"masking.random.centre_probability": 1}, "masking.random.centre_probability: 1 is greater than or equal"),

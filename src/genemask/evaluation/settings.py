@@ -11,7 +11,9 @@ MAX_TOKENS = 512  # the position embeddings of every model here (genemask.traini
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    learning_rate: float = setting(1e-4, "peak learning rate", flag="--lr", range=Range(exclusive_minimum=0))
+    learning_rate: float = setting(
+        1e-4, "peak learning rate", flag="--lr", range=Range(exclusive_minimum=0, maximum=1)
+    )
     epochs: int = setting(20, "training epochs", range=Range(minimum=1))
     batch_size: int = setting(5, "sequences per batch", range=Range(minimum=1))
     warmup_ratio: float = setting(key="finetune.warmup_ratio")
