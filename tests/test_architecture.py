@@ -4,13 +4,18 @@ stages, and small modules."""
 from __future__ import annotations
 
 import ast
+import importlib
+import re
+import subprocess
+import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "genemask"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "src" / "genemask"
 # Pipeline order: a stage may import itself and any stage before it, never one after it.
 STAGES = ("genome", "ngrams", "masking", "training", "evaluation", "motifs", "report")
 # Shared by every stage: they import no stage.
-FOUNDATION = ("errors", "atomic", "config", "options")
+FOUNDATION = ("errors", "atomic", "config", "options", "_lazy")
 # The user-facing layer above every stage: the CLI and its adapters, and planning across stages.
 INTERFACE = ("cli", "commands", "estimate", "__main__")
 MAX_MODULE_LINES = 500
@@ -99,3 +104,68 @@ def test_the_training_loop_fits_in_a_reader_s_head():
     source = (PACKAGE / "training" / "pretrain.py").read_text()
     (loop,) = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == "train"]
     assert loop.end_lineno - loop.lineno + 1 < 150
+
+
+def test_every_stage_declares_its_public_names():
+    for stage in STAGES:
+        package = importlib.import_module(f"genemask.{stage}")
+        assert package.__all__, f"genemask.{stage} declares no public names"
+        for name in package.__all__:
+            assert not _is_submodule(f"{stage}/{name}"), f"genemask.{stage}.{name} is a module's name too"
+            assert getattr(package, name) is not None
+
+
+def test_the_workflow_s_imports_leave_torch_alone():
+    """Snakemake imports the run identity and the presets; `genemask --help` the settings: none may import torch."""
+    probe = (
+        "import sys, genemask.training.identity, genemask.training.settings, genemask.evaluation.settings; "
+    )
+    probe += "sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+
+
+def test_commands_share_helpers_without_importing_each_other():
+    for path in sorted((PACKAGE / "commands").glob("*.py")):
+        others = {m for m in _imported_modules(path) if m.startswith("genemask.commands.")}
+        assert others <= {"genemask.commands._common"}, f"{path.name} imports {sorted(others)}"
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            value = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            if not hasattr(value, attribute):
+                return False
+            value = getattr(value, attribute)
+        return True
+    return False
+
+
+def test_the_where_a_change_goes_table_names_what_exists():
+    """docs/architecture.md's table: every file, folder and symbol it names is there, and it covers the changes a
+    maintainer makes most."""
+    text = (REPO / "docs" / "architecture.md").read_text().split("## Where a change goes", 1)[1]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| change")]
+    changes = " ".join(row.split("|")[1] for row in rows)
+    for change in (
+        "setting",
+        "model size",
+        "masking strategy",
+        "task",
+        "statistical test",
+        "rule",
+        "command",
+    ):
+        assert change in changes, f"no row for a new {change}"
+    named = re.findall(r"`([^`]+)`", text)
+    paths = [name for name in named if "/" in name and " " not in name]
+    symbols = [name for name in named if name.startswith("genemask.")]
+    assert len(paths) >= 10 and len(symbols) >= 15
+    for path in paths:
+        assert (REPO / path.rstrip("/")).exists(), f"docs/architecture.md names {path}, which does not exist"
+    for symbol in symbols:
+        assert _resolves(symbol), f"docs/architecture.md names {symbol}, which does not exist"

@@ -170,7 +170,7 @@ CASES = [
     Case("npmi --k over --max-n", ["npmi", "--fasta", "{ws}/genome.fa", "--out", "{d}/out", "--max-n", "5"],
          "--k: expected an integer in 2..5 (--max-n), got 6"),
     Case("npmi --min-count 0", ["npmi", "--fasta", "{ws}/genome.fa", "--out", "{d}/out", "--min-count", "0"],
-         "--min-count: expected a positive integer"),
+         "--min-count: expected an integer >= 1, got 0"),
     Case("npmi unreadable FASTA", ["npmi", *FASTA_ARGS], "in.fa: cannot read the FASTA (Permission denied)",
          lambda ws, d: unreadable(d / "in.fa")),
     Case("npmi --out an existing file", ["npmi", "--fasta", "{ws}/genome.fa", "--out", "{d}/out"],
@@ -196,10 +196,10 @@ CASES = [
     Case("chunk empty FASTA", ["chunk", *FASTA_ARGS], "in.fa: empty file",
          lambda ws, d: (d / "in.fa").write_text("")),
     Case("chunk --valid-fraction 1.5", ["chunk", "--fasta", "{ws}/genome.fa", "--out", "{d}/out",
-         "--valid-fraction", "1.5"], "valid_fraction must be in [0, 1)"),  # fmt: skip
+         "--valid-fraction", "1.5"], "--valid-fraction: expected a finite number in [0, 1), got 1.5"),  # fmt: skip
     # masks
-    Case("masks --k 7", [*MASKS, "--strategy", "random", "--k", "7"], "--k 7: expected a k-mer length in 3..6"),
-    Case("masks --k 7 genemask", [*genemask_ranks("{ws}/npmi/kmer_ranks.tsv"), "--k", "7"], "--k 7: expected"),
+    Case("masks --k 7", [*MASKS, "--strategy", "random", "--k", "7"], "--k: expected an integer in 3..6, got 7"),
+    Case("masks --k 7 genemask", [*genemask_ranks("{ws}/npmi/kmer_ranks.tsv"), "--k", "7"], "--k: expected"),
     Case("masks genemask without --ranks", [*MASKS, "--strategy", "genemask"], "needs --ranks kmer_ranks.tsv"),
     Case("masks truncated chunk .npy", ["masks", "--chunks", "{d}/chunks", "--out", "{d}/out", "--strategy",
          "random"], "train.seq.npy: truncated or damaged .npy file",
@@ -234,10 +234,10 @@ CASES = [
          "no ranked k-mer", lambda ws, d: (d / "r.tsv").write_text("kmer\tcount\tnpmi\trank\n" + "".join(
              line.split("\t")[0] + "\t1\tNA\t1\n" for line in ranks_text(ws).splitlines()[1:]))),  # fmt: skip
     # pretrain
-    Case("pretrain --lr -0.001", [*PRETRAIN, "--lr", "-0.001"], "--lr -0.001: expected a finite number > 0"),
-    Case("pretrain --lr nan", [*PRETRAIN, "--lr", "nan"], "--lr nan: expected a finite number > 0"),
-    Case("pretrain --betas 1 0.9", [*PRETRAIN, "--betas", "1", "0.9"], "--betas 1.0 0.9: expected two numbers"),
-    Case("pretrain --dropout 1.5", [*PRETRAIN, "--dropout", "1.5"], "--dropout 1.5: expected a number in [0, 1)"),
+    Case("pretrain --lr -0.001", [*PRETRAIN, "--lr", "-0.001"], "--lr: expected a finite number in (0, 1], got -0.001"),
+    Case("pretrain --lr nan", [*PRETRAIN, "--lr", "nan"], "--lr: expected a finite number in (0, 1], got nan"),
+    Case("pretrain --betas 1 0.9", [*PRETRAIN, "--betas", "1", "0.9"], "--betas: expected a finite number in [0, 1), got 1.0"),
+    Case("pretrain --dropout 1.5", [*PRETRAIN, "--dropout", "1.5"], "--dropout: expected a finite number in [0, 1), got 1.5"),
     Case("pretrain --out an existing file", PRETRAIN, "--out {d}/model: is a file",
          lambda ws, d: (d / "model").write_text("keep me\n")),
     Case("pretrain --checkpoint-dir an existing file", PRETRAIN, "--checkpoint-dir {d}/ckpt: is a file",
@@ -255,7 +255,7 @@ CASES = [
     Case("download ftp URL", ["download", "--url", "ftp://host/g.fa.gz", "--out", "{d}/g.fa.gz"],
          "expected an http:// or https:// URL"),
     # the other stages' outputs
-    Case("simulate-genome --out an existing directory", ["simulate-genome", "--out", "{d}", "--length", "1000"],
+    Case("simulate-genome --out an existing directory", ["simulate-genome", "--out", "{d}", "--length", "10000"],
          "--out {d}: is a directory"),
     Case("simulate-tasks --out an existing file", ["simulate-tasks", "--genome", "{d}/g.fa.gz", "--out", "{d}/f"],
          "--out {d}/f: is a file", lambda ws, d: (d / "f").write_text("keep me\n")),

@@ -26,6 +26,7 @@ from genemask.estimate import (
     mean_chunk_tokens,
     parse_dry_run,
     planned_jobs,
+    rule_order,
 )
 from genemask.evaluation.settings import finetune_regime
 from genemask.masking import registry
@@ -51,18 +52,23 @@ localrule download_genome:
     resources: tmpdir=/tmp
 
 rule pretrain_model:
+    input: resources/genome/ucsc-hg38.fa.gz
     output: results/models/dnabert_random_10000
     wildcards: arch=dnabert, strategy=random, steps=10000
+    resources: tmpdir=/tmp, gpu=0, runtime=1440
 
 rule pretrain_model:
     output: results/models/logo_pmi-vocab_10000
     wildcards: arch=logo, strategy=pmi-vocab, steps=10000
+    resources: tmpdir=/tmp, gpu=0, runtime=1440
 [Mon Nov 30 02:59:27 2026] Group job finetune (jobs in lexicogr. order):
 
     [Mon Nov 30 02:59:27 2026]
     rule finetune_model:
+        input: results/models/dnabert_random_10000
         output: results/finetune/dnabert_random-init/splice-40/1000/seed7.json
         wildcards: model=dnabert_random-init, task=splice-40, shots=1000, seed=7
+        resources: tmpdir=/tmp, gpu=0
 
 localrule all:
     input: results/models/dnabert_random_10000
@@ -138,6 +144,21 @@ def test_parse_dry_run_reads_rules_and_wildcards() -> None:
         "seed": "7",
     }
     assert jobs[4].wildcards == {}
+    assert [job.gpu for job in jobs] == [False, True, True, True, False]
+    assert [job.aggregate for job in jobs] == [False, False, False, False, True]
+    assert jobs[1].inputs == ("resources/genome/ucsc-hg38.fa.gz",)
+    # the workflow's order: by depth in the DAG (the download feeds a run that feeds the fine-tuning), aggregates last
+    assert rule_order(jobs[::-1]) == ["download_genome", "pretrain_model", "finetune_model", "all"]
+
+
+def test_a_gpu_rule_without_a_cost_model_is_refused() -> None:
+    config = load_config(REPO / "config" / "demo.yaml")
+    rates = make_rates("H100", None, compile_=False, k=6)
+    job = Job("new_gpu_rule", {}, (), ("out",), gpu=True)
+    with pytest.raises(
+        UserError, match="rule new_gpu_rule asks for a GPU, but genemask.estimate has no cost"
+    ):
+        estimate([job], config, rates)
 
 
 def test_parse_dry_run_refuses_a_listing_that_disagrees_with_its_job_stats() -> None:
@@ -161,6 +182,17 @@ def test_study_plan_and_cost(capsys: pytest.CaptureFixture[str], monkeypatch: py
         rows["pretrain_model"][3] == "assumed" and rows["pretrain_model"][2] == "-"
     )  # GPU rule: no CPU-hours
     assert rows["npmi"][1] == "-" and rows["npmi"][3] == "assumed"
+    order = list(rows)  # the workflow's order, read from its DAG; aggregate targets last, then the total
+    pipeline = [
+        "download_genome",
+        "chunk_genome",
+        "npmi",
+        "precompute_masks",
+        "pretrain_model",
+        "finetune_model",
+    ]
+    assert [order.index(rule) for rule in pipeline] == sorted(order.index(rule) for rule in pipeline)
+    assert order[-2:] == ["all", "total"] and rows["finetune_model"][1] != "-"
     assert "dnabert: " in out and "assumed (30% MFU of H100's 989 TFLOP/s bf16)" in out
 
 

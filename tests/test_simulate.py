@@ -216,10 +216,12 @@ def test_cli_writes_both_files_with_custom_motifs(tmp_path: Path, capsys: pytest
 
 def test_cli_defaults_match_the_library() -> None:
     assert command.DEFAULT_MOTIFS.split(",") == list(simulate.DEFAULT_MOTIFS)
-    assert command.DEFAULT_LENGTH == simulate.DEFAULT_LENGTH
-    assert command.DEFAULT_CONTIGS == simulate.DEFAULT_CONTIGS
-    assert command.DEFAULT_JASPAR_RELEASE == simulate.DEFAULT_JASPAR_RELEASE
-    assert command.DEFAULT_INSTANCES_PER_MB == simulate.DEFAULT_INSTANCES_PER_MB
+    from genemask.options import schema_setting
+
+    assert schema_setting("genome.simulate.length")["default"] == simulate.DEFAULT_LENGTH
+    assert schema_setting("genome.simulate.contigs")["default"] == simulate.DEFAULT_CONTIGS
+    assert schema_setting("genome.simulate.jaspar_release")["default"] == simulate.DEFAULT_JASPAR_RELEASE
+    assert schema_setting("genome.simulate.motif_density")["default"] == simulate.DEFAULT_INSTANCES_PER_MB
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,7 @@ def test_options_carry_the_fields_help_and_default():
     epochs = next(action for action in parser._actions if action.dest == "epochs")
     field = next(f for f in dataclasses.fields(FinetuneSettings) if f.name == "epochs")
     assert epochs.option_strings == [flag_of(field)] == ["--epochs"]
-    assert epochs.default == 20 and epochs.type is int and epochs.help.startswith(field.metadata["help"])
+    assert epochs.default == 20 and epochs.type.kind is int and epochs.help.startswith(field.metadata["help"])
 
 
 def test_help_does_not_import_torch():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,7 @@ import jsonschema
 import yaml
 
 from genemask.errors import UserError
-
-SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
+from genemask.options import INT64_MAX, SCHEMA
 
 
 def load_schema(path: str | Path = SCHEMA) -> dict:
@@ -76,8 +76,23 @@ def validate_config(config: dict[str, Any], source: str, schema: dict | None = N
     )
     if errors:
         raise UserError(f"{source}: {_describe(errors[0])}")
+    _check_finite(filled, source)
     _check_consistency(filled, source)
     return filled
+
+
+def _check_finite(value: Any, source: str, path: str = "") -> None:
+    """No NaN, inf or integer beyond int64 anywhere (JSON-schema's range keywords let NaN through: every comparison with it is false)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{source}: {path or '(top level)'}: expected a finite number, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64_MAX:
+        raise UserError(f"{source}: {path}: expected an integer of at most 2^63-1, got {value}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, source, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, source, f"{path}[{index}]")
 
 
 def _check_consistency(config: dict[str, Any], source: str) -> None:

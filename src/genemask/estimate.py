@@ -45,7 +45,6 @@ PEAK_BF16_TFLOPS: tuple[tuple[str, float, str], ...] = (
 )
 
 # Assumptions, stated in the output whenever they are used.
-ASSUMED_MFU = {"dnabert": 0.30, "logo": 0.15, "tiny": 0.01}  # pretraining step; the goal is 0.40 for dnabert
 FINETUNE_EFFICIENCY = 0.25  # fine-tuning FLOP/s / pretraining FLOP/s: batches of 5-15, padded, no buckets
 PRETRAIN_OVERHEAD_S = 180.0  # start-up, validation set, checkpoints, final save, torch.compile
 FINETUNE_OVERHEAD_S = 30.0  # interpreter, torch and CUDA start-up, model load, writing the record
@@ -65,33 +64,28 @@ ASSUMED_CORE_HOURS = {  # per job, on the paper-scale study; local rules run on 
     "simulate_genome": 0.01,
     "simulate_tasks": 0.01,
     "fewshot_results": 0.05,
+    "export_model": 0.01,
+    "gue_download": 0.01,
+    "gue_check": 0.01,
+    "gue_results": 0.05,
 }
 REPORT_CORE_HOURS = 0.05  # report_* rules
-GPU_RULES = ("pretrain_model", "finetune_model", "gue_finetune")
-RULE_ORDER = (  # the pipeline's order, for the table; rules not named here follow, alphabetically
-    "download_genome",
-    "simulate_genome",
-    "chunk_genome",
-    "npmi",
-    "precompute_masks",
-    "masking_statistics",
-    "pretrain_model",
-    "download_task_file",
-    "simulate_tasks",
-    "prepare_task",
-    "sample_task",
-    "finetune_model",
-    "kmer_baseline",
-    "fewshot_results",
-    "motif_enrichment",
-)
-AGGREGATE_RULES = {"all", "genome", "chunks", "ngrams", "masks", "pretrain", "finetune", "motifs"}
 
 
 @dataclass(frozen=True)
 class Job:
+    """One job of the dry run: its rule and wildcards, what it reads and writes, and whether its rule declares a
+    `gpu` resource (a GPU rule); a job that writes nothing is an aggregate target (all, genome, ...)."""
+
     rule: str
     wildcards: dict[str, str]
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    gpu: bool = False
+
+    @property
+    def aggregate(self) -> bool:
+        return not self.outputs
 
 
 @dataclass
@@ -115,28 +109,61 @@ class RuleCost:
 
 
 JOB_HEADER = re.compile(r"^\s*(?:local)?(?:rule|checkpoint) ([\w-]+):\s*$")
-WILDCARDS = re.compile(r"^\s*wildcards: (.*)$")
+JOB_FIELD = re.compile(r"^\s*(wildcards|input|output|resources): (.*)$")
 STATS_ROW = re.compile(r"^([\w-]+)\s+(\d+)$")
 
 
 def parse_dry_run(text: str) -> list[Job]:
-    """Jobs (rule, wildcards) of `snakemake -n` output, checked against its own "Job stats" table."""
+    """Jobs (rule, wildcards, inputs, outputs, GPU) of `snakemake -n` output, checked against its own "Job stats"
+    table."""
     jobs: list[Job] = []
-    rule, wildcards = None, {}
+    rule, fields = None, {}
+
+    def finish() -> None:
+        if rule is not None:
+            wildcards = fields.get("wildcards")
+            resources = [item.split("=", 1)[0] for item in fields.get("resources", "").split(", ")]
+            jobs.append(
+                Job(
+                    rule,
+                    dict(item.split("=", 1) for item in wildcards.split(", ")) if wildcards else {},
+                    tuple(fields["input"].split(", ")) if fields.get("input") else (),
+                    tuple(fields["output"].split(", ")) if fields.get("output") else (),
+                    "gpu" in resources,
+                )
+            )
+
     for line in text.splitlines():
         if header := JOB_HEADER.match(line):
-            if rule is not None:
-                jobs.append(Job(rule, wildcards))
-            rule, wildcards = header.group(1), {}
-        elif rule is not None and (found := WILDCARDS.match(line)):
-            wildcards = dict(item.split("=", 1) for item in found.group(1).split(", "))
-    if rule is not None:
-        jobs.append(Job(rule, wildcards))
+            finish()
+            rule, fields = header.group(1), {}
+        elif rule is not None and (found := JOB_FIELD.match(line)):
+            fields.setdefault(found.group(1), found.group(2).strip())
+    finish()
     stats = job_stats(text)
     counted = Counter(job.rule for job in jobs)
     if stats is not None and stats != counted:
         raise RuntimeError(f"dry run parsed as {dict(counted)}, but its job stats say {stats}")
     return jobs
+
+
+def rule_order(jobs: list[Job]) -> list[str]:
+    """The rules in the workflow's order: by the depth of their deepest job in the DAG (a job's depth is one more
+    than the deepest job writing one of its inputs), then as the dry run lists them; aggregates last."""
+    writer = {path: index for index, job in enumerate(jobs) for path in job.outputs}
+    depth: dict[int, int] = {}
+
+    def depth_of(index: int, seen: frozenset = frozenset()) -> int:
+        if index not in depth:
+            upstream = [writer[p] for p in jobs[index].inputs if p in writer and writer[p] not in seen]
+            depth[index] = 1 + max((depth_of(u, seen | {index}) for u in upstream), default=-1)
+        return depth[index]
+
+    place: dict[str, list] = {}  # rule -> [aggregate, deepest job's depth, first job's index]
+    for index, job in enumerate(jobs):
+        found = place.setdefault(job.rule, [job.aggregate, 0, index])
+        found[1] = max(found[1], depth_of(index))
+    return sorted(place, key=lambda rule: place[rule])
 
 
 def job_stats(text: str) -> Counter | None:
@@ -193,6 +220,19 @@ class Rates:
     notes: tuple[str, ...]
 
 
+def presets() -> tuple[str, ...]:
+    """The model presets (genemask.training.settings.PRESETS, the one table)."""
+    from genemask.training.settings import PRESETS
+
+    return tuple(PRESETS)
+
+
+def assumed_mfu(preset: str) -> float:
+    from genemask.training.settings import PRESETS
+
+    return PRESETS[preset].assumed_mfu
+
+
 def flops_per_token(preset: str, tokens_per_sequence: float, masked_fraction: float) -> float:
     from genemask.training.models import model_config, training_flops_per_token
 
@@ -204,7 +244,7 @@ def mean_chunk_tokens(k: int) -> float:
 
 
 def assumed_rate(preset: str, peak: float, k: int) -> float:
-    return ASSUMED_MFU[preset] * peak * 1e12 / flops_per_token(preset, mean_chunk_tokens(k), 0.15)
+    return assumed_mfu(preset) * peak * 1e12 / flops_per_token(preset, mean_chunk_tokens(k), 0.15)
 
 
 def read_throughput(path: Path, compile_: bool) -> dict:
@@ -249,7 +289,7 @@ def make_rates(
         known = ", ".join(key for key, _, _ in PEAK_BF16_TFLOPS)
         raise UserError(f"--gpu-type {gpu}: no peak known; expected one of {known}")
     rates, is_measured, notes = {}, {}, []
-    for preset in ASSUMED_MFU:
+    for preset in presets():
         if measured and preset in measured["rates"]:
             rates[preset], is_measured[preset] = measured["rates"][preset], True
             notes.append(
@@ -264,7 +304,7 @@ def make_rates(
         else:
             rates[preset], is_measured[preset] = assumed_rate(preset, peak, k), False
             notes.append(
-                f"{preset}: {rates[preset]:,.0f} tokens/s assumed ({ASSUMED_MFU[preset]:.0%} MFU of {gpu}'s "
+                f"{preset}: {rates[preset]:,.0f} tokens/s assumed ({assumed_mfu(preset):.0%} MFU of {gpu}'s "
                 f"{peak:.0f} TFLOP/s bf16)"
             )
     overhead = measured["overhead"] if measured and measured["overhead"] is not None else None
@@ -285,7 +325,7 @@ def make_rates(
 def model_preset(name: str, config: dict) -> str:
     """The architecture of a fine-tuned model name: `<arch>_<strategy>_<steps>`, `<arch>_random-init`, a reference."""
     arch = parse_model_name(name).preset
-    if arch in ASSUMED_MFU:
+    if arch in presets():
         return arch
     if name in config["finetune"].get("references", {}):
         return REFERENCE_PRESET
@@ -354,44 +394,42 @@ def gue_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]:
     return rates.finetune_overhead_s + compute, rates.measured[preset] and rates.finetune_overhead_measured
 
 
+# How long one job of a GPU rule takes (the rules whose resources declare `gpu`; the workflow says which).
+GPU_SECONDS = {
+    "pretrain_model": pretrain_seconds,
+    "finetune_model": finetune_seconds,
+    "gue_finetune": gue_seconds,
+}
+
+
+def job_preset(job: Job, config: dict) -> str:
+    return job.wildcards["arch"] if "arch" in job.wildcards else model_preset(job.wildcards["model"], config)
+
+
 def estimate(jobs: list[Job], config: dict, rates: Rates) -> list[RuleCost]:
-    """Cost per rule, in the pipeline's order (RULE_ORDER), then the rest (report_*, aggregates) by name."""
-    costs: dict[str, RuleCost] = {}
+    """Cost per rule, in the workflow's order (`rule_order`), aggregate targets last."""
+    costs: dict[str, RuleCost] = {rule: RuleCost(rule) for rule in rule_order(jobs)}
     measured: dict[str, list[bool]] = {}
     for job in jobs:
-        cost = costs.setdefault(job.rule, RuleCost(job.rule))
+        cost = costs[job.rule]
         cost.jobs += 1
-        if job.rule in GPU_RULES:
-            seconds_of = {
-                "pretrain_model": pretrain_seconds,
-                "finetune_model": finetune_seconds,
-                "gue_finetune": gue_seconds,
-            }[job.rule]
-            seconds, is_measured = seconds_of(job, config, rates)
+        if job.gpu:
+            if job.rule not in GPU_SECONDS:
+                raise UserError(
+                    f"rule {job.rule} asks for a GPU, but genemask.estimate has no cost model for it"
+                )
+            seconds, is_measured = GPU_SECONDS[job.rule](job, config, rates)
             cost.gpu_hours += seconds / 3600
-            preset = (
-                job.wildcards["arch"]
-                if job.rule == "pretrain_model"
-                else model_preset(job.wildcards["model"], config)
-            )
-            cost.by_preset.setdefault(preset, [0, 0.0])
-            cost.by_preset[preset][0] += 1
-            cost.by_preset[preset][1] += seconds / 3600
+            per_preset = cost.by_preset.setdefault(job_preset(job, config), [0, 0.0])
+            per_preset[0] += 1
+            per_preset[1] += seconds / 3600
             measured.setdefault(job.rule, []).append(is_measured)
-        elif job.rule in AGGREGATE_RULES:
-            continue
-        else:
+        elif not job.aggregate:
             default = REPORT_CORE_HOURS if job.rule.startswith("report_") else 0.1
             cost.cpu_hours += ASSUMED_CORE_HOURS.get(job.rule, default)
     for rule, flags in measured.items():
         costs[rule].measured = all(flags)
-
-    def position(cost: RuleCost) -> tuple:
-        rule = cost.rule
-        known = RULE_ORDER.index(rule) if rule in RULE_ORDER else len(RULE_ORDER)
-        return known, rule in AGGREGATE_RULES, rule
-
-    return sorted(costs.values(), key=position)
+    return list(costs.values())
 
 
 def format_table(costs: list[RuleCost], markdown: bool = False) -> str:

@@ -1,5 +1,3 @@
-import hashlib
-import json
 import os
 import re
 import sys
@@ -14,7 +12,8 @@ from genemask.evaluation.settings import finetune_regime as regime_for_shots
 from genemask.evaluation.tasks import TASKS
 from genemask.masking import registry
 from genemask.training.launch import launch_prefix, pretrain_layout
-from genemask.training.settings import rank_cpus
+from genemask.training import identity
+from genemask.training.settings import preset_pattern, rank_cpus
 
 
 def _config_source():
@@ -142,69 +141,18 @@ def curriculum_args(wildcards, input):
     return f"{input_args(wildcards, input)} {strategy_args(wildcards)}".strip()
 
 
-def strategy_settings(strategy):
-    """The masking settings one strategy's masks depend on: its own parameters (the registry names them), no
-    other strategy's."""
-    return {
-        p.name: masking_setting(p.config) for p in registry.get(strategy).parameters
-    }
-
-
-# Identities: each stage's result depends on exactly these settings (and on its upstream stages' identities),
-# never on grid lists (other strategies, architectures, step counts, tasks, shots, seeds, references). They key
-# the pretraining checkpoints, so that a changed setting starts afresh while everything else is kept.
-def settings_hash(*parts):
-    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def genome_identity():
-    genome = {key: GENOME[key] for key in ("source", "fasta", "chromosomes")}
-    if GENOME["source"] == "simulated":
-        genome["simulate"] = GENOME["simulate"]
-    return genome
-
-
+# Identities (genemask.training.identity, the one list of what identifies a run and a mask store, which the
+# checkpoint check on resume reads too): each stage's result depends on exactly these settings (and on its upstream
+# stages' identities), never on grid lists (other strategies, architectures, step counts, tasks, shots, seeds,
+# references). They key the pretraining checkpoints, so that a changed setting starts afresh while everything
+# else is kept.
 def mask_identity(strategy):
-    """What one strategy's masks depend on; a time-variant strategy's are its components' and its own settings."""
-    npmi = config["npmi"] if registry.reads(strategy) else None
-    shared = {key: MASKING[key] for key in ("k", "seed", "epochs")}
-    components = [
-        [name, strategy_settings(name)]
-        for name in registry.mask_strategies([strategy])
-        if name != strategy
-    ]
-    return [
-        genome_identity(),
-        config["chunking"],
-        npmi,
-        strategy,
-        shared,
-        strategy_settings(strategy),
-        components,
-    ]
-
-
-# Settings of the optimisation that change a run's weights (not eval_*, checkpoint_every, compile).
-RUN_SETTINGS = (
-    "seed",
-    "learning_rate",
-    "betas",
-    "eps",
-    "weight_decay",
-    "warmup_steps",
-    "global_batch",  # not batch_size: the micro-batch leaves the sequences of each step alone
-)
+    return identity.mask_identity(config, strategy)
 
 
 def run_identity(arch, strategy, steps):
     """Hash of what changes the weights of one pretraining run: its checkpoints live under it."""
-    optimisation = {key: config["pretrain"][key] for key in RUN_SETTINGS}
-    if registry.get(
-        strategy
-    ).time_variant:  # the curriculum validates (cm-gems) on these chunks
-        optimisation["eval_chunks"] = config["pretrain"]["eval_chunks"]
-        optimisation["eval_every"] = config["pretrain"]["eval_every"]
-    return settings_hash(mask_identity(strategy), arch, int(steps), optimisation)
+    return identity.run_identity(config, arch, strategy, steps)
 
 
 def checkpoint_dir(wildcards):

@@ -13,7 +13,7 @@
 # setting is replaced after parsing): slurm/config.yaml's `group-components: [finetune=20]` submits 20 runs per
 # cluster job. For the members of a group job to share its one GPU in series, the profile also sets
 # `resources: [gpu=1]` with `set-resource-scopes: [gpu=local]`, and `gpu: 1` for finetune_model
-# (set-resources); the rules set no GPU, so they stay portable to CPU-only machines.
+# (set-resources); the rules declare gpu=0 (a GPU rule, run on the CPU without the profile), so they stay portable.
 
 
 rule simulate_tasks:
@@ -119,6 +119,8 @@ rule finetune_model:
     conda:
         "../envs/cuda.yaml"
     threads: 1
+    resources:
+        gpu=0,  # a GPU rule (the profile gives it one; genemask estimate costs it as one)
     params:
         source=lambda wildcards: FINETUNE_SOURCES[wildcards.model],
         random_init=lambda wildcards: (

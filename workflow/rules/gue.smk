@@ -71,6 +71,8 @@ rule gue_finetune:
     conda:
         "../envs/cuda.yaml"
     threads: 1
+    resources:
+        gpu=0,  # a GPU rule (the profile gives it one; genemask estimate costs it as one)
     params:
         source=lambda wildcards: FINETUNE_SOURCES[wildcards.model],
         random_init=lambda wildcards: (

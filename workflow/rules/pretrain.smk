@@ -1,10 +1,9 @@
 # Checkpoints live in results/checkpoints/, outside the declared outputs, so Snakemake never deletes them and a
 # retried job (time limit, preemption: exit 75) continues from the latest one. Their folder name carries a hash of
-# what changes the run's weights (run_identity in common.smk), so a changed setting starts afresh instead of
-# meeting a stale checkpoint, and a change elsewhere in the config leaves the run alone. A run also keeps its
-# weights every pretrain.keep_weights_every steps, from which export_model makes the models of
-# pretrain.export_steps: adding an export step to a finished run trains nothing.
-#
+# what changes the run's weights (genemask.training.identity, which a resumed run is also checked against), so a
+# changed setting starts afresh instead of meeting a stale checkpoint, and a change elsewhere in the config leaves
+# the run alone. A run also keeps its weights every pretrain.keep_weights_every steps, from which export_model makes
+# the models of pretrain.export_steps: adding an export step to a finished run trains nothing.
 # On a cluster a job asks for at most the site's maximum runtime (profile: pretrain_model runtime), stops with a
 # checkpoint before it (exit 75) and is retried PRETRAIN_RETRIES times; each attempt continues from the newest
 # checkpoint. `gpu` (GPUs in all) and `nodes` come from the profile; the launcher runs one process per GPU
@@ -22,7 +21,7 @@ rule pretrain_model:
     benchmark:
         "results/benchmarks/pretrain_{arch}_{strategy}_{steps}.tsv"
     wildcard_constraints:
-        arch="tiny|logo|dnabert",
+        arch=preset_pattern(),
         strategy="|".join(re.escape(s) for s in config["pretrain"]["strategies"]),
         steps=r"\d+",
     retries: PRETRAIN_RETRIES
@@ -81,7 +80,7 @@ rule export_model:
     log:
         "logs/pretrain/{arch}_{strategy}_{steps}_step{export}.log",
     wildcard_constraints:
-        arch="tiny|logo|dnabert",
+        arch=preset_pattern(),
         strategy="|".join(config["pretrain"]["strategies"]),
         steps=r"\d+",
         export=r"\d+",

@@ -6,9 +6,10 @@ import argparse
 import json
 
 from genemask.atomic import add_output_options, check_output_dir
-from genemask.genome.chunking import NON_ACGT_MODES, ChunkingOptions, chunk_genome
+from genemask.genome.chunking import MAX_LENGTH, MIN_LENGTH, NON_ACGT_MODES, ChunkingOptions, chunk_genome
+from genemask.options import Range, add_option
 
-DEFAULTS = ChunkingOptions()
+LENGTHS = Range(minimum=1, maximum=1_000_000)  # nt; a chunk is one training sequence
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,38 +21,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fasta", required=True, help="genome FASTA (plain, gzip or bgzip)")
     parser.add_argument("--out", required=True, help="output directory of the chunk store")
     add_output_options(parser)
-    parser.add_argument(
-        "--seed", type=int, default=DEFAULTS.seed, help="seed of the start offsets and piece lengths"
-    )
+    add_option(parser, "--seed", key="chunking.seed")
     parser.add_argument("--chromosomes", nargs="+", default=None, help="contigs to use (default: all)")
-    parser.add_argument(
-        "--non-acgt",
-        choices=NON_ACGT_MODES,
-        default=DEFAULTS.non_acgt,
-        help="split chunks at non-ACGT runs, or delete non-ACGT letters as the published code did "
-        "(default %(default)s)",
-    )
-    parser.add_argument(
-        "--valid-fraction",
-        type=float,
-        default=DEFAULTS.valid_fraction,
-        help="fraction of chunks for validation (default %(default)s)",
-    )
-    parser.add_argument(
+    add_option(parser, "--non-acgt", key="chunking.non_acgt", choices=NON_ACGT_MODES)
+    add_option(parser, "--valid-fraction", key="chunking.valid_fraction")
+    add_option(
+        parser,
         "--random-sampling-coverage",
-        type=float,
-        default=DEFAULTS.random_sampling_coverage,
-        help="add DNABERT's random-start sampling pass at this genome coverage (0 = off; DNABERT used ~5)",
+        key="chunking.random_sampling.coverage",
+        default=0.0,
+        help="add DNABERT's random-start sampling pass at this genome coverage (0 = off; the workflow's "
+        "chunking.random_sampling turns it on)",
     )
-    parser.add_argument(
-        "--min-length",
-        type=int,
-        default=DEFAULTS.min_length,
-        help="shortest chunk kept (nt, default %(default)s)",
-    )
-    parser.add_argument(
-        "--max-length", type=int, default=DEFAULTS.max_length, help="longest chunk (nt, default %(default)s)"
-    )
+    add_option(parser, "--min-length", default=MIN_LENGTH, range=LENGTHS, help="shortest chunk kept (nt)")
+    add_option(parser, "--max-length", default=MAX_LENGTH, range=LENGTHS, help="longest chunk (nt)")
     parser.set_defaults(func=run)
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from genemask.genome.download import download
+from genemask.options import Range, add_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,17 +29,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="URL of an md5 listing (UCSC md5sum.txt, NCBI md5checksums.txt) with an entry for the file",
     )
     checksum.add_argument("--md5", help="expected md5 of the file, 32 hex digits")
-    parser.add_argument(
+    add_option(
+        parser,
         "--retries",
-        type=int,
         default=5,
-        help="consecutive failed attempts to retry, with exponential backoff (default: %(default)s)",
+        range=Range(minimum=0, maximum=100),
+        help="consecutive failed attempts to retry, with exponential backoff",
     )
-    parser.add_argument(
+    add_option(
+        parser,
         "--timeout",
-        type=float,
-        default=60,
-        help="seconds to wait on any socket operation before retrying (default: %(default)s)",
+        default=60.0,
+        range=Range(exclusive_minimum=0, maximum=3600),
+        help="seconds to wait on any socket operation before retrying",
     )
     parser.set_defaults(func=run)
 

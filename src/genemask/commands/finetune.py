@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 
-from genemask.commands.tasks import shots_value
+from genemask.commands._common import add_device, add_record_options, add_threads
 from genemask.evaluation.settings import FinetuneSettings
 from genemask.options import add_options, options_from
-
-
-def add_run_identity(parser: argparse.ArgumentParser) -> None:
-    """Options naming the run in its JSON record (shared with `genemask kmer-baseline`)."""
-    parser.add_argument("--train", required=True, type=Path, help="training TSV (sequence<TAB>label)")
-    parser.add_argument("--test", required=True, type=Path, help="test TSV (sequence<TAB>label)")
-    parser.add_argument("--out", required=True, type=Path, metavar="metrics.json", help="the run record")
-    parser.add_argument("--task", required=True, help="task name, recorded in the run record")
-    parser.add_argument(
-        "--shots", required=True, type=shots_value, help="shots (examples per class, or 'full'), recorded"
-    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,14 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", required=True, metavar="DIR_OR_HF_ID", help="pretrained model")
     parser.add_argument("--name", help="model name in the run record (default: --model)")
-    add_run_identity(parser)
+    add_record_options(parser)
     add_options(parser, FinetuneSettings, tuple(field.name for field in dataclasses.fields(FinetuneSettings)))
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="auto (says which it chose), cpu, cuda or cuda:N; cuda fails at once if CUDA cannot run",
-    )
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default: %(default)s)")
+    add_device(parser)
+    add_threads(parser, "CPU threads for torch")
     parser.set_defaults(func=run)
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from genemask.commands._common import add_device, add_threads
+
 # Both are numpy-free, so `genemask --help` stays light.
 from genemask.evaluation.gue_recipe import BATCH_SIZE, LEARNING_RATE
 from genemask.evaluation.task_registry import GUE_MIRROR_REPOSITORY, GUE_MIRROR_REVISION
+from genemask.options import Range, add_option
 
 
 def _task_options(parser: argparse.ArgumentParser) -> None:
@@ -64,24 +67,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _task_options(finetune)
     finetune.add_argument("--model", required=True, metavar="DIR_OR_HF_ID")
     finetune.add_argument("--name", help="model name in the run record (default: --model)")
-    finetune.add_argument("--seed", type=int, default=0)
+    add_option(finetune, "--seed", default=0, range=Range(minimum=0), help="fine-tuning seed")
     finetune.add_argument("--out", required=True, type=Path, metavar="run.json")
     finetune.add_argument("--random-init", action="store_true", help="same architecture, random weights")
-    finetune.add_argument("--lr", type=float, help="default: the task's recipe")
-    finetune.add_argument("--batch-size", type=int, help="default: the task's recipe")
-    finetune.add_argument("--warmup-steps", type=int, help="default: the task's recipe")
-    finetune.add_argument("--epochs", type=int, help="default: the task's recipe")
-    finetune.add_argument("--max-length", type=int, help="tokens; default: the task's recipe")
-    finetune.add_argument("--max-train", type=int, help="demo only: subsample the training set (seeded)")
-    finetune.add_argument(
-        "--max-steps", type=int, help="tests only: stop after this many steps (default: the task's recipe)"
+    for flag, key in (
+        ("--lr", "learning_rate"),
+        ("--batch-size", "batch_size"),
+        ("--warmup-steps", "warmup_steps"),
+    ):
+        add_option(finetune, flag, key=f"finetune.gue.{key}", default=None, help="default: the task's recipe")
+    add_option(finetune, "--epochs", type=int, range=Range(minimum=1), help="default: the task's recipe")
+    add_option(
+        finetune,
+        "--max-length",
+        type=int,
+        range=Range(minimum=3, maximum=512),
+        help="tokens; default: the task's recipe",
     )
-    finetune.add_argument(
-        "--device",
-        default="auto",
-        help="auto (says which it chose), cpu, cuda or cuda:N; cuda fails at once if CUDA cannot run",
+    add_option(
+        finetune,
+        "--max-train",
+        key="finetune.gue.max_train",
+        help="demo only: subsample the training set (seeded)",
     )
-    finetune.add_argument("--threads", type=int, default=1, help="CPU threads for torch (%(default)s)")
+    add_option(
+        finetune,
+        "--max-steps",
+        type=int,
+        range=Range(minimum=1),
+        help="tests only: stop after this many steps (default: the task's recipe)",
+    )
+    add_device(finetune)
+    add_threads(finetune, "CPU threads for torch")
     finetune.set_defaults(func=run_finetune)
 
     tables = actions.add_parser("tables", help="GUE tables and heat map from run records")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from genemask.commands.finetune import add_run_identity
+from genemask.commands._common import add_record_options
+from genemask.options import Range, add_option
 
 MODEL_NAME = "kmer-logreg"
 
@@ -19,11 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "unless --name says otherwise. Deterministic."
         ),
     )
-    add_run_identity(parser)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the k-shot draw, recorded (%(default)s)")
-    parser.add_argument("--k", type=int, default=6, help="k-mer size, 3..6 (%(default)s)")
-    parser.add_argument("--l2", type=float, default=1.0, help="L2 penalty on the weights, 1/C (%(default)s)")
-    parser.add_argument("--name", default=MODEL_NAME, help="model name in the run record (%(default)s)")
+    add_record_options(parser)
+    add_option(parser, "--seed", default=0, range=Range(minimum=0), help="seed of the k-shot draw, recorded")
+    add_option(parser, "--k", default=6, range=Range(minimum=3, maximum=6), help="k-mer size")
+    add_option(
+        parser, "--l2", default=1.0, range=Range(exclusive_minimum=0), help="L2 penalty on the weights, 1/C"
+    )
+    add_option(parser, "--name", default=MODEL_NAME, help="model name in the run record")
     parser.set_defaults(func=run)
 
 

@@ -6,13 +6,14 @@ import argparse
 import dataclasses
 
 from genemask.atomic import add_output_options, check_output_dir
+from genemask.commands._common import add_threads
 from genemask.errors import UserError
 from genemask.genome.chunkstore import SPLITS, ChunkStore
 from genemask.masking import registry
 from genemask.masking.settings import MaskingSettings
 from genemask.masking.store import write_mask_store
 from genemask.masking.strategies import Masker
-from genemask.options import add_options, options_from
+from genemask.options import add_option, add_options, options_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", choices=SPLITS, default="train", help="chunk store split (default train)")
     parser.add_argument("--out", required=True, help="output mask store directory")
     add_output_options(parser)
-    parser.add_argument("--epochs", type=int, default=1, help="number of epochs to precompute (default 1)")
-    parser.add_argument("--threads", type=int, default=1, help="threads (default 1)")
+    add_option(parser, "--epochs", key="masking.epochs", help="number of epochs to precompute")
+    add_threads(parser, "threads")
     # --strategy is required here, not defaulted: a mask store says which strategy made it. Its choices are the
     # registry's strategies with masks of their own, as registered when the parser is built.
     parser.add_argument(

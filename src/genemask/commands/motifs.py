@@ -10,6 +10,7 @@ from genemask.atomic import atomic_file, check_output_dir
 from genemask.errors import UserError
 from genemask.motifs import enrichment, jaspar, plots
 from genemask.ngrams.ranks import read_kmer_ranks
+from genemask.options import add_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,52 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--ranks", required=True, help="kmer_ranks.tsv from `genemask npmi`")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument(
-        "--release",
-        default=jaspar.DEFAULT_RELEASE,
-        help="JASPAR release bundled with pyjaspar (default %(default)s)",
-    )
-    parser.add_argument(
-        "--collection", default=jaspar.DEFAULT_COLLECTION, help="JASPAR collection (default %(default)s)"
-    )
-    parser.add_argument(
-        "--tax-group",
-        default=jaspar.DEFAULT_TAX_GROUP,
-        help="JASPAR taxonomic group, or 'all' (default %(default)s)",
-    )
-    parser.add_argument(
-        "--top-n",
-        type=int,
-        default=enrichment.DEFAULT_TOP_N,
-        help="size of the top k-mer set (default %(default)s)",
-    )
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        default=enrichment.DEFAULT_THRESHOLD,
-        help="relative score that makes a motif hit (default %(default)s)",
-    )
-    parser.add_argument(
-        "--pseudocount",
-        type=float,
-        default=jaspar.DEFAULT_PSEUDOCOUNT,
-        help="pseudocount per PWM column, spread by the background (default %(default)s)",
-    )
-    parser.add_argument(
+    for flag in ("--release", "--collection", "--top-n", "--threshold", "--pseudocount"):
+        add_option(parser, flag, key=f"motifs.{flag[2:].replace('-', '_')}")
+    add_option(parser, "--tax-group", key="motifs.tax_group", help="JASPAR taxonomic group, or 'all'")
+    add_option(
+        parser,
         "--background",
-        default=jaspar.DEFAULT_BACKGROUND,
-        help="PWM background: uniform, human (A/T 0.295, C/G 0.205), or 'a,c,g,t' probabilities "
-        "(default %(default)s)",
+        key="motifs.background",
+        help="PWM background: uniform, human (A/T 0.295, C/G 0.205), or 'a,c,g,t' probabilities",
     )
-    parser.add_argument(
-        "--fdr", type=float, default=plots.DEFAULT_FDR, help="FDR level for the report (default %(default)s)"
-    )
-    parser.add_argument(
-        "--logos",
-        type=int,
-        default=plots.DEFAULT_LOGOS,
-        help="number of top motifs drawn as logos (default %(default)s)",
-    )
+    add_option(parser, "--fdr", key="motifs.fdr", help="FDR level for the report")
+    add_option(parser, "--logos", key="motifs.logos")
     parser.add_argument("--motif-ids", nargs="+", metavar="ID", help="restrict to these JASPAR matrix ids")
     parser.set_defaults(func=run)
 

@@ -7,8 +7,9 @@ import json
 import time
 
 from genemask.atomic import add_output_options, check_output_dir
-from genemask.ngrams.counting import MAX_N
-from genemask.ngrams.npmi import DEFAULT_K, DEFAULT_MAX_N, DEFAULT_MIN_COUNT, npmi_stage
+from genemask.commands._common import add_threads
+from genemask.ngrams.npmi import npmi_stage
+from genemask.options import add_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,22 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fasta", required=True, help="genome FASTA (plain, gzip or bgzip)")
     parser.add_argument("--out", required=True, help="output directory")
     add_output_options(parser)
-    parser.add_argument(
-        "--max-n",
-        type=int,
-        default=DEFAULT_MAX_N,
-        help=f"longest n-gram counted, 1..{MAX_N} (default %(default)s)",
-    )
-    parser.add_argument(
-        "--min-count",
-        type=int,
-        default=DEFAULT_MIN_COUNT,
-        help="threshold c of the discount; rarer n-grams are dropped (default %(default)s)",
-    )
-    parser.add_argument(
-        "--k", type=int, default=DEFAULT_K, help="k-mer length of the ranking, 2..max-n (default %(default)s)"
-    )
-    parser.add_argument("--threads", type=int, default=1, help="counting threads (default 1)")
+    add_option(parser, "--max-n", key="npmi.max_n")
+    add_option(parser, "--min-count", key="npmi.min_count")
+    add_option(parser, "--k", key="npmi.k", help="k-mer length of the ranking, at most --max-n")
+    add_threads(parser, "counting threads")
     parser.add_argument(
         "--chromosomes", nargs="+", default=None, help="contigs counted, by name (default: every contig)"
     )

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from genemask.atomic import add_output_options, check_output_dir
+from genemask.options import Range, add_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--run", type=Path, required=True, help="the run's final model directory (--out)")
     parser.add_argument("--checkpoint-dir", type=Path, required=True, help="the run's --checkpoint-dir")
-    parser.add_argument("--step", type=int, required=True, help="the step to export")
+    add_option(parser, "--step", type=int, required=True, range=Range(minimum=1), help="the step to export")
     parser.add_argument("--out", type=Path, required=True, help="output model directory")
     add_output_options(parser)
     parser.set_defaults(func=run)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-# Defaults repeated here so that `genemask --help` does not import numba; test_simulate checks they agree.
+from genemask.options import add_option
+
+# Repeated here so that `genemask --help` does not import numba; test_simulate checks it agrees (the other defaults
+# are the schema's genome.simulate keys).
 DEFAULT_MOTIFS = "MA0139.2,MA0079.5,MA0482.3,MA0098.4,MA0106.3,MA0105.4"
-DEFAULT_LENGTH = 3_000_000
-DEFAULT_CONTIGS = 4
-DEFAULT_JASPAR_RELEASE = "JASPAR2024"
-DEFAULT_INSTANCES_PER_MB = 200.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,27 +24,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--out", required=True, type=Path, metavar="FASTA.gz", help="output FASTA (gzip)")
-    parser.add_argument("--length", type=int, default=DEFAULT_LENGTH, help="total length in nt (%(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
-    parser.add_argument(
-        "--contigs", type=int, default=DEFAULT_CONTIGS, help="number of contigs chr1..chrC (%(default)s)"
-    )
-    parser.add_argument(
+    add_option(parser, "--length", key="genome.simulate.length")
+    add_option(parser, "--seed", key="genome.simulate.seed")
+    add_option(parser, "--contigs", key="genome.simulate.contigs", help="number of contigs chr1..chrC")
+    add_option(
+        parser,
         "--motifs",
         default=DEFAULT_MOTIFS,
         metavar="ID,ID,...",
-        help="comma-separated JASPAR matrix ids to plant (%(default)s); empty plants none",
+        help="comma-separated JASPAR matrix ids to plant; empty plants none",
     )
-    parser.add_argument(
-        "--jaspar-release", default=DEFAULT_JASPAR_RELEASE, help="pyjaspar release name (%(default)s)"
-    )
-    parser.add_argument(
-        "--motif-density",
-        type=float,
-        default=DEFAULT_INSTANCES_PER_MB,
-        metavar="D",
-        help="planted sites per motif per Mbp (%(default)s)",
-    )
+    add_option(parser, "--jaspar-release", key="genome.simulate.jaspar_release")
+    add_option(parser, "--motif-density", key="genome.simulate.motif_density", metavar="D")
     parser.set_defaults(func=run)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from genemask.options import add_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -24,16 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--motifs", type=Path, metavar="SIM.motifs.tsv", help="its truth table (default: beside the genome)"
     )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
-    parser.add_argument(
+    add_option(parser, "--seed", key="finetune.simulate.seed")
+    add_option(
+        parser,
         "--test-size",
-        type=int,
-        default=200,
-        help="test rows per task, split evenly over classes (%(default)s)",
+        key="finetune.simulate.test_size",
+        help="test rows per task, split evenly over classes",
     )
-    parser.add_argument(
-        "--pool-size", type=int, default=1000, help="training pool rows per class (%(default)s)"
-    )
+    add_option(parser, "--pool-size", key="finetune.simulate.pool_size")
     parser.set_defaults(func=run)
 
 

@@ -6,24 +6,9 @@ import argparse
 from pathlib import Path
 
 from genemask.atomic import check_output_dir, check_output_file
+from genemask.commands._common import FULL_SHOTS, shots_value
 from genemask.evaluation.task_registry import REAL_TASKS, TASKS  # numpy-free: `genemask --help` stays light
-
-FULL_SHOTS = "full"
-
-
-def shots_value(text: str) -> int | str:
-    """--shots: a positive integer (examples per class) or 'full' (the whole training set)."""
-    if text == FULL_SHOTS:
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer or '{FULL_SHOTS}', got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or '{FULL_SHOTS}', got {text!r}")
-    return value
+from genemask.options import Range, add_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -84,13 +69,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument(
         "--shots", required=True, type=shots_value, help="examples per class, or 'full' (the whole pool)"
     )
-    sample.add_argument("--seed", required=True, type=int)
+    add_option(sample, "--seed", required=True, type=int, range=Range(minimum=0), help="seed of the draw")
     sample.add_argument("--out", required=True, type=Path, help="the sample TSV")
-    sample.add_argument(
+    add_option(
+        sample,
         "--splice-multiplier",
-        type=int,
-        help="simulated Splice-style tasks only (sim-splice): examples per class per shot (default: the "
-        "registry's 10); real tasks always follow their published convention",
+        key="finetune.splice_shots_multiplier",
+        help="simulated Splice-style tasks only (sim-splice): examples per class per shot; real tasks always "
+        "follow their published convention",
     )
     sample.add_argument("--published", type=Path, help="the published draw to use (seed 0)")
     sample.set_defaults(func=run_sample)

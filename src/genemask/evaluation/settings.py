@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genemask.errors import UserError
-from genemask.options import setting
+from genemask.options import Range, check_ranges, setting
+
+MAX_TOKENS = 512  # the position embeddings of every model here (genemask.training.models.MAX_POSITIONS)
 
 # Equivalence margin of vs_paper (metric units), the default of `results.equivalence_margin`: the median published
 # difference between GeneMask and random masking (0.0195 over the 50 cells with both) and the median published std
@@ -15,28 +16,23 @@ EQUIVALENCE_MARGIN = 0.02
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    learning_rate: float = setting(1e-4, "peak learning rate", flag="--lr")
-    epochs: int = setting(20, "training epochs")
-    batch_size: int = setting(5, "sequences per batch")
-    warmup_ratio: float = setting(0.1, "linear warm-up fraction of the steps, then linear decay to 0")
-    weight_decay: float = setting(0.01, "AdamW weight decay (not on biases and LayerNorm weights)")
-    dropout: float = setting(0.1, "hidden and attention dropout")
-    seed: int = setting(0, "run seed and recorded seed")
-    max_length: int = setting(512, "tokens incl. [CLS]/[SEP]")
+    learning_rate: float = setting(
+        1e-4, "peak learning rate", flag="--lr", range=Range(exclusive_minimum=0, maximum=1)
+    )
+    epochs: int = setting(20, "training epochs", range=Range(minimum=1))
+    batch_size: int = setting(5, "sequences per batch", range=Range(minimum=1))
+    warmup_ratio: float = setting(key="finetune.warmup_ratio")
+    weight_decay: float = setting(key="finetune.weight_decay")
+    dropout: float = setting(key="finetune.dropout")
+    seed: int = setting(0, "run seed and recorded seed", range=Range(minimum=0))
+    max_length: int = setting(512, "tokens incl. [CLS]/[SEP]", range=Range(minimum=3, maximum=MAX_TOKENS))
     random_init: bool = setting(False, "same architecture, random weights (the floor reference)")
     warmup_steps: int | None = setting(
-        None, "a fixed number of warm-up steps instead of --warmup-ratio", type=int
+        None, "a fixed number of warm-up steps instead of --warmup-ratio", type=int, range=Range(minimum=0)
     )
 
     def check(self) -> None:
-        if self.learning_rate <= 0 or self.epochs < 1 or self.batch_size < 1:
-            raise UserError("expected a positive learning rate, epochs >= 1 and batch size >= 1")
-        if not 0 <= self.warmup_ratio <= 1 or not 0 <= self.dropout < 1 or self.weight_decay < 0:
-            raise UserError("expected warm-up ratio in [0, 1], dropout in [0, 1) and weight decay >= 0")
-        if self.max_length < 3:
-            raise UserError(f"--max-length {self.max_length}: expected at least 3 tokens")
-        if self.warmup_steps is not None and self.warmup_steps < 0:
-            raise UserError(f"--warmup-steps {self.warmup_steps}: expected >= 0")
+        check_ranges(self)
 
 
 def finetune_regime(regimes: dict[str, dict], shots: int | str) -> dict:

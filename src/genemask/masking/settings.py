@@ -53,8 +53,8 @@ class MaskingSettings:
     """Everything that determines a Masker: the strategy, its parameters and the files it reads."""
 
     strategy: str = setting("random", "masking strategy", choices=registry.names(time_variant=False))
-    k: int = setting(DEFAULT_K, "k-mer length of the tokens")
-    seed: int = setting(DEFAULT_SEED, "masking seed")
+    k: int = setting(key="masking.k", help="k-mer length of the tokens")
+    seed: int = setting(key="masking.seed", help="masking seed")
     ranks: str | Path | None = setting(
         None, f"kmer_ranks.tsv from `genemask npmi` (needed by {_readers('ranks')})", type=str
     )
@@ -64,18 +64,18 @@ class MaskingSettings:
     centre_probability: float | None = setting(
         None,
         f"probability of a token being a span centre (default: the strategy's, {_defaults('centre_probability')})",
-        type=float,
+        key="masking.random.centre_probability",
     )
     all_high_below: int | None = setting(
         None,
         "genemask: with m <= this many centres every centre is high, as published; 0 disables "
         f"(default {_defaults('all_high_below')})",
-        type=int,
+        key="masking.genemask.all_high_below",
     )
     mask_fraction: float | None = setting(
         None,
         f"pmi-vocab, global with --top-up true: fraction of tokens to mask (default {_defaults('mask_fraction')})",
-        type=float,
+        key="masking.mask_fraction",
     )
     top_up: bool | None = setting(
         None,
@@ -84,6 +84,8 @@ class MaskingSettings:
         type=boolean,
         metavar="{true,false}",
     )
-    ngram_vocab_size: int = setting(DEFAULT_NGRAM_VOCAB_SIZE, "pmi-vocab: top-V n-grams by NPMI")
-    min_n: int = setting(DEFAULT_MIN_N, "pmi-vocab: shortest n-gram (nt)")
-    max_n: int = setting(DEFAULT_MAX_N, "pmi-vocab: longest n-gram (nt)")
+    ngram_vocab_size: int = setting(
+        key="masking.pmi_vocab.vocab_size", help="pmi-vocab: top-V n-grams by NPMI"
+    )
+    min_n: int = setting(key="masking.pmi_vocab.min_n", help="pmi-vocab: shortest n-gram (nt)")
+    max_n: int = setting(key="masking.pmi_vocab.max_n", help="pmi-vocab: longest n-gram (nt)")

@@ -39,7 +39,8 @@ ENRICHMENT_COLUMNS = (
     "q_rank",
 )
 DEFAULT_TOP_N = 100
-DEFAULT_THRESHOLD = 0.85
+# The schema's motifs.threshold (docs/method.md section 7); tests/test_options.py checks that they agree.
+DEFAULT_THRESHOLD = 0.95
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from genemask.atomic import atomic_dir
 from genemask.errors import UserError
 from genemask.masking.store import MaskStore
+from genemask.training.identity import run_setting_names
 from genemask.training.settings import PretrainConfig
 
 CHECKPOINT_FORMAT = 1
@@ -61,39 +62,34 @@ METRIC_COLUMNS = (
     "curriculum_valid_loss",  # cm-gems: validation loss under the active masking, which drives the switch
     "switch_step",  # cm-gems: the step after which global took over, once it has
 )
-# Settings that change the training trajectory: a checkpoint written under other values is not resumed.
-FINGERPRINT_FIELDS = (
-    "preset",
-    "dropout",
-    "steps",
-    "k",
-    "strategy",
-    "seed",
-    "mask_seed",
-    "learning_rate",
-    "betas",
-    "eps",
-    "weight_decay",
-    "warmup_steps",
-    "max_grad_norm",
-    "global_batch",  # not the micro-batch nor the process count: they leave the data order alone
-    "tau",
-)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Fingerprints
 
 
 def fingerprint(config: PretrainConfig, n_train_chunks: int, n_train_nucleotides: int) -> dict:
-    """The settings and inputs that fix a run's trajectory, JSON-able."""
-    values = {name: getattr(config, name) for name in FINGERPRINT_FIELDS}
+    """The settings and inputs that fix a run's trajectory, JSON-able: the settings that identify a run of its
+    strategy (genemask.training.identity, which the workflow's checkpoint folder names read too) and its inputs."""
+    values = {name: getattr(config, name) for name in run_setting_names(config.strategy)}
     values["betas"] = list(config.betas)
     values["masks"] = None if config.masks is None else [mask_store_identity(m) for m in config.masks]
     values["ranks"] = None if config.ranks is None else file_digest(config.ranks)
     values["ngrams"] = None if config.ngrams is None else file_identity(config.ngrams)
     values["train_chunks"], values["train_nucleotides"] = n_train_chunks, n_train_nucleotides
     return values
+
+
+def check_same_run(saved: dict, fingerprint: dict, path: Path, directory: Path) -> None:
+    """Refuse (one line naming each setting that differs) a checkpoint saved under another fingerprint."""
+    differences = [
+        f"{key}: {saved.get(key)!r} there, {value!r} now"
+        for key, value in fingerprint.items()
+        if saved.get(key) != value
+    ]
+    if differences:
+        raise UserError(
+            f"{path}: checkpoint of a run with other settings ({'; '.join(differences)}); "
+            f"delete {directory} or pass another --checkpoint-dir"
+        )
 
 
 def file_digest(path: Path) -> str:
@@ -389,16 +385,7 @@ def _load(
         raise UserError(
             f"{path}/trainer.json: format_version {trainer.get('format_version')}, expected {CHECKPOINT_FORMAT}"
         )
-    differences = [
-        f"{key}: {trainer['fingerprint'].get(key)!r} there, {value!r} now"
-        for key, value in fingerprint.items()
-        if trainer["fingerprint"].get(key) != value
-    ]
-    if differences:
-        raise UserError(
-            f"{path}: checkpoint of a run with other settings ({'; '.join(differences)}); "
-            f"delete {directory} or pass another --checkpoint-dir"
-        )
+    check_same_run(trainer["fingerprint"], fingerprint, path, directory)
     load_model(model, str(path / "model.safetensors"), device=str(device))
     moments: dict[int, dict[str, torch.Tensor]] = {}
     # load_file keeps the tensors in the order they were saved (the optimiser's state order)

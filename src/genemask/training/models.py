@@ -33,7 +33,7 @@ def model_config(preset: str, k: int = 6, dropout: float | None = None) -> BertC
     """
     if preset not in PRESETS:
         raise UserError(f"unknown model preset '{preset}', expected one of {', '.join(PRESETS)}")
-    sizes = dict(PRESETS[preset])
+    sizes = dict(PRESETS[preset].sizes)
     if dropout is not None:
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"dropout must be in [0, 1), got {dropout}")

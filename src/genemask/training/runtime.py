@@ -21,6 +21,7 @@ import torch
 import torch.distributed as torch_dist
 
 from genemask.training.device import choose_device
+from genemask.training.settings import STOP_MARGIN_BOUNDS, STOP_MARGIN_FRACTION
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,12 @@ def stop_deadline(
     started: float, runtime_minutes: float | None, margin_minutes: float | None
 ) -> float | None:
     """The `time.monotonic()` after which no step starts; None without a runtime limit.
-    The margin defaults to 5% of the runtime, between 1 and 10 minutes."""
+    The margin defaults to STOP_MARGIN_FRACTION of the runtime, within STOP_MARGIN_BOUNDS (genemask.training.settings)."""
     if runtime_minutes is None:
         return None
     if margin_minutes is None:
-        margin_minutes = min(10.0, max(1.0, 0.05 * runtime_minutes))
+        low, high = STOP_MARGIN_BOUNDS
+        margin_minutes = min(high, max(low, STOP_MARGIN_FRACTION * runtime_minutes))
     return started + 60.0 * (runtime_minutes - margin_minutes)
 
 

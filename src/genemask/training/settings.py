@@ -8,45 +8,72 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 from pathlib import Path
 
 from genemask.errors import UserError
 from genemask.masking import registry
-from genemask.options import setting
+from genemask.options import Range, check_ranges, setting
 
 EXIT_RESUMABLE = 75  # EX_TEMPFAIL: stopped with a checkpoint; running the same command again continues
 
-# Model sizes (docs/method.md section 5); genemask.training.models builds a BertConfig from them.
-PRESETS: dict[str, dict] = {
-    # BERT-base, as DNABERT.
-    "dnabert": dict(
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
-    ),
-    # "LOGO" size, as GeneMask ran it.
-    "logo": dict(
-        hidden_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=8,
-        intermediate_size=3072,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    ),
-    # Demo and tests: trains in about a minute on CPU. Dropout stays on, so resume tests cover the RNG state.
-    "tiny": dict(
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
-    ),
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A model size: everything the package and the workflow know about it. Adding a size is one entry of PRESETS
+    (and its name in the schema's pretrain.architectures enum, which tests/test_options.py keeps equal)."""
+
+    name: str
+    summary: str
+    sizes: dict  # BertConfig fields (genemask.training.models builds the config from them)
+    # Pretraining step's model FLOP utilisation `genemask estimate` assumes without a measured rate.
+    assumed_mfu: float
+
+
+# Model sizes (docs/method.md section 5).
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            "dnabert",
+            "BERT-base, as DNABERT",
+            dict(
+                hidden_size=768,
+                num_hidden_layers=12,
+                num_attention_heads=12,
+                intermediate_size=3072,
+                hidden_dropout_prob=0.1,
+                attention_probs_dropout_prob=0.1,
+            ),
+            assumed_mfu=0.30,  # the goal is 0.40
+        ),
+        Preset(
+            "logo",
+            "the LOGO size, as GeneMask ran it",
+            dict(
+                hidden_size=256,
+                num_hidden_layers=2,
+                num_attention_heads=8,
+                intermediate_size=3072,
+                hidden_dropout_prob=0.0,
+                attention_probs_dropout_prob=0.0,
+            ),
+            assumed_mfu=0.15,
+        ),
+        Preset(
+            "tiny",
+            "demo and tests: trains in about a minute on CPU; dropout stays on, so resume tests cover the RNG state",
+            dict(
+                hidden_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=128,
+                hidden_dropout_prob=0.1,
+                attention_probs_dropout_prob=0.1,
+            ),
+            assumed_mfu=0.01,
+        ),
+    )
 }
 
 
@@ -54,6 +81,16 @@ PRESETS: dict[str, dict] = {
 # 80-141 GB GPUs at 512 tokens in bf16 for an explicit choice (BERT-base holds about 0.2 GB of activations per
 # 512-token sequence; LOGO's 2 layers about 0.03 GB). On CUDA, auto fits it by trying (training/micro_batch.py).
 MICRO_BATCH_DEFAULTS = {"dnabert": 128, "logo": 512, "tiny": 64}
+
+
+def preset_pattern() -> str:
+    """The presets as a regular expression (the workflow's `arch` wildcard)."""
+    return "|".join(PRESETS)
+
+
+PROBABILITY_BELOW_ONE = Range(minimum=0, exclusive_maximum=1)
+# A run stops this fraction of --runtime-minutes before its limit, within these bounds (minutes).
+STOP_MARGIN_FRACTION, STOP_MARGIN_BOUNDS = 0.05, (1.0, 10.0)
 
 
 def default_workers() -> int:
@@ -112,16 +149,19 @@ def batch_geometry(global_batch: int, world: int, micro_batch: int) -> BatchGeom
 
 @dataclasses.dataclass
 class PretrainConfig:
-    # In their historical order (run summaries list them so); commands/pretrain.py groups them for --help.
+    # In their historical order (run summaries list them so); commands/pretrain.py groups them for --help. A setting
+    # that is a config key takes its default, description and range from the schema (genemask.options).
     chunks: Path = setting(type=Path, help="chunk store directory (`genemask chunk`)")
     out: Path = setting(type=Path, help="final model directory (HF save_pretrained)")
     checkpoint_dir: Path = setting(
         type=Path, help="checkpoints, kept across failed attempts; the run resumes from the latest one"
     )
     preset: str = setting("tiny", "model size", choices=tuple(PRESETS))
-    dropout: float | None = setting(None, "hidden and attention dropout (default: the preset's)", type=float)
-    steps: int = setting(10_000, "optimiser steps")
-    k: int = setting(6, "k-mer length of the tokens")
+    dropout: float | None = setting(
+        None, "hidden and attention dropout (default: the preset's)", type=float, range=PROBABILITY_BELOW_ONE
+    )
+    steps: int = setting(10_000, "optimiser steps", key="pretrain.steps")
+    k: int = setting(key="masking.k", help="k-mer length of the tokens")
     strategy: str = setting(
         "random",
         "masking strategy (must match --masks if given; a time-variant one needs its components' masks)",
@@ -140,14 +180,16 @@ class PretrainConfig:
         type=Path,
     )
     ngrams: Path | None = setting(None, "ngrams.parquet, for on-the-fly pmi-vocab masks", type=Path)
-    seed: int = setting(0, "seed of initial weights, batch order and dropout")
-    mask_seed: int | None = setting(None, "seed of on-the-fly masks (default: --seed)", type=int)
-    learning_rate: float = setting(8e-4, "peak learning rate (AdamW)", flag="--lr")
-    betas: tuple[float, float] = setting((0.9, 0.98), "AdamW betas", nargs=2)
-    eps: float = setting(1e-6, "AdamW epsilon")
-    weight_decay: float = setting(0.01, "AdamW weight decay")
-    warmup_steps: int = setting(500, "linear warm-up steps, then linear decay to 0", flag="--warmup")
-    max_grad_norm: float = setting(1.0, "gradient clipping (0: off)")
+    seed: int = setting(key="pretrain.seed")
+    mask_seed: int | None = setting(
+        None, "seed of on-the-fly masks (default: --seed)", type=int, range=Range(minimum=0)
+    )
+    learning_rate: float = setting(key="pretrain.learning_rate", flag="--lr")
+    betas: tuple[float, float] = setting((0.9, 0.98), key="pretrain.betas", nargs=2)
+    eps: float = setting(key="pretrain.eps")
+    weight_decay: float = setting(key="pretrain.weight_decay")
+    warmup_steps: int = setting(key="pretrain.warmup_steps", flag="--warmup")
+    max_grad_norm: float = setting(1.0, "gradient clipping (0: off)", range=Range(minimum=0))
     batch_size: int | str = setting(
         "auto",
         "most sequences per device and forward pass (micro-batch); auto: on CUDA the largest that fits the GPU, "
@@ -156,38 +198,44 @@ class PretrainConfig:
         + "); the accumulation follows from --global-batch and the process count",
         type=micro_batch_option,
     )
-    global_batch: int = setting(
-        1000,
-        "sequences per optimiser step, whatever the device count and micro-batch (published 1,000)",
-    )
-    eval_every: int = setting(500, "validate every N steps (and at the end)")
-    eval_chunks: int = setting(2000, "validation chunks (a fixed subset)")
+    global_batch: int = setting(key="pretrain.global_batch")
+    eval_every: int = setting(key="pretrain.eval_every")
+    eval_chunks: int = setting(key="pretrain.eval_chunks")
     eval_strategy: str = setting(
         "random",
         "masks of the validation set (the same for every model)",
         choices=registry.names(time_variant=False),
     )
-    tau: float = setting(
-        registry.get("cm-gems").defaults["tau"],
-        "cm-gems: switch to global once validation perplexity changes by less than this between evaluations",
-    )
-    checkpoint_every: int = setting(500, "checkpoint every N steps")
-    keep_checkpoints: int = setting(2, "checkpoints kept")
+    tau: float = setting(key="masking.cm_gems.tau")
+    checkpoint_every: int = setting(key="pretrain.checkpoint_every")
+    keep_checkpoints: int = setting(2, "checkpoints kept", range=Range(minimum=1))
+    # Not pretrain.keep_weights_every: a run started by hand keeps no weights unless asked (the workflow asks).
     keep_weights_every: int = setting(
-        0, "keep the weights every N steps (never pruned), for `genemask pretrain-export`; 0: never"
+        0,
+        "keep the weights every N steps (never pruned), for `genemask pretrain-export`; 0: never",
+        range=Range(minimum=0),
     )
-    log_every: int = setting(10, "train metrics every N steps")
+    log_every: int = setting(10, "train metrics every N steps", range=Range(minimum=1))
     runtime_minutes: float | None = setting(
-        None, f"the job's time limit: stop with a checkpoint and exit {EXIT_RESUMABLE} before it", type=float
+        None,
+        f"the job's time limit: stop with a checkpoint and exit {EXIT_RESUMABLE} before it",
+        type=float,
+        range=Range(exclusive_minimum=0),
     )
     stop_margin_minutes: float | None = setting(
         None,
-        "how long before --runtime-minutes to stop (default: 5%% of it, between 1 and 10 minutes)",
+        f"how long before --runtime-minutes to stop (default: {STOP_MARGIN_FRACTION * 100:g}%% of it, between "
+        f"{STOP_MARGIN_BOUNDS[0]:g} and {STOP_MARGIN_BOUNDS[1]:g} minutes)",
         type=float,
+        range=Range(minimum=0),
     )
-    compile: bool = setting(False, "torch.compile the model")
-    workers: int = setting(default_factory=default_workers, help="data loader worker processes")
-    threads: int | None = setting(None, "torch threads per process (default: torch's choice)", type=int)
+    compile: bool = setting(key="pretrain.compile")
+    workers: int = setting(
+        default_factory=default_workers, help="data loader worker processes", range=Range(minimum=0)
+    )
+    threads: int | None = setting(
+        None, "torch threads per process (default: torch's choice)", type=int, range=Range(minimum=1)
+    )
     device: str = setting("auto", "auto, cpu, cuda or cuda:N")
     metrics: Path | None = setting(None, "metrics CSV (default: OUT/metrics.csv)", type=Path)
 
@@ -199,24 +247,7 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.batch_size != "auto" and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise UserError(f"--batch-size {self.batch_size}: expected a whole number >= 1 or auto")
-        positive = ("steps", "global_batch", "eval_every", "checkpoint_every")
-        for name in (*positive, "keep_checkpoints", "log_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.warmup_steps < 0 or self.workers < 0 or self.eval_chunks < 0 or self.keep_weights_every < 0:
-            raise UserError(
-                "--warmup, --workers, --eval-chunks and --keep-weights-every must not be negative"
-            )
-        for flag, value in (("--lr", self.learning_rate), ("--eps", self.eps)):
-            if not 0.0 < value < math.inf:
-                raise UserError(f"{flag} {value}: expected a finite number > 0")
-        if not all(0.0 <= beta < 1.0 for beta in self.betas):
-            raise UserError(f"--betas {self.betas[0]} {self.betas[1]}: expected two numbers in [0, 1)")
-        for flag, value in (("--weight-decay", self.weight_decay), ("--max-grad-norm", self.max_grad_norm)):
-            if not 0.0 <= value < math.inf:
-                raise UserError(f"{flag} {value}: expected a finite number >= 0")
-        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"--dropout {self.dropout}: expected a number in [0, 1)")
+        check_ranges(self)
         if self.mask_seed is None:
             self.mask_seed = self.seed
         if self.masks is not None:
