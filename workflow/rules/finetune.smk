@@ -103,17 +103,18 @@ rule sample_task:
 
 rule finetune_model:
     input:
-        train="results/tasks/{task}/{shots}/seed{seed}.tsv",
+        train=task_draws,
         test="results/tasks/{task}/test.tsv",
         model=finetune_model_input,
     output:
-        "results/finetune/{model}/{task}/{shots}/seed{seed}.json",
+        job_records("{model}"),
     log:
-        "logs/finetune/{model}/{task}/{shots}/seed{seed}.log",
+        "logs/finetune/{model}/{task}.log",
+    benchmark:
+        "results/benchmarks/finetune/{model}/{task}.tsv"
     wildcard_constraints:
         model="|".join(re.escape(name) for name in FINETUNE_SOURCES),
-        shots=SHOTS_PATTERN,
-        seed=r"\d+",
+        task=r"[^/]+",
     group:
         "finetune"
     conda:
@@ -124,39 +125,40 @@ rule finetune_model:
         random_init=lambda wildcards: (
             "--random-init" if wildcards.model in RANDOM_INIT_MODELS else ""
         ),
-        lr=lambda wildcards: finetune_regime(wildcards)["learning_rate"],
-        epochs=lambda wildcards: finetune_regime(wildcards)["epochs"],
-        batch_size=lambda wildcards: finetune_regime(wildcards)["batch_size"],
+        runs=lambda wildcards: run_options(wildcards, wildcards.model, neural=True),
+        cache=RUN_CACHE,
         warmup_ratio=FINETUNE["warmup_ratio"],
         weight_decay=FINETUNE["weight_decay"],
         dropout=FINETUNE["dropout"],
     shell:
         "genemask finetune --model {params.source} {params.random_init} --name {wildcards.model}"
-        " --train {input.train} --test {input.test} --task {wildcards.task} --shots {wildcards.shots}"
-        " --seed {wildcards.seed} --lr {params.lr} --epochs {params.epochs}"
-        " --batch-size {params.batch_size} --warmup-ratio {params.warmup_ratio}"
+        " --task {wildcards.task} --test {input.test} --warmup-ratio {params.warmup_ratio}"
         " --weight-decay {params.weight_decay} --dropout {params.dropout} --threads {threads}"
-        " --out {output} > {log} 2>&1"
+        " --cache {params.cache} {params.runs} > {log} 2>&1"
 
 
 rule kmer_baseline:
     input:
-        train="results/tasks/{task}/{shots}/seed{seed}.tsv",
+        train=task_draws,
         test="results/tasks/{task}/test.tsv",
     output:
-        f"results/finetune/{KMER_MODEL}/{{task}}/{{shots}}/seed{{seed}}.json",
+        job_records(KMER_MODEL),
     log:
-        f"logs/finetune/{KMER_MODEL}/{{task}}/{{shots}}/seed{{seed}}.log",
+        f"logs/finetune/{KMER_MODEL}/{{task}}.log",
+    benchmark:
+        f"results/benchmarks/finetune/{KMER_MODEL}/{{task}}.tsv"
     wildcard_constraints:
-        shots=SHOTS_PATTERN,
-        seed=r"\d+",
+        task=r"[^/]+",
     group:
         "finetune"
     conda:
         "../envs/cpu.yaml"
+    params:
+        runs=lambda wildcards: run_options(wildcards, KMER_MODEL, neural=False),
+        cache=RUN_CACHE,
     shell:
-        "genemask kmer-baseline --train {input.train} --test {input.test} --task {wildcards.task}"
-        " --shots {wildcards.shots} --seed {wildcards.seed} --out {output} > {log} 2>&1"
+        "genemask kmer-baseline --task {wildcards.task} --test {input.test} --cache {params.cache}"
+        " {params.runs} > {log} 2>&1"
 
 
 rule fewshot_results:

@@ -22,19 +22,18 @@ Shots are an integer (examples per class) or "full" (the whole training set), wh
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from genemask import __version__
 from genemask.atomic import atomic_file
 from genemask.errors import UserError
 from genemask.evaluation.metrics import METRICS
 from genemask.evaluation.paired import MARK_TEXT, paired_table, plot_differences
 from genemask.evaluation.published import verdicts, vs_paper, vs_paper_html, vs_paper_markdown
+from genemask.evaluation.records import write_run_record  # noqa: F401  (re-exported: the records' writer)
 from genemask.evaluation.tasks import TASKS
 
 METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "mcc": "MCC", "auc": "AUC"}
@@ -45,27 +44,6 @@ FULL_SHOTS = "full"  # fine-tune on the whole training set
 def shots_key(shots: object) -> tuple[int, int]:
     """Sort key: integer shots ascending, then "full"."""
     return (1, 0) if shots == FULL_SHOTS else (0, int(shots))
-
-
-def write_run_record(
-    path: str | Path, record: dict, *, model: str, task: str, shots: int | str, seed: int
-) -> dict:
-    """Write one run's JSON (identity first, non-finite numbers as null), atomically; return what was written."""
-    full = {
-        "model": model,
-        "task": task,
-        "shots": shots,
-        "seed": seed,
-        **record,
-        "genemask_version": __version__,
-    }
-    full["metrics"] = {
-        name: value if value is None or math.isfinite(value) else None
-        for name, value in record["metrics"].items()
-    }
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(full, indent=2) + "\n")
-    return full
 
 
 def read_run_record(path: Path) -> dict:
