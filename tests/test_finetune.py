@@ -538,3 +538,33 @@ def test_real_tasks_and_references_are_wired_into_the_grid(workflow_dir):
     assert "genemask finetune --model tiny --random-init --name tiny_random-init " in out
     # One job per model and task, one --run per shot count and seed.
     assert out.count("genemask finetune ") == 4 and out.count(" --run shots=") == (4 + 1) * 2 * 2
+
+
+def test_fixed_cost_per_run_from_benchmark_files_and_records(tmp_path):
+    from genemask.evaluation.fixed_cost import measure
+
+    def benchmark(path: Path, seconds: float) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:{seconds}\t100\n")
+
+    def record(path: Path, train: float, run: float | None = None, cached: bool = False) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fields = {"train_seconds": train, "eval_seconds": 0.5, "from_cache": cached}
+        path.write_text(json.dumps(fields | ({"run_seconds": run} if run is not None else {})))
+
+    # One job per (model, task), two trained runs and one from the cache; a k-mer job of one run.
+    benchmark(tmp_path / "b" / "tiny_random_60" / "sim-promoter.tsv", 10.0)
+    record(tmp_path / "r" / "tiny_random_60" / "sim-promoter" / "10" / "seed0.json", 1.0, run=2.0)
+    record(tmp_path / "r" / "tiny_random_60" / "sim-promoter" / "10" / "seed1.json", 2.5, run=3.5)
+    record(tmp_path / "r" / "tiny_random_60" / "sim-promoter" / "50" / "seed0.json", 9.0, cached=True)
+    benchmark(tmp_path / "b" / "kmer-logreg" / "sim-promoter" / "10" / "seed0.tsv", 3.0)  # one job per run
+    record(tmp_path / "r" / "kmer-logreg" / "sim-promoter" / "10" / "seed0.json", 0.5)
+    costs = measure(tmp_path / "b", tmp_path / "r")
+    neural = costs["neural"]
+    assert (neural.jobs, neural.runs, neural.cached) == (1, 2, 1)
+    assert neural.per_run == pytest.approx((10.0 - 1.5 - 3.0) / 2)
+    assert neural.per_process == pytest.approx(
+        10.0 - 1.5 - 3.0 - 1.0
+    )  # each run's own 0.5 s besides its work
+    assert costs["kmer-logreg"].per_run == pytest.approx(2.0) and costs["kmer-logreg"].per_process is None
+    assert costs["all"].per_run == pytest.approx((13.0 - 4.5 - 1.0) / 3)
