@@ -3,15 +3,24 @@
 # Needs from elsewhere: SIMULATED_GENOME (common.smk) and its truth table beside it (rule simulate_genome), and
 # the pretrained models at results/models/{arch}_{strategy}_{steps}/ (the pretraining rule).
 #
-# Grid: one job per (model, task, shots, seed), all listed by finetune_runs(). Every hyper-parameter reaches
-# the jobs through params:, so changing e.g. regimes.few.learning_rate reruns the few-shot jobs of the neural
-# models and the tables, nothing else (snakemake's default rerun triggers include params).
+# Jobs: one per (model, task) (finetune_model; kmer_baseline per task), whose one process does every (shots,
+# seed) run of it, one `--run` each, and writes one record per run: interpreter, imports, CUDA start-up and the
+# model's files are paid once per job instead of once per run (in the demo the fixed cost fell from about 5.5 s to
+# under 2 s per run; benchmarks/finetune_fixed_cost.py measures it from the benchmark files below). Why not
+# coarser: a (model, task) is the unit the config grows by (a model, a task), keeps the jobs of a study at tens of
+# minutes on a GPU (50 runs), and lets the 2 demo cores work on several jobs at once.
 #
-# Cluster grouping: finetune_model and kmer_baseline share group "finetune", and every run is its own
-# connected component (its draw comes from sample_task, a local rule: a second per draw on the head node).
-# Snakemake bundles components only on request, from the command line or a profile (a Snakefile cannot: the
-# setting is replaced after parsing): slurm/config.yaml's `group-components: [finetune=20]` submits 20 runs per
-# cluster job. For the members of a group job to share its one GPU in series, the profile also sets
+# Rerun economy: Snakemake deletes a job's outputs before running it, so finished runs live on in the run cache
+# (RUN_CACHE, genemask.evaluation.run_cache), keyed by a hash of the model's files, the draw, the test set, the
+# settings, the device and the genemask version. Adding a seed or a shot count replans every (model, task) job,
+# and each trains only its new runs; a hyper-parameter reaches the jobs through params: (e.g. regimes.few.
+# learning_rate replans the neural jobs, which train only that regime's runs again); a new task or model adds
+# jobs. A killed job keeps its finished runs too.
+#
+# Cluster grouping: finetune_model and kmer_baseline share group "finetune", and every (model, task) job is its
+# own connected component (its draws come from sample_task, a local rule). Snakemake bundles components only on
+# request, from the command line or a profile: slurm/config.yaml's `group-components` sets how many jobs one
+# cluster job runs in series. For the members of a group job to share its one GPU in series, the profile also sets
 # `resources: [gpu=1]` with `set-resource-scopes: [gpu=local]`, and `gpu: 1` for finetune_model
 # (set-resources); the rules set no GPU, so they stay portable to CPU-only machines.
 
