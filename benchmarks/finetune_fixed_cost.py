@@ -3,7 +3,8 @@
 Fixed cost per run = (the fine-tuning jobs' wall seconds from Snakemake's benchmark files - their runs' training
 and evaluation seconds from the run records) / runs. Goal for the demo: <= 2.0 s (it was about 5.5 s with one
 process per run). Also printed: the part paid once per process and the part paid per run, the two figures
-genemask.estimate costs fine-tuning with (FINETUNE_PROCESS_S, FINETUNE_RUN_S).
+genemask.estimate costs fine-tuning with (FINETUNE_PROCESS_S, FINETUNE_RUN_S), and the jobs' CPU seconds per run
+(all of it, training included), which a busy machine inflates less than wall time.
 
 Measure on a results folder where pretraining is done, with the run cache emptied (else nothing trains):
 
@@ -43,13 +44,14 @@ def main() -> int:
         print(f"finetune_fixed_cost: {error}", file=sys.stderr)
         return 2
     print(f"{'models':<12} {'jobs':>5} {'runs':>5} {'cached':>6} {'wall s':>8} {'train+eval s':>12} "
-          f"{'fixed s/run':>11} {'per process s':>13} {'per run s':>9}")  # fmt: skip
+          f"{'fixed s/run':>11} {'per process s':>13} {'per run s':>9} {'CPU s/run':>9}")  # fmt: skip
     for kind, cost in costs.items():
         process = f"{cost.per_process:.2f}" if cost.per_process is not None else "-"
         own = f"{cost.run_overhead_seconds / cost.runs_timed:.2f}" if cost.runs_timed else "-"
         per_run = f"{cost.per_run:.2f}" if cost.runs else "-"
+        cpu = f"{cost.cpu_seconds / cost.runs:.2f}" if cost.runs else "-"
         print(f"{kind:<12} {cost.jobs:>5} {cost.runs:>5} {cost.cached:>6} {cost.wall_seconds:>8.1f} "
-              f"{cost.work_seconds:>12.1f} {per_run:>11} {process:>13} {own:>9}")  # fmt: skip
+              f"{cost.work_seconds:>12.1f} {per_run:>11} {process:>13} {own:>9} {cpu:>9}")  # fmt: skip
     total = costs["all"]
     if not total.runs:
         print("every run came from the run cache: empty results/run_cache to measure")

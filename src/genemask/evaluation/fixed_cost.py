@@ -23,6 +23,7 @@ class FixedCost:
     runs: int = 0  # trained in the measured jobs
     cached: int = 0  # taken from the run cache
     wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the jobs' CPU time (less sensitive than wall time to a busy machine)
     work_seconds: float = 0.0  # the runs' training + evaluation
     run_overhead_seconds: float = 0.0  # within runs, besides work (records with run_seconds only)
     runs_timed: int = 0  # runs whose record has run_seconds
@@ -39,10 +40,12 @@ class FixedCost:
         return (self.wall_seconds - self.work_seconds - self.run_overhead_seconds) / self.jobs
 
 
-def benchmark_wall_seconds(path: Path) -> float:
+def benchmark_seconds(path: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of a Snakemake benchmark file's first row."""
     try:
         with open(path, newline="") as handle:
-            return float(next(csv.DictReader(handle, delimiter="\t"))["s"])
+            row = next(csv.DictReader(handle, delimiter="\t"))
+            return float(row["s"]), float(row.get("cpu_time") or "nan")
     except (OSError, StopIteration, KeyError, ValueError) as error:
         raise UserError(f"{path}: not a Snakemake benchmark file ({error})") from None
 
@@ -62,10 +65,11 @@ def measure(benchmarks: Path, records: Path) -> dict[str, FixedCost]:
         if not paths:
             raise UserError(f"{benchmark}: no run records under {records} for it")
         kind = "kmer-logreg" if benchmark.relative_to(benchmarks).parts[0] == "kmer-logreg" else "neural"
-        wall = benchmark_wall_seconds(benchmark)
+        wall, cpu = benchmark_seconds(benchmark)
         for cost in (costs[kind], costs["all"]):
             cost.jobs += 1
             cost.wall_seconds += wall
+            cost.cpu_seconds += cpu
             for path in paths:
                 record = json.loads(path.read_text())
                 if record.get("from_cache"):
