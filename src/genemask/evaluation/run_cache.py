@@ -88,7 +88,7 @@ def check_runs(runs: list[RunSpec]) -> None:
     if twice:
         raise UserError(f"--run: {twice[0]} is given more than once")
     for run in runs:
-        check_output_file(run.out, "--run out=")
+        check_output_file(run.out, "--out")
 
 
 @functools.cache
