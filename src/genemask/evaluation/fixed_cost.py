@@ -50,6 +50,15 @@ def benchmark_seconds(path: Path) -> tuple[float, float]:
         raise UserError(f"{path}: not a Snakemake benchmark file ({error})") from None
 
 
+def work_seconds(record: dict, path: Path) -> float:
+    """A run's training + evaluation seconds; k-mer records before train_seconds existed give their `seconds`."""
+    if "train_seconds" in record:
+        return record["train_seconds"] + record["eval_seconds"]
+    if "seconds" in record:
+        return record["seconds"]
+    raise UserError(f"{path}: a run record without train_seconds")
+
+
 def job_records(benchmark: Path, benchmarks: Path, records: Path) -> list[Path]:
     stem = records / benchmark.relative_to(benchmarks).with_suffix("")
     if stem.with_suffix(".json").is_file():
@@ -76,7 +85,7 @@ def measure(benchmarks: Path, records: Path) -> dict[str, FixedCost]:
                     cost.cached += 1
                     continue
                 cost.runs += 1
-                work = record["train_seconds"] + record["eval_seconds"]
+                work = work_seconds(record, path)
                 cost.work_seconds += work
                 if "run_seconds" in record:
                     cost.runs_timed += 1
