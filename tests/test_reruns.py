@@ -197,7 +197,7 @@ def test_a_replanned_job_retrains_none_of_its_finished_runs(finished: Path, tmp_
     jobs = [("tiny_random_6", "finetune_model"), ("kmer-logreg", "kmer_baseline")]
     runs = {model: workdir / "results" / "finetune" / model / "sim-promoter" / "10" for model, _ in jobs}
     before = {model: json.loads((folder / "seed0.json").read_text()) for model, folder in runs.items()}
-    targets = [folder / "seed1.json" for folder in runs.values()]
+    targets = [(folder / "seed1.json").relative_to(workdir) for folder in runs.values()]
     out = snakemake(workdir, "--cores", "2", *targets, "--configfile", "changed.yaml")
     for model, rule in jobs:
         assert f"rule {rule}:" in out
