@@ -15,7 +15,8 @@ from genemask.config import load_config
 from genemask.errors import UserError
 from genemask.estimate import (
     FINETUNE_EFFICIENCY,
-    FINETUNE_OVERHEAD_S,
+    FINETUNE_PROCESS_S,
+    FINETUNE_RUN_S,
     PRETRAIN_OVERHEAD_S,
     Job,
     estimate,
@@ -92,8 +93,8 @@ def expected_counts(config: dict) -> dict[str, int]:
         "pretrain_model": pretrained,
         "precompute_masks": len(registry.mask_strategies(config["masking"]["strategies"])),
         "sample_task": draws,
-        "finetune_model": models * draws,
-        "kmer_baseline": draws * f["kmer_logistic_reference"],
+        "finetune_model": models * len(f["tasks"]),  # one job per model and task, all shots and seeds
+        "kmer_baseline": len(f["tasks"]) * f["kmer_logistic_reference"],
     }
 
 
@@ -174,7 +175,7 @@ def test_study_plan_and_cost(capsys: pytest.CaptureFixture[str], monkeypatch: py
     config = load_config(REPO / "config" / "config.yaml")
     for rule, count in expected_counts(config).items():
         assert int(rows[rule][0].replace(",", "")) == count, rule
-    assert rows["finetune_model"][0] == "3,000"  # 15 models x 4 tasks x 5 shots x 10 seeds
+    assert rows["finetune_model"][0] == "60"  # 15 models x 4 tasks, each job 5 shots x 10 seeds
     assert int(rows["total"][0].replace(",", "")) == sum(
         int(r[0].replace(",", "")) for k, r in rows.items() if k != "total"
     )
@@ -212,17 +213,19 @@ def test_demo_plan_with_measured_throughput(demo_jobs: list[Job], tmp_path: Path
     per_job = PRETRAIN_OVERHEAD_S + tokens / 50_000 + evals / (3 * 50_000)
     assert costs["pretrain_model"].gpu_hours == pytest.approx(counts["pretrain_model"] * per_job / 3600)
     assert costs["pretrain_model"].basis == "measured"
-    # Fine-tuning: the measured per-process overhead (wall - train - eval of the GPU cell), plus the compute of
-    # epochs x training sequences and the test set forward (a third of a training pass per token).
+    # Fine-tuning, one job per (model, task): the measured per-process overhead (wall - train - eval of the GPU
+    # cell) once, then per (shots, seed) run the per-run fixed cost and the compute of epochs x training
+    # sequences and the test set forward (a third of a training pass per token).
     assert costs["finetune_model"].basis == "measured"
-    job = Job(
-        "finetune_model", {"model": "tiny_random-init", "task": "sim-promoter", "shots": "10", "seed": "0"}
-    )
+    job = Job("finetune_model", {"model": "tiny_random-init", "task": "sim-promoter"})
     tokens = 70 - 6 + 1 + 2
-    epochs = finetune_regime(config["finetune"]["regimes"], 10)["epochs"]  # the demo's 10-shot regime
-    work = (epochs * 2 * 10 + 200 / 3) * tokens * flops_per_token("tiny", tokens, 0.0)
     rate = 50_000 * flops_per_token("tiny", mean_chunk_tokens(6), 0.15) * FINETUNE_EFFICIENCY
-    assert finetune_seconds(job, config, rates) == (pytest.approx(12.0 + work / rate), True)
+    work = 0.0
+    for shots in (10, 50):  # the demo's shot counts, two seeds each
+        epochs = finetune_regime(config["finetune"]["regimes"], shots)["epochs"]
+        work += 2 * (epochs * 2 * shots + 200 / 3) * tokens * flops_per_token("tiny", tokens, 0.0)
+    expected = 12.0 + 4 * FINETUNE_RUN_S + work / rate
+    assert finetune_seconds(job, config, rates) == (pytest.approx(expected), True)
 
     compiled = make_rates(None, report, compile_=True, k=6)  # pretrain.compile: true uses the compiled loop
     assert compiled.tokens_per_second["tiny"] == 100_000.0
@@ -237,7 +240,7 @@ def test_assumed_rates_scale_with_the_gpu_peak(demo_jobs: list[Job]) -> None:
             cost["pretrain_model"].gpu_hours - cost["pretrain_model"].jobs * PRETRAIN_OVERHEAD_S / 3600
         )
         assert cost["pretrain_model"].basis == cost["finetune_model"].basis == "assumed"
-        assert cost["finetune_model"].gpu_hours > cost["finetune_model"].jobs * FINETUNE_OVERHEAD_S / 3600
+        assert cost["finetune_model"].gpu_hours > cost["finetune_model"].jobs * FINETUNE_PROCESS_S / 3600
     assert hours["A100"] / hours["H100"] == pytest.approx(989 / 312)
 
 
@@ -277,7 +280,7 @@ def test_gue_runs_cost_their_epochs_over_the_published_splits():
     small = gue_seconds(
         Job("gue_finetune", {"model": "logo_random_10000", "task": "emp_H3", "seed": "0"}), config, rates
     )
-    assert core[1] is False and core[0] > FINETUNE_OVERHEAD_S  # assumed, and more than the start-up
+    assert core[1] is False and core[0] > FINETUNE_PROCESS_S  # assumed, and more than the start-up
     # prom_core_all: 47k x 4 epochs of 80 tokens; emp_H3: ~12k x 3 epochs of 500 tokens, so emp costs more
     assert emp[0] > core[0] and emp[0] > small[0]  # and BERT-base costs more than the LOGO size
 
@@ -285,8 +288,6 @@ def test_gue_runs_cost_their_epochs_over_the_published_splits():
 def test_a_variable_length_task_is_costed_at_its_longest():
     config = load_config(REPO / "config" / "config.yaml")
     rates = make_rates("H100", None, False, 6)
-    job = Job(
-        "finetune_model", {"model": "dnabert_random_10000", "task": "sil-300", "shots": "10", "seed": "0"}
-    )
+    job = Job("finetune_model", {"model": "dnabert_random_10000", "task": "sil-300"})
     seconds, measured = finetune_seconds(job, config, rates)
-    assert seconds > FINETUNE_OVERHEAD_S and measured is False
+    assert seconds > FINETUNE_PROCESS_S and measured is False

@@ -20,6 +20,7 @@ from transformers import BertConfig, BertForMaskedLM
 
 from genemask import cli
 from genemask.errors import UserError
+from genemask.evaluation import run_cache
 from genemask.evaluation.finetune import FinetuneSettings, encode_batch, finetune, kmer_size, load_model
 from genemask.evaluation.kmer_baseline import fit_logistic_regression, kmer_counts
 from genemask.evaluation.metrics import accuracy, binary_auc, classification_metrics, macro_f1, mcc, roc_auc
@@ -270,6 +271,125 @@ def test_finetune_command_writes_a_run_record(tiny_model, tmp_path):
     assert not (tmp_path / "bad.json").exists()
 
 
+def write_draws(folder: Path) -> dict[str, Path]:
+    """Two training draws and a test set of the composition task, as TSVs."""
+    paths = {name: folder / f"{name}.tsv" for name in ("a", "b", "test")}
+    write_labelled_tsv(paths["a"], composition_task(5, 0))
+    write_labelled_tsv(paths["b"], composition_task(5, 2))
+    write_labelled_tsv(paths["test"], composition_task(10, 1))
+    return paths
+
+
+def finetune_runs(model: Path, paths: dict[str, Path], runs: list[str], *more: str) -> int:
+    args = [
+        "finetune",
+        "--model",
+        str(model),
+        "--name",
+        "tiny",
+        "--task",
+        "toy",
+        "--test",
+        str(paths["test"]),
+    ]
+    return cli.main([*args, *more, *(item for run in runs for item in ["--run", *run.split()])])
+
+
+def test_one_process_runs_each_run_as_a_process_of_its_own_would(tiny_model, tmp_path):
+    paths = write_draws(tmp_path)
+    runs = [
+        f"shots=5 seed=0 train={paths['a']} out={tmp_path}/many/a.json epochs=2",
+        f"shots=5 seed=1 train={paths['b']} out={tmp_path}/many/b.json learning_rate=0.01 batch_size=4",
+    ]
+    assert finetune_runs(tiny_model, paths, runs, "--epochs", "3") == 0
+    a, b = (json.loads((tmp_path / "many" / f"{n}.json").read_text()) for n in "ab")
+    assert (a["seed"], a["hyperparameters"]["epochs"], a["hyperparameters"]["learning_rate"]) == (0, 2, 1e-4)
+    assert (b["seed"], b["hyperparameters"]["epochs"], b["hyperparameters"]["batch_size"]) == (1, 3, 4)
+    assert a["from_cache"] is False and a["run_key"] != b["run_key"]
+    assert a["run_seconds"] >= a["train_seconds"] + a["eval_seconds"]
+    # The second run alone, in a process of its own: the same weights, losses and scores.
+    alone = ["finetune", "--model", str(tiny_model), "--name", "tiny", "--task", "toy", "--test"]
+    alone += [str(paths["test"]), "--train", str(paths["b"]), "--shots", "5", "--seed", "1", "--epochs", "3"]
+    alone += ["--lr", "0.01", "--batch-size", "4", "--out", str(tmp_path / "alone.json")]
+    assert cli.main(alone) == 0
+    single = json.loads((tmp_path / "alone.json").read_text())
+    assert single["epoch_losses"] == b["epoch_losses"] and single["metrics"] == b["metrics"]
+    assert single["run_key"] == b["run_key"]
+
+
+def test_the_run_cache_trains_only_runs_it_has_not_seen(tiny_model, tmp_path):
+    paths, cache = write_draws(tmp_path), ["--cache", str(tmp_path / "cache"), "--epochs", "2"]
+    first = f"shots=5 seed=0 train={paths['a']} out={tmp_path}/runs/a.json"
+    assert finetune_runs(tiny_model, paths, [first], *cache) == 0
+    trained = json.loads((tmp_path / "runs" / "a.json").read_text())
+    # A seed added: the finished run comes from the cache (its record as it was), only the new one trains.
+    second = f"shots=5 seed=1 train={paths['b']} out={tmp_path}/runs/b.json"
+    (tmp_path / "runs" / "a.json").unlink()  # as Snakemake deletes a job's outputs before running it
+    assert finetune_runs(tiny_model, paths, [first, second], *cache) == 0
+    again = json.loads((tmp_path / "runs" / "a.json").read_text())
+    assert (
+        again["from_cache"] is True
+        and json.loads((tmp_path / "runs" / "b.json").read_text())["from_cache"] is False
+    )
+    assert {**again, "from_cache": False} == trained  # the same record: nothing trained again
+    # Anything that determines the run misses the cache: a setting, the draw's content, the model's weights.
+    for change in (
+        lambda: cache.extend(["--dropout", "0.2"]),
+        lambda: write_labelled_tsv(paths["a"], composition_task(5, 7)),
+        lambda: BertForMaskedLM.from_pretrained(tiny_model).half().float().save_pretrained(tmp_path / "m"),
+    ):
+        change()
+        model = tmp_path / "m" if (tmp_path / "m").exists() else tiny_model
+        run_cache.file_sha256.cache_clear()  # a new process would hash the changed file afresh
+        assert finetune_runs(model, paths, [first], *cache) == 0
+        assert json.loads((tmp_path / "runs" / "a.json").read_text())["from_cache"] is False
+
+
+def test_bad_run_lists_are_refused_before_any_work(tiny_model, tmp_path, capsys):
+    paths = write_draws(tmp_path)
+    run = f"shots=5 seed=0 train={paths['a']} out={tmp_path}/a.json"
+    cases = {
+        "lacks out": [f"shots=5 seed=0 train={paths['a']}"],
+        "unknown name 'lr'": [f"{run} lr=0.1"],
+        "expected name=value items": [f"{run} epochs"],
+        "is written by more than one run": [run, run.replace("seed=0", "seed=1")],
+        "is given more than once": [run, run.replace("a.json", "b.json")],
+        "expected a positive learning rate": [f"{run} learning_rate=-1"],
+    }
+    for message, runs in cases.items():
+        assert finetune_runs(tiny_model, paths, runs) == 2, message
+        assert message in capsys.readouterr().err
+    assert finetune_runs(tiny_model, paths, [run], "--train", str(paths["a"])) == 2
+    assert "--run and --train" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_kmer_baseline_runs_several_draws_and_caches_them(tmp_path):
+    paths = write_draws(tmp_path)
+    runs = [
+        f"shots=5 seed={seed} train={paths[name]} out={tmp_path}/k{seed}.json"
+        for seed, name in enumerate("ab")
+    ]
+    args = [
+        "kmer-baseline",
+        "--task",
+        "toy",
+        "--test",
+        str(paths["test"]),
+        "--k",
+        "3",
+        "--cache",
+        str(tmp_path / "c"),
+    ]
+    for cached in (False, True):
+        assert cli.main([*args, *(item for run in runs for item in ["--run", *run.split()])]) == 0
+        records = [json.loads((tmp_path / f"k{seed}.json").read_text()) for seed in (0, 1)]
+        assert [(r["model"], r["seed"], r["from_cache"]) for r in records] == [
+            ("kmer-logreg", s, cached) for s in (0, 1)
+        ]
+        assert all(r["train_seconds"] >= 0 and r["eval_seconds"] >= 0 for r in records)
+
+
 # ---------------------------------------------------------------- the grid in Snakemake
 
 
@@ -352,30 +472,46 @@ def test_grid_reruns_only_what_a_change_affects(workflow_dir):
     assert (workflow_dir / "results/figures/sim-promoter.png").exists()
     assert "update pending" not in planned(workflow_dir).values()
 
-    # A few-shot hyper-parameter: the few-shot neural runs and the tables, nothing else.
+    # A few-shot hyper-parameter: the neural (model, task) jobs and the tables, nothing else; the jobs train only
+    # their few-shot runs again (the 200-shot runs come from the run cache).
     config = workflow_dir / "config.yaml"
     config.write_text(WORKFLOW_CONFIG.replace("learning_rate: 1.0e-4", "learning_rate: 2.0e-4"))
     pending = {path for path, plan in planned(workflow_dir).items() if plan != "no update"}
+    neural = [f"results/finetune/{m}/sim-promoter" for m in ("tiny_random_1", "tiny_random-init")]
     assert {p for p in pending if p.startswith("results/finetune/")} == {
-        "results/finetune/tiny_random_1/sim-promoter/10/seed0.json",
-        "results/finetune/tiny_random-init/sim-promoter/10/seed0.json",
+        f"{job}/{shots}/seed0.json" for job in neural for shots in (10, 200)
     }
     assert "results/tables/fewshot.csv" in pending
     assert not {p for p in pending if p.startswith("results/tasks/")}
+    result = snakemake(workflow_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job in neural:
+        records = {
+            shots: json.loads((workflow_dir / f"{job}/{shots}/seed0.json").read_text()) for shots in (10, 200)
+        }
+        assert (records[10]["from_cache"], records[200]["from_cache"]) == (False, True)
+        assert records[10]["hyperparameters"]["learning_rate"] == 2.0e-4
 
-    # One more seed: only that seed's draw and runs.
-    config.write_text(WORKFLOW_CONFIG.replace("seeds: [0]", "seeds: [0, 1]"))
+    # One more seed: that seed's draws; every fine-tuning job again, but it trains only the new seed.
+    config.write_text(
+        WORKFLOW_CONFIG.replace("learning_rate: 1.0e-4", "learning_rate: 2.0e-4").replace(
+            "seeds: [0]", "seeds: [0, 1]"
+        )
+    )
     pending = {path for path, plan in planned(workflow_dir).items() if plan != "no update"}
-    assert {p for p in pending if "/seed0" in p} == set()
-    assert {p for p in pending if "/seed1" in p} == {
-        f"results/{kind}"
-        for shots in (10, 200)
-        for kind in [f"tasks/sim-promoter/{shots}/seed1.tsv"]
-        + [
-            f"finetune/{m}/sim-promoter/{shots}/seed1.json"
-            for m in ("tiny_random_1", "tiny_random-init", "kmer-logreg")
-        ]
+    assert {p for p in pending if p.startswith("results/tasks/")} == {
+        f"results/tasks/sim-promoter/{shots}/seed1.tsv" for shots in (10, 200)
     }
+    assert {p for p in pending if p.startswith("results/finetune/")} == {
+        f"results/finetune/{m}/sim-promoter/{shots}/seed{seed}.json"
+        for m in ("tiny_random_1", "tiny_random-init", "kmer-logreg")
+        for shots in (10, 200)
+        for seed in (0, 1)
+    }
+    result = snakemake(workflow_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for record in (workflow_dir / "results/finetune").rglob("*.json"):
+        assert json.loads(record.read_text())["from_cache"] is (record.name == "seed0.json"), record
 
 
 def test_real_tasks_and_references_are_wired_into_the_grid(workflow_dir):
@@ -400,4 +536,35 @@ def test_real_tasks_and_references_are_wired_into_the_grid(workflow_dir):
     assert "genemask finetune --model zhihan1996/DNA_bert_6  --name dnabert-6 " in out
     assert "genemask finetune --model results/models/tiny_random_1  --name local " in out
     assert "genemask finetune --model tiny --random-init --name tiny_random-init " in out
-    assert out.count("genemask finetune ") == 4 * 2 * 2  # models x shots x seeds
+    # One job per model and task, one --run per shot count and seed.
+    assert out.count("genemask finetune ") == 4 and out.count(" --run shots=") == (4 + 1) * 2 * 2
+
+
+def test_fixed_cost_per_run_from_benchmark_files_and_records(tmp_path):
+    from genemask.evaluation.fixed_cost import measure
+
+    def benchmark(path: Path, seconds: float) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:{seconds}\t100\n")
+
+    def record(path: Path, train: float, run: float | None = None, cached: bool = False) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fields = {"train_seconds": train, "eval_seconds": 0.5, "from_cache": cached}
+        path.write_text(json.dumps(fields | ({"run_seconds": run} if run is not None else {})))
+
+    # One job per (model, task), two trained runs and one from the cache; a k-mer job of one run.
+    benchmark(tmp_path / "b" / "tiny_random_60" / "sim-promoter.tsv", 10.0)
+    record(tmp_path / "r" / "tiny_random_60" / "sim-promoter" / "10" / "seed0.json", 1.0, run=2.0)
+    record(tmp_path / "r" / "tiny_random_60" / "sim-promoter" / "10" / "seed1.json", 2.5, run=3.5)
+    record(tmp_path / "r" / "tiny_random_60" / "sim-promoter" / "50" / "seed0.json", 9.0, cached=True)
+    benchmark(tmp_path / "b" / "kmer-logreg" / "sim-promoter" / "10" / "seed0.tsv", 3.0)  # one job per run
+    record(tmp_path / "r" / "kmer-logreg" / "sim-promoter" / "10" / "seed0.json", 0.5)
+    costs = measure(tmp_path / "b", tmp_path / "r")
+    neural = costs["neural"]
+    assert (neural.jobs, neural.runs, neural.cached) == (1, 2, 1)
+    assert neural.per_run == pytest.approx((10.0 - 1.5 - 3.0) / 2)
+    assert neural.per_process == pytest.approx(
+        10.0 - 1.5 - 3.0 - 1.0
+    )  # each run's own 0.5 s besides its work
+    assert costs["kmer-logreg"].per_run == pytest.approx(2.0) and costs["kmer-logreg"].per_process is None
+    assert costs["all"].per_run == pytest.approx((13.0 - 4.5 - 1.0) / 3)

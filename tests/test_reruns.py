@@ -9,6 +9,7 @@ one thing of its config and checks the jobs planned, per rule.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -177,6 +178,7 @@ def test_adding_a_task_fine_tunes_only_on_it(finished: Path) -> None:
 
 
 def test_adding_a_shot_count_fine_tunes_only_with_it(finished: Path) -> None:
+    # One draw; each (model, task) job runs again, training only the new shot count (the run cache has the rest).
     jobs = planned(finished, changed(lambda c: c["finetune"]["shots"].append(20)))
     assert jobs == {"sample_task": 1, "finetune_model": 5, "kmer_baseline": 1, **FEWSHOT}
 
@@ -184,6 +186,26 @@ def test_adding_a_shot_count_fine_tunes_only_with_it(finished: Path) -> None:
 def test_adding_a_seed_fine_tunes_only_with_it(finished: Path) -> None:
     jobs = planned(finished, changed(lambda c: c["finetune"]["seeds"].append(1)))
     assert jobs == {"sample_task": 1, "finetune_model": 5, "kmer_baseline": 1, **FEWSHOT}
+
+
+def test_a_replanned_job_retrains_none_of_its_finished_runs(finished: Path, tmp_path: Path) -> None:
+    """Seed 1 added: the (model, task) jobs run again (Snakemake deletes their outputs first), but the seed-0 runs
+    come back from the run cache as they were; only seed 1 trains."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished, workdir, symlinks=True)
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(changed(lambda c: c["finetune"]["seeds"].append(1))))
+    jobs = [("tiny_random_6", "finetune_model"), ("kmer-logreg", "kmer_baseline")]
+    runs = {model: workdir / "results" / "finetune" / model / "sim-promoter" / "10" for model, _ in jobs}
+    before = {model: json.loads((folder / "seed0.json").read_text()) for model, folder in runs.items()}
+    targets = [(folder / "seed1.json").relative_to(workdir) for folder in runs.values()]
+    out = snakemake(workdir, "--cores", "2", *targets, "--configfile", "changed.yaml")
+    for model, rule in jobs:
+        assert f"rule {rule}:" in out
+        seed0, seed1 = (json.loads((runs[model] / f"seed{s}.json").read_text()) for s in (0, 1))
+        assert seed0["from_cache"] is True and {**seed0, "from_cache": False} == before[model]
+        assert seed1["from_cache"] is False and seed1["run_key"] != seed0["run_key"]
+        log = (workdir / "logs" / "finetune" / model / "sim-promoter.log").read_text()
+        assert log.count("(trained)") == 1 and log.count("(from the run cache") == 1
 
 
 def test_adding_a_reference_fine_tunes_only_it(finished: Path) -> None:

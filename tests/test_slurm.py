@@ -40,9 +40,9 @@ TEST_FLAGS = [
 # Resources that name things of a real site: the test cluster has none of them.
 SITE_KEYS = {"slurm_account", "slurm_partition", "gpu_model", "constraint", "qos", "slurm_extra"}
 GPU_RULES = ("pretrain_model", "finetune_model")
-# Fine-tuning runs bundled per SLURM job in the test (overriding the profile's finetune=20); group jobs run side
+# Fine-tuning (model, task) jobs bundled per SLURM job in the test (overriding the profile's finetune=4); group jobs run side
 # by side on the two CPUs of the test node.
-GROUP_SIZE = 24
+GROUP_SIZE = 10
 SUBMITTED = re.compile(r"Job [\w-]+ has been submitted with SLURM jobid (\d+)")  # group jobs have UUIDs
 
 

@@ -213,11 +213,48 @@ def finetune_runs():
 
 
 SHOTS_PATTERN = r"\d+|full"  # examples per class, or the whole training set
+# Fine-tuning jobs: one per (model, task), doing every (shots, seed) run of it in one process. Finished runs are
+# kept in the run cache (genemask.evaluation.run_cache), outside the jobs' outputs, so a job replanned for an added
+# seed or shot count trains only the new runs.
+RUN_CACHE = "results/run_cache"
 
 
-def finetune_regime(wildcards):
-    """The hyper-parameter regime of a run (genemask.evaluation.settings.finetune_regime)."""
-    return regime_for_shots(FINETUNE["regimes"], wildcards.shots)
+def finetune_draws():
+    """The (shots, seed) runs of every fine-tuning job, in a fixed order."""
+    return [(shots, seed) for shots in FINETUNE["shots"] for seed in FINETUNE["seeds"]]
+
+
+def draw_file(task, shots, seed):
+    return f"results/tasks/{task}/{shots}/seed{seed}.tsv"
+
+
+def run_record(model, task, shots, seed):
+    return f"results/finetune/{model}/{task}/{shots}/seed{seed}.json"
+
+
+def task_draws(wildcards):
+    """Every k-shot draw of a task: the training sets of a fine-tuning job."""
+    return [draw_file(wildcards.task, *draw) for draw in finetune_draws()]
+
+
+def job_records(model):
+    """The records of one (model, task) job: `{task}` stays a wildcard."""
+    return [run_record(model, "{task}", *draw) for draw in finetune_draws()]
+
+
+def run_options(wildcards, model, neural):
+    """One `--run` per (shots, seed) of a (model, task) job: its draw, its record and, for a neural model, its
+    regime's learning rate, epochs and batch size."""
+    runs = []
+    for shots, seed in finetune_draws():
+        run = f"--run shots={shots} seed={seed} train={draw_file(wildcards.task, shots, seed)}"
+        run += f" out={run_record(model, wildcards.task, shots, seed)}"
+        if neural:
+            regime = regime_for_shots(FINETUNE["regimes"], shots)
+            run += f" learning_rate={regime['learning_rate']} epochs={regime['epochs']}"
+            run += f" batch_size={regime['batch_size']}"
+        runs.append(run)
+    return " ".join(runs)
 
 
 def finetune_model_input(wildcards):

@@ -3,15 +3,25 @@
 # Needs from elsewhere: SIMULATED_GENOME (common.smk) and its truth table beside it (rule simulate_genome), and
 # the pretrained models at results/models/{arch}_{strategy}_{steps}/ (the pretraining rule).
 #
-# Grid: one job per (model, task, shots, seed), all listed by finetune_runs(). Every hyper-parameter reaches
-# the jobs through params:, so changing e.g. regimes.few.learning_rate reruns the few-shot jobs of the neural
-# models and the tables, nothing else (snakemake's default rerun triggers include params).
+# Jobs: one per (model, task) (finetune_model; kmer_baseline per task), whose one process does every (shots,
+# seed) run of it, one `--run` each, and writes one record per run: interpreter, imports, CUDA start-up and the
+# model's files are paid once per job instead of once per run (benchmarks/finetune_fixed_cost.py measures the
+# fixed cost per run from the benchmark files below: on the shared 2-core machine under load, old and new
+# structure in the same period, 58 s -> 10-14 s per run; CPU seconds per run 9.1 -> 2.7-3.2). Why not
+# coarser: a (model, task) is the unit the config grows by (a model, a task), keeps the jobs of a study at tens of
+# minutes on a GPU (50 runs), and lets the 2 demo cores work on several jobs at once.
 #
-# Cluster grouping: finetune_model and kmer_baseline share group "finetune", and every run is its own
-# connected component (its draw comes from sample_task, a local rule: a second per draw on the head node).
-# Snakemake bundles components only on request, from the command line or a profile (a Snakefile cannot: the
-# setting is replaced after parsing): slurm/config.yaml's `group-components: [finetune=20]` submits 20 runs per
-# cluster job. For the members of a group job to share its one GPU in series, the profile also sets
+# Rerun economy: Snakemake deletes a job's outputs before running it, so finished runs live on in the run cache
+# (RUN_CACHE, genemask.evaluation.run_cache), keyed by a hash of the model's files, the draw, the test set, the
+# settings, the device and the genemask version. Adding a seed or a shot count replans every (model, task) job,
+# and each trains only its new runs; a hyper-parameter reaches the jobs through params: (e.g. regimes.few.
+# learning_rate replans the neural jobs, which train only that regime's runs again); a new task or model adds
+# jobs. A killed job keeps its finished runs too.
+#
+# Cluster grouping: finetune_model and kmer_baseline share group "finetune", and every (model, task) job is its
+# own connected component (its draws come from sample_task, a local rule). Snakemake bundles components only on
+# request, from the command line or a profile: slurm/config.yaml's `group-components` sets how many jobs one
+# cluster job runs in series. For the members of a group job to share its one GPU in series, the profile also sets
 # `resources: [gpu=1]` with `set-resource-scopes: [gpu=local]`, and `gpu: 1` for finetune_model
 # (set-resources); the rules declare gpu=0 (a GPU rule, run on the CPU without the profile), so they stay portable.
 
@@ -103,17 +113,18 @@ rule sample_task:
 
 rule finetune_model:
     input:
-        train="results/tasks/{task}/{shots}/seed{seed}.tsv",
+        train=task_draws,
         test="results/tasks/{task}/test.tsv",
         model=finetune_model_input,
     output:
-        "results/finetune/{model}/{task}/{shots}/seed{seed}.json",
+        job_records("{model}"),
     log:
-        "logs/finetune/{model}/{task}/{shots}/seed{seed}.log",
+        "logs/finetune/{model}/{task}.log",
+    benchmark:
+        "results/benchmarks/finetune/{model}/{task}.tsv"
     wildcard_constraints:
         model="|".join(re.escape(name) for name in FINETUNE_SOURCES),
-        shots=SHOTS_PATTERN,
-        seed=r"\d+",
+        task=r"[^/]+",
     group:
         "finetune"
     conda:
@@ -126,41 +137,41 @@ rule finetune_model:
         random_init=lambda wildcards: (
             "--random-init" if wildcards.model in RANDOM_INIT_MODELS else ""
         ),
-        lr=lambda wildcards: finetune_regime(wildcards)["learning_rate"],
-        epochs=lambda wildcards: finetune_regime(wildcards)["epochs"],
-        batch_size=lambda wildcards: finetune_regime(wildcards)["batch_size"],
+        runs=lambda wildcards: run_options(wildcards, wildcards.model, neural=True),
+        cache=RUN_CACHE,
         warmup_ratio=FINETUNE["warmup_ratio"],
         weight_decay=FINETUNE["weight_decay"],
         dropout=FINETUNE["dropout"],
         device=job_device,
     shell:
         "genemask finetune --model {params.source} {params.random_init} --name {wildcards.model}"
-        " --train {input.train} --test {input.test} --task {wildcards.task} --shots {wildcards.shots}"
-        " --seed {wildcards.seed} --lr {params.lr} --epochs {params.epochs}"
-        " --batch-size {params.batch_size} --warmup-ratio {params.warmup_ratio}"
+        " --task {wildcards.task} --test {input.test} --warmup-ratio {params.warmup_ratio}"
         " --weight-decay {params.weight_decay} --dropout {params.dropout} --threads {threads}"
-        " --device {params.device}"
-        " --out {output} > {log} 2>&1"
+        " --device {params.device} --cache {params.cache} {params.runs} > {log} 2>&1"
 
 
 rule kmer_baseline:
     input:
-        train="results/tasks/{task}/{shots}/seed{seed}.tsv",
+        train=task_draws,
         test="results/tasks/{task}/test.tsv",
     output:
-        f"results/finetune/{KMER_MODEL}/{{task}}/{{shots}}/seed{{seed}}.json",
+        job_records(KMER_MODEL),
     log:
-        f"logs/finetune/{KMER_MODEL}/{{task}}/{{shots}}/seed{{seed}}.log",
+        f"logs/finetune/{KMER_MODEL}/{{task}}.log",
+    benchmark:
+        f"results/benchmarks/finetune/{KMER_MODEL}/{{task}}.tsv"
     wildcard_constraints:
-        shots=SHOTS_PATTERN,
-        seed=r"\d+",
+        task=r"[^/]+",
     group:
         "finetune"
     conda:
         "../envs/cpu.yaml"
+    params:
+        runs=lambda wildcards: run_options(wildcards, KMER_MODEL, neural=False),
+        cache=RUN_CACHE,
     shell:
-        "genemask kmer-baseline --train {input.train} --test {input.test} --task {wildcards.task}"
-        " --shots {wildcards.shots} --seed {wildcards.seed} --out {output} > {log} 2>&1"
+        "genemask kmer-baseline --task {wildcards.task} --test {input.test} --cache {params.cache}"
+        " {params.runs} > {log} 2>&1"
 
 
 rule fewshot_results:

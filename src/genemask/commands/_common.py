@@ -7,7 +7,7 @@ from pathlib import Path
 
 from genemask.options import Range, add_option
 
-__all__ = ["FULL_SHOTS", "add_device", "add_record_options", "add_threads", "shots_value"]
+__all__ = ["FULL_SHOTS", "add_device", "add_record_options", "add_threads", "runs_from", "shots_value"]
 
 FULL_SHOTS = "full"
 
@@ -28,14 +28,48 @@ def shots_value(text: str) -> int | str:
 
 
 def add_record_options(parser: argparse.ArgumentParser) -> None:
-    """Options naming a few-shot run in its JSON record (`genemask finetune`, `genemask kmer-baseline`)."""
-    parser.add_argument("--train", required=True, type=Path, help="training TSV (sequence<TAB>label)")
+    """Options naming the few-shot runs and their records (`genemask finetune`, `genemask kmer-baseline`): one run
+    by --train, --shots, --seed, --out, or several, one --run each."""
     parser.add_argument("--test", required=True, type=Path, help="test TSV (sequence<TAB>label)")
-    parser.add_argument("--out", required=True, type=Path, metavar="metrics.json", help="the run record")
-    parser.add_argument("--task", required=True, help="task name, recorded in the run record")
+    parser.add_argument("--task", required=True, help="task name, recorded in the run records")
+    parser.add_argument("--train", type=Path, help="one run: training TSV (sequence<TAB>label)")
+    parser.add_argument("--out", type=Path, metavar="metrics.json", help="one run: its record")
     parser.add_argument(
-        "--shots", required=True, type=shots_value, help="shots (examples per class, or 'full'), recorded"
+        "--shots", type=shots_value, help="one run: shots (examples per class, or 'full'), recorded"
     )
+    parser.add_argument(
+        "--run",
+        nargs="+",
+        action="append",
+        metavar="NAME=VALUE",
+        help="several runs, one --run each: shots=S seed=N train=TSV out=JSON (instead of --train, --shots, "
+        "--seed, --out)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="run cache: a run found there (same model, files, settings) is not trained again (default: none)",
+    )
+
+
+def runs_from(args: argparse.Namespace, setting_types: dict[str, type]) -> list:
+    """The runs to do: the --run list, or the one run of --train, --shots, --seed and --out."""
+    from genemask.errors import UserError
+    from genemask.evaluation.run_cache import RunSpec, parse_run
+
+    single = {"--train": args.train, "--shots": args.shots, "--out": args.out}
+    if args.run:
+        given = [flag for flag, value in single.items() if value is not None]
+        if given:
+            raise UserError(
+                f"--run and {', '.join(given)}: give each run as a --run, or one run without --run"
+            )
+        return [parse_run(items, setting_types) for items in args.run]
+    missing = [flag for flag, value in single.items() if value is None]
+    if missing:
+        raise UserError(f"{', '.join(missing)} required (or one --run per run)")
+    return [RunSpec(args.shots, args.seed, args.train, args.out)]
 
 
 def add_threads(parser: argparse.ArgumentParser, help: str = "CPU threads") -> None:  # noqa: A002

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from genemask.commands._common import add_record_options
+from genemask.commands._common import add_record_options, runs_from
 from genemask.options import Range, add_option
 
 MODEL_NAME = "kmer-logreg"
@@ -15,36 +15,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "kmer-baseline",
         help="fit an L2 logistic regression on k-mer counts and evaluate it on the test set",
         description=(
-            "Multinomial logistic regression (L2 penalty, L-BFGS) on overlapping k-mer counts of --train, evaluated "
-            "on the whole --test (accuracy, macro-F1, MCC, AUC); writes one JSON run record, model 'kmer-logreg' "
-            "unless --name says otherwise. Deterministic."
+            "Multinomial logistic regression (L2 penalty, L-BFGS) on overlapping k-mer counts of each run's "
+            "training set, evaluated on the whole --test (accuracy, macro-F1, MCC, AUC); writes one JSON record "
+            "per run (--train/--shots/--seed/--out, or one --run each), model 'kmer-logreg' unless --name says "
+            "otherwise. Deterministic."
         ),
     )
     add_record_options(parser)
-    add_option(parser, "--seed", default=0, range=Range(minimum=0), help="seed of the k-shot draw, recorded")
+    add_option(
+        parser, "--seed", default=0, range=Range(minimum=0), help="one run: seed of the k-shot draw, recorded"
+    )
     add_option(parser, "--k", default=6, range=Range(minimum=3, maximum=6), help="k-mer size")
     add_option(
         parser, "--l2", default=1.0, range=Range(exclusive_minimum=0), help="L2 penalty on the weights, 1/C"
     )
-    add_option(parser, "--name", default=MODEL_NAME, help="model name in the run record")
+    add_option(parser, "--name", default=MODEL_NAME, help="model name in the run records")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from genemask.atomic import check_output_file
     from genemask.errors import UserError
     from genemask.evaluation.kmer_baseline import run_kmer_baseline
-    from genemask.evaluation.run_records import write_run_record
+    from genemask.evaluation.run_cache import RunCache, file_sha256, run_all
 
     if not 3 <= args.k <= 6:
         raise UserError(f"--k {args.k}: expected 3..6")
-    check_output_file(args.out)
-    record = run_kmer_baseline(args.train, args.test, k=args.k, l2=args.l2, task=args.task)
-    record = write_run_record(
-        args.out, record, model=args.name, task=args.task, shots=args.shots, seed=args.seed
+    runs = runs_from(args, {})
+
+    def identity(spec) -> dict:
+        return {
+            "kind": "kmer-baseline",
+            "task": args.task,
+            "shots": spec.shots,
+            "train": file_sha256(spec.train),
+            "test": file_sha256(args.test),
+            "settings": {"k": args.k, "l2": args.l2},
+        }
+
+    def compute(spec) -> dict:
+        return run_kmer_baseline(spec.train, args.test, k=args.k, l2=args.l2, task=args.task)
+
+    run_all(
+        runs, model=args.name, task=args.task, identity=identity, compute=compute, cache=RunCache(args.cache)
     )
-    metrics = " ".join(
-        f"{name} {value:.3f}" for name, value in record["metrics"].items() if value is not None
-    )
-    print(f"{args.out}: {metrics}")
     return 0

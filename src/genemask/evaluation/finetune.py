@@ -59,6 +59,13 @@ def encode_batch(sequences: list[str], k: int, max_length: int) -> tuple[torch.T
     return ids_tensor, (ids_tensor != PAD_ID).long()
 
 
+def import_model_classes() -> None:
+    """Import what load_model needs (transformers, the presets): a multi-run process pays it once, up front."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification  # noqa: F401
+
+    import genemask.training.models  # noqa: F401
+
+
 def load_model(name_or_path: str, n_classes: int, dropout: float, random_init: bool) -> torch.nn.Module:
     """A sequence classifier from a pretrained checkpoint (local or HF id); random weights if `random_init`.
 
