@@ -114,3 +114,64 @@ def test_config_readme_lists_every_key_with_the_schema_default():
         for name, _leaf in schema_keys(sub, schema):
             assert f"| `{name}` | " in readme.split(f"## {section}\n", 1)[1], f"{section}.{name}"
     assert "| `threshold` | `0.95` |" in readme
+
+
+# The keywords of JSON schema (draft 2020-12) that the schema uses or may use; any other key is a typo or a
+# description cut at a comma by flow-style YAML (`{ description: a, b }` reads as a key `b`).
+JSON_SCHEMA_KEYWORDS = {
+    "$schema", "$defs", "$ref", "$id", "title", "description", "type", "properties", "additionalProperties",
+    "patternProperties", "propertyNames", "required", "default", "examples", "items", "prefixItems", "enum",
+    "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems", "uniqueItems",
+    "minLength", "maxLength", "pattern", "format", "oneOf", "anyOf", "allOf", "not", "if", "then", "else",
+    "minProperties", "maxProperties", "contains",
+}  # fmt: skip
+SCHEMA_FILE = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _schema_nodes(node: object, path: tuple = ()):
+    """Every schema object of the schema (not the values of default/enum/const, nor the names under properties)."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _schema_nodes(item, (*path, str(index)))
+    if not isinstance(node, dict):
+        return
+    yield path, node
+    for key, value in node.items():
+        if key in ("default", "examples", "enum", "const"):
+            continue
+        if key in ("properties", "$defs", "patternProperties"):
+            for name, sub in value.items():
+                yield from _schema_nodes(sub, (*path, key, name))
+        else:
+            yield from _schema_nodes(value, (*path, key))
+
+
+def test_every_schema_node_holds_only_json_schema_keywords():
+    bad = [
+        ".".join((*path, key))
+        for path, node in _schema_nodes(load_schema(SCHEMA_FILE))
+        for key in node
+        if key not in JSON_SCHEMA_KEYWORDS
+    ]
+    assert bad == []
+
+
+def test_schema_is_block_style_so_no_description_can_be_cut():
+    """A flow mapping (`{ ... }`) may hold only short values inside a list (oneOf alternatives), never a
+    description: its text would end at the first comma."""
+    flow = []
+
+    def walk(node: yaml.Node, in_sequence: bool) -> None:
+        if isinstance(node, yaml.MappingNode):
+            if node.flow_style and node.value and not in_sequence:
+                flow.append(f"line {node.start_mark.line + 1}")
+            for key, value in node.value:
+                if node.flow_style and key.value == "description":
+                    flow.append(f"line {key.start_mark.line + 1}: a description in a flow mapping")
+                walk(value, False)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item, True)
+
+    walk(yaml.compose(SCHEMA_FILE.read_text()), False)
+    assert flow == []
