@@ -27,7 +27,7 @@ from typing import Any
 from genemask import __version__
 from genemask.atomic import atomic_file, check_output_file
 from genemask.errors import UserError
-from genemask.evaluation.run_records import write_run_record
+from genemask.evaluation.run_records import FULL_SHOTS, write_run_record
 
 CACHE_FORMAT = 1  # bump when what a cached record means changes
 # Files of a model directory that determine its weights (save_pretrained's names); logs and summaries do not.
@@ -46,11 +46,18 @@ class RunSpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+def _shots(text: str) -> int | str:
+    """Examples per class (a positive integer) or "full" (the whole training set)."""
+    if text == FULL_SHOTS:
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"shots {text!r}: expected a positive integer or {FULL_SHOTS!r}")
+    return int(text)
+
+
 def parse_run(text: list[str], setting_types: dict[str, type]) -> RunSpec:
     """`--run shots=10 seed=0 train=a.tsv out=a.json [lr=...]`: one run; setting names come from
     `setting_types` (name -> type), e.g. {"learning_rate": float} for `learning_rate=0.001`."""
-    from genemask.commands.tasks import shots_value
-
     described = " ".join(text)
     values: dict[str, str] = {}
     for item in text:
@@ -67,7 +74,7 @@ def parse_run(text: list[str], setting_types: dict[str, type]) -> RunSpec:
     if missing:
         raise UserError(f"--run {described}: lacks {', '.join(missing)}")
     try:
-        shots = shots_value(values["shots"])
+        shots = _shots(values["shots"])
         seed = int(values["seed"])
         settings = {
             name: setting_types[name](value) for name, value in values.items() if name in setting_types
