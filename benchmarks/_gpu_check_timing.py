@@ -146,7 +146,7 @@ def timing_run(
     rows = [r for r in read_metrics(where / "model" / "metrics.csv") if r["tokens_per_second"] != ""]
     rates = [float(r["tokens_per_second"]) for r in rows]
     steady = rates[1:] or rates  # the first row holds start-up and compilation
-    layout = re.search(r"\((\d+) x (\d+) accumulation", run["output"])
+    layout = re.search(r"up to (\d+) x (\d+) accumulation", run["output"])
     tokens = float(rows[-1]["tokens"])
     shutil.rmtree(where, ignore_errors=True)
     return {

@@ -293,7 +293,7 @@ CASES = [
     Case("pretrain --checkpoint-dir inside --out", [*PRETRAIN, "--checkpoint-dir", "{d}/model/ck",
          "--keep-weights-every", "1"], "--checkpoint-dir {d}/model/ck: lies inside"),
     Case("pretrain --runtime-minutes -5", [*PRETRAIN, "--runtime-minutes", "-5"],
-         "--runtime-minutes -5.0: expected a positive number"),
+         "argument --runtime-minutes: expected a finite number > 0, got -5.0"),
     Case("pretrain --out held by another run", PRETRAIN, "in use by another run",
          lambda ws, d: live_lock(d / "model")),
     # issue 21: inputs that mean nothing
@@ -309,7 +309,7 @@ CASES = [
     Case("chunk RNA", ["chunk", *FASTA_ARGS], "'U' is RNA, expected DNA; convert U to T",
          lambda ws, d: (d / "in.fa").write_text(">s\nACGUACGU\n")),
     Case("chunk --random-sampling-coverage nan", ["chunk", "--fasta", "{ws}/genome.fa", "--out", "{d}/out",
-         "--random-sampling-coverage", "nan"], "--random-sampling-coverage nan: expected a finite number"),
+         "--random-sampling-coverage", "nan"], "argument --random-sampling-coverage: expected a finite number in [0, 100], got nan"),
     Case("masks a chunk store of letters", ["masks", "--chunks", "{d}/chunks", "--out", "{d}/out", "--strategy",
          "random"], "expected the codes 0..3", lambda ws, d: np.save(
              copy_of(ws / "chunks", d / "chunks") / "train.seq.npy",

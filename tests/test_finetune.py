@@ -354,7 +354,7 @@ def test_bad_run_lists_are_refused_before_any_work(tiny_model, tmp_path, capsys)
         "expected name=value items": [f"{run} epochs"],
         "is written by more than one run": [run, run.replace("seed=0", "seed=1")],
         "is given more than once": [run, run.replace("a.json", "b.json")],
-        "expected a positive learning rate": [f"{run} learning_rate=-1"],
+        "--lr -1.0: expected a finite number in (0, 1]": [f"{run} learning_rate=-1"],
     }
     for message, runs in cases.items():
         assert finetune_runs(tiny_model, paths, runs) == 2, message

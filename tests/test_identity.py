@@ -52,7 +52,6 @@ OTHER_VALUE = {
     "max_grad_norm": 0.5,
     "batch_size": 5,
     "global_batch": 20,
-    "bucket_batches": 8,
     "tau": 0.5,
     "eval_every": 1,
     "eval_chunks": 17,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from genemask.estimate import Rates, RuleCost
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,14 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genemask.config import load_config
-    from genemask.estimate import (
-        assumptions_text,
-        estimate,
-        format_table,
-        make_rates,
-        per_job_text,
-        planned_jobs,
-    )
+    from genemask.estimate import estimate, make_rates, planned_jobs
 
     config = load_config(args.configfile)
     pretrain = config["pretrain"]
@@ -68,3 +65,81 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(per_job_text(costs)))
     print("\n".join(assumptions_text(rates, config)))
     return 0
+
+
+def format_table(costs: list[RuleCost], markdown: bool = False) -> str:
+    rows = [(c.rule, f"{c.jobs:,}", _hours(c.gpu_hours), _hours(c.cpu_hours), c.basis) for c in costs]
+    total_gpu, total_cpu = sum(c.gpu_hours for c in costs), sum(c.cpu_hours for c in costs)
+    basis = {c.basis for c in costs} - {"-"}
+    total_basis = basis.pop() if len(basis) == 1 else "mixed"
+    total = ("total", f"{sum(c.jobs for c in costs):,}", _hours(total_gpu), _hours(total_cpu), total_basis)
+    header = ("rule", "jobs", "GPU-hours", "CPU core-hours", "basis")
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("| " + " | ".join(f"**{cell}**" for cell in total) + " |")
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in (header, *rows, total)) for i in range(len(header))]
+
+    def line(row: tuple) -> str:
+        return "  ".join(
+            cell.ljust(w) if i in (0, 4) else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+
+    return "\n".join([line(header), *map(line, rows), line(total)])
+
+
+def per_job_text(costs: list[RuleCost]) -> list[str]:
+    """GPU rules, per architecture: jobs and GPU time per job."""
+
+    def each(hours: float) -> str:
+        return f"{hours:.2f} GPU-h" if hours >= 0.1 else f"{hours * 3600:.0f} GPU-s"
+
+    return [
+        f"{c.rule}: "
+        + "; ".join(f"{preset} {n:,} jobs x {each(h / n)}" for preset, (n, h) in c.by_preset.items())
+        for c in costs
+        if c.by_preset
+    ]
+
+
+def _hours(hours: float) -> str:
+    if hours == 0:
+        return "-"
+    return f"{hours:,.1f}" if hours >= 1 else f"{hours:.2f}"
+
+
+def assumptions_text(rates: Rates, config: dict) -> list[str]:
+    from genemask.estimate import (
+        FINETUNE_EFFICIENCY,
+        FINETUNE_RUN_S,
+        PRETRAIN_OVERHEAD_S,
+        REFERENCE_PRESET,
+        mean_chunk_tokens,
+    )
+    from genemask.evaluation.task_registry import TASKS
+
+    p = config["pretrain"]
+    used = set(p["architectures"]) | ({REFERENCE_PRESET} if config["finetune"]["references"] else set())
+    notes = [note for note in rates.notes if note.split(":", 1)[0] in used]
+    lines = [f"GPU: {rates.gpu}; pretraining rates per preset:", *(f"  {note}" for note in notes)]
+    lines.append(
+        f"pretraining: steps x {p['global_batch']} sequences x "
+        f"{mean_chunk_tokens(config['masking']['k']):.1f} tokens (assumed: the published chunk-length law), "
+        f"validation forward passes, + {PRETRAIN_OVERHEAD_S:.0f} s per job (assumed)"
+    )
+    overhead = (
+        "measured by the GPU check's fine-tuning cell"
+        if rates.finetune_overhead_measured
+        else "measured in the CPU demo, without CUDA start-up"
+    )
+    lines.append(
+        f"fine-tuning: one job per model and task; per run epochs x training sequences + test set, at "
+        f"{FINETUNE_EFFICIENCY:.0%} of the pretraining FLOP/s (assumed), + {FINETUNE_RUN_S:.1f} s per run "
+        f"(measured in the demo), + {rates.finetune_overhead_s:.1f} s per job ({overhead}); test sets "
+        + ", ".join(f"{name} {spec.test_size:,}" for name, spec in TASKS.items() if spec.test_size)
+        + f", simulated {config['finetune']['simulate']['test_size']}"
+    )
+    lines.append("other rules: assumed core-hours per job (genemask.estimate.ASSUMED_CORE_HOURS)")
+    return lines

@@ -193,8 +193,7 @@ def train(config: PretrainConfig, device: torch.device, dist: Distributed, stop:
                     path = save_checkpoint()
                     log(f"stopping before step {progress.step + 1} ({reason}): checkpoint {path}", flush=True)
                     return EXIT_RESUMABLE
-                # forward and backward, accumulating gradients of the global mean loss over masked tokens
-                # DDP averages the gradients over processes; the loss we want is the global mean
+                # forward and backward: gradients of the global mean loss over masked tokens (DDP averages them)
                 scale = dist.world / max(global_masked, 1.0)
                 for i, batch in enumerate(micro):
                     window.count(batch["attention_mask"])  # on the CPU, before the transfer: no GPU sync
