@@ -19,7 +19,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "run_cache": ("run_all", "RunCache"),
         "results": ("make_results",),
         "paired": ("paired_statistics", "paired_table"),
-        "gue_recipe": ("gue_recipe",),
+        "gue_recipe": ("GueRecipe", "RECIPES"),
         "gue": ("gue_task", "run_gue_finetune"),
         "gue_tables": ("make_gue_results",),
     },
