@@ -365,9 +365,7 @@ def test_rerun_semantics_after_config_changes(slurm_demo: DemoRun, tmp_path: Pat
     for regime in changed["finetune"]["regimes"].values():  # every shot count's regime
         regime["learning_rate"] *= 2
     jobs = planned_jobs(slurm_demo.workdir, changed, tmp_path)
-    neural_runs = (
-        len(demo["finetune"]["tasks"]) * len(demo["finetune"]["shots"]) * len(demo["finetune"]["seeds"])
-    )
+    neural_runs = len(demo["finetune"]["tasks"])  # one fine-tuning job per (model, task): all shots and seeds
     neural_models = pretrained_per_strategy * len(pretrain["strategies"]) + len(pretrain["architectures"])
     assert jobs == {
         "finetune_model": neural_runs * neural_models,
