@@ -365,10 +365,10 @@ def test_rerun_semantics_after_config_changes(slurm_demo: DemoRun, tmp_path: Pat
     for regime in changed["finetune"]["regimes"].values():  # every shot count's regime
         regime["learning_rate"] *= 2
     jobs = planned_jobs(slurm_demo.workdir, changed, tmp_path)
-    neural_runs = len(demo["finetune"]["tasks"])  # one fine-tuning job per (model, task): all shots and seeds
+    neural_jobs = len(demo["finetune"]["tasks"])  # one fine-tuning job per (model, task): all shots and seeds
     neural_models = pretrained_per_strategy * len(pretrain["strategies"]) + len(pretrain["architectures"])
     assert jobs == {
-        "finetune_model": neural_runs * neural_models,
+        "finetune_model": neural_jobs * neural_models,
         "fewshot_results": 1,
         "report_learning_curves": 1,
         "all": 1,
@@ -389,4 +389,4 @@ def test_rerun_semantics_after_config_changes(slurm_demo: DemoRun, tmp_path: Pat
     assert jobs["pretrain_model"] == len(pretrain["architectures"]) * len(reading_npmi) * len(
         pretrain["steps"]
     )
-    assert jobs["finetune_model"] == neural_runs * pretrained_per_strategy * len(reading_npmi)
+    assert jobs["finetune_model"] == neural_jobs * pretrained_per_strategy * len(reading_npmi)
