@@ -251,30 +251,17 @@ def _pmi_vocab_record(masker) -> dict:
     }
 
 
+def _run_global_kernel(masker, ids, offsets, keys, out, **options) -> None:
+    global_kernel(ids, offsets, keys, masker.rank_of_id, masker.k, masker.centre_probability, out, **options)
+
+
 def _global(masker, ids, offsets, keys, out) -> None:
-    global_kernel(
-        ids,
-        offsets,
-        keys,
-        masker.rank_of_id,
-        masker.k,
-        masker.centre_probability,
-        out,
-        top_up_fraction=masker.mask_fraction if masker.top_up else 0.0,
-    )
+    top_up = masker.mask_fraction if masker.top_up else 0.0
+    _run_global_kernel(masker, ids, offsets, keys, out, top_up_fraction=top_up)
 
 
 def _global_as_released(masker, ids, offsets, keys, out) -> None:
-    global_kernel(
-        ids,
-        offsets,
-        keys,
-        masker.rank_of_id,
-        masker.k,
-        masker.centre_probability,
-        out,
-        position_ranks=masker.cm_gems_position_ranks,
-    )
+    _run_global_kernel(masker, ids, offsets, keys, out, position_ranks=masker.cm_gems_position_ranks)
 
 
 _GENEMASK_PARAMETERS = (
