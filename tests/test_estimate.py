@@ -30,6 +30,7 @@ from genemask.estimate import (
     rule_order,
 )
 from genemask.evaluation.settings import finetune_regime
+from genemask.evaluation.tasks import task_spec
 from genemask.masking import registry
 
 SNAKEFILE = REPO / "workflow" / "Snakefile"
@@ -93,8 +94,8 @@ def expected_counts(config: dict) -> dict[str, int]:
         "pretrain_model": pretrained,
         "precompute_masks": len(registry.mask_strategies(config["masking"]["strategies"])),
         "sample_task": draws,
-        "finetune_model": models * len(f["tasks"]),  # one job per model and task, all shots and seeds
-        "kmer_baseline": len(f["tasks"]) * f["kmer_logistic_reference"],
+        "finetune_model": models,  # one job per model: all tasks, shots and seeds
+        "kmer_baseline": int(f["kmer_logistic_reference"]),
     }
 
 
@@ -175,7 +176,7 @@ def test_study_plan_and_cost(capsys: pytest.CaptureFixture[str], monkeypatch: py
     config = load_config(REPO / "config" / "config.yaml")
     for rule, count in expected_counts(config).items():
         assert int(rows[rule][0].replace(",", "")) == count, rule
-    assert rows["finetune_model"][0] == "60"  # 15 models x 4 tasks, each job 5 shots x 10 seeds
+    assert rows["finetune_model"][0] == "15"  # 15 models, each job 4 tasks x 5 shots x 10 seeds
     assert int(rows["total"][0].replace(",", "")) == sum(
         int(r[0].replace(",", "")) for k, r in rows.items() if k != "total"
     )
@@ -210,18 +211,21 @@ def test_demo_plan_with_measured_throughput(demo_jobs: list[Job], tmp_path: Path
     per_job = PRETRAIN_OVERHEAD_S + tokens / 50_000 + evals / (3 * 50_000)
     assert costs["pretrain_model"].gpu_hours == pytest.approx(counts["pretrain_model"] * per_job / 3600)
     assert costs["pretrain_model"].basis == "measured"
-    # Fine-tuning, one job per (model, task): the measured per-process overhead (wall - train - eval of the GPU
-    # cell) once, then per (shots, seed) run the per-run fixed cost and the compute of epochs x training
+    # Fine-tuning, one job per model: the measured per-process overhead (wall - train - eval of the GPU cell)
+    # once, then per (task, shots, seed) run the per-run fixed cost and the compute of epochs x training
     # sequences and the test set forward (a third of a training pass per token).
     assert costs["finetune_model"].basis == "measured"
-    job = Job("finetune_model", {"model": "tiny_random-init", "task": "sim-promoter"})
-    tokens = 70 - 6 + 1 + 2
+    job = Job("finetune_model", {"model": "tiny_random-init"})
     rate = 50_000 * flops_per_token("tiny", mean_chunk_tokens(6), 0.15) * FINETUNE_EFFICIENCY
     work = 0.0
-    for shots in (10, 50):  # the demo's shot counts, two seeds each
-        epochs = finetune_regime(config["finetune"]["regimes"], shots)["epochs"]
-        work += 2 * (epochs * 2 * shots + 200 / 3) * tokens * flops_per_token("tiny", tokens, 0.0)
-    expected = 12.0 + 4 * FINETUNE_RUN_S + work / rate
+    for task in config["finetune"]["tasks"]:
+        tokens = task_spec(task).length - 6 + 1 + 2
+        for shots in (10, 50):  # the demo's shot counts, two seeds each
+            epochs = finetune_regime(config["finetune"]["regimes"], shots)["epochs"]
+            rows = task_spec(task).rows_per_class(shots, 1) * task_spec(task).n_classes
+            work += 2 * (epochs * rows + 200 / 3) * tokens * flops_per_token("tiny", tokens, 0.0)
+    runs = len(config["finetune"]["tasks"]) * 4
+    expected = 12.0 + runs * FINETUNE_RUN_S + work / rate
     assert finetune_seconds(job, config, rates) == (pytest.approx(expected), True)
 
     compiled = make_rates(None, report, compile_=True, k=6)  # pretrain.compile: true uses the compiled loop

@@ -390,6 +390,37 @@ def test_kmer_baseline_runs_several_draws_and_caches_them(tmp_path):
         assert all(r["train_seconds"] >= 0 and r["eval_seconds"] >= 0 for r in records)
 
 
+def test_one_process_does_the_runs_of_several_tasks_each_on_its_own_test_set(tmp_path):
+    paths = write_draws(tmp_path)
+    other_test = tmp_path / "other_test.tsv"
+    write_labelled_tsv(other_test, composition_task(4, 7))
+    runs = [
+        f"task=toy test={paths['test']} shots=5 seed=0 train={paths['a']} out={tmp_path}/toy.json",
+        f"task=other test={other_test} shots=5 seed=0 train={paths['a']} out={tmp_path}/other.json",
+    ]
+    args = ["kmer-baseline", "--k", "3", "--cache", str(tmp_path / "c")]
+    assert cli.main([*args, *(item for run in runs for item in ["--run", *run.split()])]) == 0
+    toy, other = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("toy", "other"))
+    assert (toy["task"], other["task"]) == ("toy", "other")
+    assert (toy["n_test"], other["n_test"]) == (20, 8)  # same draw, each on its task's test set
+    # Each alone, with --task and --test, gives the same record; the cache keeps the tasks apart.
+    alone = tmp_path / "alone.json"
+    single = ["--task", "other", "--test", str(other_test), "--train", str(paths["a"]), "--shots", "5"]
+    assert cli.main(["kmer-baseline", "--k", "3", *single, "--out", str(alone)]) == 0
+    assert {key: json.loads(alone.read_text())[key] for key in ("metrics", "n_test")} == {
+        key: other[key] for key in ("metrics", "n_test")
+    }
+    assert sorted(p.parts[-3] for p in (tmp_path / "c").rglob("*.json")) == ["other", "toy"]
+
+
+def test_a_run_without_a_task_or_test_set_is_refused_naming_what_is_missing(tmp_path, capsys):
+    paths = write_draws(tmp_path)
+    run = ["--run", "shots=5", "seed=0", f"train={paths['a']}", f"out={tmp_path}/a.json"]
+    assert cli.main(["kmer-baseline", "--test", str(paths["test"]), *run]) == 2
+    assert "lacks task (and no --task for it)" in capsys.readouterr().err
+    assert not (tmp_path / "a.json").exists()
+
+
 # ---------------------------------------------------------------- the grid in Snakemake
 
 
@@ -536,8 +567,9 @@ def test_real_tasks_and_references_are_wired_into_the_grid(workflow_dir):
     assert "genemask finetune --model zhihan1996/DNA_bert_6  --name dnabert-6 " in out
     assert "genemask finetune --model results/models/tiny_random_1  --name local " in out
     assert "genemask finetune --model tiny --random-init --name tiny_random-init " in out
-    # One job per model and task, one --run per shot count and seed.
-    assert out.count("genemask finetune ") == 4 and out.count(" --run shots=") == (4 + 1) * 2 * 2
+    # One job per model, one --run per task, shot count and seed, each naming its task and test set.
+    assert out.count("genemask finetune ") == 4 and out.count("genemask kmer-baseline ") == 1
+    assert out.count(" --run task=splice-40 test=results/tasks/splice-40/test.tsv shots=") == (4 + 1) * 2 * 2
 
 
 def test_fixed_cost_per_run_from_benchmark_files_and_records(tmp_path):

@@ -173,12 +173,13 @@ def test_adding_an_architecture_trains_only_its_models(finished: Path) -> None:
 
 def test_adding_a_task_fine_tunes_only_on_it(finished: Path) -> None:
     jobs = planned(finished, changed(lambda c: c["finetune"]["tasks"].append("sim-enhancer")))
-    # 6 models (4 pretrained, random-init, k-mer) on the new task; its test set comes from simulate_tasks' output.
+    # Every model's job again (4 pretrained, random-init, k-mer), training only the new task's runs (the run
+    # cache has the rest); its test set comes from simulate_tasks' output.
     assert jobs == {"sample_task": 1, "finetune_model": 5, "kmer_baseline": 1, **FEWSHOT}
 
 
 def test_adding_a_shot_count_fine_tunes_only_with_it(finished: Path) -> None:
-    # One draw; each (model, task) job runs again, training only the new shot count (the run cache has the rest).
+    # One draw; each model's job runs again, training only the new shot count (the run cache has the rest).
     jobs = planned(finished, changed(lambda c: c["finetune"]["shots"].append(20)))
     assert jobs == {"sample_task": 1, "finetune_model": 5, "kmer_baseline": 1, **FEWSHOT}
 
@@ -189,7 +190,7 @@ def test_adding_a_seed_fine_tunes_only_with_it(finished: Path) -> None:
 
 
 def test_a_replanned_job_retrains_none_of_its_finished_runs(finished: Path, tmp_path: Path) -> None:
-    """Seed 1 added: the (model, task) jobs run again (Snakemake deletes their outputs first), but the seed-0 runs
+    """Seed 1 added: the models' jobs run again (Snakemake deletes their outputs first), but the seed-0 runs
     come back from the run cache as they were; only seed 1 trains."""
     workdir = tmp_path / "copy"
     shutil.copytree(finished, workdir, symlinks=True)
@@ -204,7 +205,7 @@ def test_a_replanned_job_retrains_none_of_its_finished_runs(finished: Path, tmp_
         seed0, seed1 = (json.loads((runs[model] / f"seed{s}.json").read_text()) for s in (0, 1))
         assert seed0["from_cache"] is True and {**seed0, "from_cache": False} == before[model]
         assert seed1["from_cache"] is False and seed1["run_key"] != seed0["run_key"]
-        log = (workdir / "logs" / "finetune" / model / "sim-promoter.log").read_text()
+        log = (workdir / "logs" / "finetune" / f"{model}.log").read_text()
         assert log.count("(trained)") == 1 and log.count("(from the run cache") == 1
 
 

@@ -40,7 +40,7 @@ TEST_FLAGS = [
 # Resources that name things of a real site: the test cluster has none of them.
 SITE_KEYS = {"slurm_account", "slurm_partition", "gpu_model", "constraint", "qos", "slurm_extra"}
 GPU_RULES = ("pretrain_model", "finetune_model")
-# Fine-tuning (model, task) jobs bundled per SLURM job in the test (overriding the profile's finetune=4); group jobs run side
+# Fine-tuning jobs (one per model) bundled per SLURM job in the test (overriding the profile's finetune=4); group jobs run side
 # by side on the two CPUs of the test node.
 GROUP_SIZE = 10
 SUBMITTED = re.compile(r"Job [\w-]+ has been submitted with SLURM jobid (\d+)")  # group jobs have UUIDs
@@ -365,7 +365,7 @@ def test_rerun_semantics_after_config_changes(slurm_demo: DemoRun, tmp_path: Pat
     for regime in changed["finetune"]["regimes"].values():  # every shot count's regime
         regime["learning_rate"] *= 2
     jobs = planned_jobs(slurm_demo.workdir, changed, tmp_path)
-    neural_jobs = len(demo["finetune"]["tasks"])  # one fine-tuning job per (model, task): all shots and seeds
+    neural_jobs = 1  # one fine-tuning job per model: all its tasks, shots and seeds
     neural_models = pretrained_per_strategy * len(pretrain["strategies"]) + len(pretrain["architectures"])
     assert jobs == {
         "finetune_model": neural_jobs * neural_models,

@@ -5,7 +5,7 @@ already exists), each with its rule and wildcards. Each job's cost comes from a 
 
 - pretrain_model: steps x global batch x tokens per chunk, at the pretraining rate of its preset, plus the
   validation passes (forward only) and a start-up overhead;
-- finetune_model: one job per (model, task), one process doing every (shots, seed) run: a per-process fixed
+- finetune_model: one job per model, one process doing every (task, shots, seed) run: a per-process fixed
   cost once, then per run a fixed cost and epochs x training sequences x tokens per sequence at a fine-tuning
   rate, plus the whole test set forward;
 - every other rule: an assumed number of core-hours per job (ASSUMED_CORE_HOURS).
@@ -377,11 +377,11 @@ def finetune_run_compute(preset: str, task: str, shots: str, config: dict, rates
 
 
 def finetune_seconds(job: Job, config: dict, rates: Rates) -> tuple[float, bool]:
-    """A (model, task) job: one process's fixed cost, then every (shots, seed) run's fixed cost and compute."""
+    """A model's job: one process's fixed cost, then every (task, shots, seed) run's fixed cost and compute."""
     f = config["finetune"]
     preset = model_preset(job.wildcards["model"], config)
-    runs = [str(shots) for shots in f["shots"] for _ in f["seeds"]]
-    compute = sum(finetune_run_compute(preset, job.wildcards["task"], shots, config, rates) for shots in runs)
+    runs = [(task, str(shots)) for task in f["tasks"] for shots in f["shots"] for _ in f["seeds"]]
+    compute = sum(finetune_run_compute(preset, task, shots, config, rates) for task, shots in runs)
     seconds = rates.finetune_overhead_s + len(runs) * FINETUNE_RUN_S + compute
     return seconds, rates.measured[preset] and rates.finetune_overhead_measured
 

@@ -213,15 +213,20 @@ def finetune_runs():
 
 
 SHOTS_PATTERN = r"\d+|full"  # examples per class, or the whole training set
-# Fine-tuning jobs: one per (model, task), doing every (shots, seed) run of it in one process. Finished runs are
+# Fine-tuning jobs: one per model, doing every (task, shots, seed) run of it in one process. Finished runs are
 # kept in the run cache (genemask.evaluation.run_cache), outside the jobs' outputs, so a job replanned for an added
-# seed or shot count trains only the new runs.
+# task, seed or shot count trains only the new runs.
 RUN_CACHE = "results/run_cache"
 
 
 def finetune_draws():
-    """The (shots, seed) runs of every fine-tuning job, in a fixed order."""
-    return [(shots, seed) for shots in FINETUNE["shots"] for seed in FINETUNE["seeds"]]
+    """The (task, shots, seed) runs of every fine-tuning job, in a fixed order."""
+    return [
+        (task, shots, seed)
+        for task in FINETUNE["tasks"]
+        for shots in FINETUNE["shots"]
+        for seed in FINETUNE["seeds"]
+    ]
 
 
 def draw_file(task, shots, seed):
@@ -232,23 +237,28 @@ def run_record(model, task, shots, seed):
     return f"results/finetune/{model}/{task}/{shots}/seed{seed}.json"
 
 
+def task_tests():
+    """The test set of every task: the evaluation sets of a fine-tuning job."""
+    return [f"results/tasks/{task}/test.tsv" for task in FINETUNE["tasks"]]
+
+
 def task_draws(wildcards):
-    """Every k-shot draw of a task: the training sets of a fine-tuning job."""
-    return [draw_file(wildcards.task, *draw) for draw in finetune_draws()]
+    """Every k-shot draw of every task: the training sets of a fine-tuning job."""
+    return [draw_file(*draw) for draw in finetune_draws()]
 
 
 def job_records(model):
-    """The records of one (model, task) job: `{task}` stays a wildcard."""
-    return [run_record(model, "{task}", *draw) for draw in finetune_draws()]
+    """The records of one model's fine-tuning job (`{model}` may stay a wildcard)."""
+    return [run_record(model, *draw) for draw in finetune_draws()]
 
 
-def run_options(wildcards, model, neural):
-    """One `--run` per (shots, seed) of a (model, task) job: its draw, its record and, for a neural model, its
-    regime's learning rate, epochs and batch size."""
+def run_options(model, neural):
+    """One `--run` per (task, shots, seed) of a model's job: its task and test set, its draw, its record and, for
+    a neural model, its regime's learning rate, epochs and batch size."""
     runs = []
-    for shots, seed in finetune_draws():
-        run = f"--run shots={shots} seed={seed} train={draw_file(wildcards.task, shots, seed)}"
-        run += f" out={run_record(model, wildcards.task, shots, seed)}"
+    for task, shots, seed in finetune_draws():
+        run = f"--run task={task} test=results/tasks/{task}/test.tsv shots={shots} seed={seed}"
+        run += f" train={draw_file(task, shots, seed)} out={run_record(model, task, shots, seed)}"
         if neural:
             regime = regime_for_shots(FINETUNE["regimes"], shots)
             run += f" learning_rate={regime['learning_rate']} epochs={regime['epochs']}"
@@ -300,6 +310,18 @@ def pretrain_rank_cpus(threads, resources):
     """(torch threads, loader workers) of each process: its share of the node's CPUs."""
     return rank_cpus(threads, pretrain_job_layout(resources)[0])
 
+
+# The chain genome -> chunks -> NPMI -> masks -> pretraining is the longest path of a run: its jobs go first when
+# cores are short (demo: pretraining starts 20 s in instead of a minute, behind task sampling and fine-tuning of
+# the random-init floor).
+PRETRAINING_CHAIN_PRIORITY = 10
+
+
+def core_share(most, divisor=2):
+    """Threads of a multi-threaded CPU rule: `most`, at most cores / `divisor`. Snakemake starts a job only when
+    all its threads are free, so on the 2-core demo machine a 2-thread NPMI job waited half a minute behind
+    single-threaded fine-tuning; with 1 thread it starts at once. A cluster sets its own (profile set-threads)."""
+    return min(most, max(1, (workflow.cores or 1) // divisor))
 
 # Exit 75 (stopped with a checkpoint before the time limit) is a failure to Snakemake: a retried job continues.
 PRETRAIN_RETRIES = None if workflow.local_exec else 10

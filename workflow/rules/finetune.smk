@@ -3,22 +3,21 @@
 # Needs from elsewhere: SIMULATED_GENOME (common.smk) and its truth table beside it (rule simulate_genome), and
 # the pretrained models at results/models/{arch}_{strategy}_{steps}/ (the pretraining rule).
 #
-# Jobs: one per (model, task) (finetune_model; kmer_baseline per task), whose one process does every (shots,
-# seed) run of it, one `--run` each, and writes one record per run: interpreter, imports, CUDA start-up and the
-# model's files are paid once per job instead of once per run (benchmarks/finetune_fixed_cost.py measures the
-# fixed cost per run from the benchmark files below: on the shared 2-core machine under load, old and new
-# structure in the same period, 58 s -> 10-14 s per run; CPU seconds per run 9.1 -> 2.7-3.2). Why not
-# coarser: a (model, task) is the unit the config grows by (a model, a task), keeps the jobs of a study at tens of
-# minutes on a GPU (50 runs), and lets the 2 demo cores work on several jobs at once.
+# Jobs: one per model (finetune_model; one kmer_baseline), whose one process does every (task, shots, seed) run of
+# it, one `--run` each, and writes one record per run: interpreter, imports (8 of the 10 s a process costs on the
+# demo machine), CUDA start-up and the model's files are paid once per job instead of once per run
+# (benchmarks/finetune_fixed_cost.py measures the fixed cost per run from the benchmark files below; one process
+# per (model, task) left it at 2.6-3.3 s per demo run, one per model at under 2 s). Study scale: about 200 runs,
+# an hour of BERT-base on one GPU; a job cut off by its time limit goes on from the run cache when retried.
 #
 # Rerun economy: Snakemake deletes a job's outputs before running it, so finished runs live on in the run cache
-# (RUN_CACHE, genemask.evaluation.run_cache), keyed by a hash of the model's files, the draw, the test set, the
-# settings, the device and the genemask version. Adding a seed or a shot count replans every (model, task) job,
-# and each trains only its new runs; a hyper-parameter reaches the jobs through params: (e.g. regimes.few.
-# learning_rate replans the neural jobs, which train only that regime's runs again); a new task or model adds
-# jobs. A killed job keeps its finished runs too.
+# (RUN_CACHE, genemask.evaluation.run_cache), keyed by a hash of the model's files, the task, the draw, the test
+# set, the settings, the device and the genemask version. Adding a task, seed or shot count replans every model's
+# job, and each trains only its new runs; a hyper-parameter reaches the jobs through params: (e.g. regimes.few.
+# learning_rate replans the neural jobs, which train only that regime's runs again); a new model adds a job. A
+# killed job keeps its finished runs too.
 #
-# Cluster grouping: finetune_model and kmer_baseline share group "finetune", and every (model, task) job is its
+# Cluster grouping: finetune_model and kmer_baseline share group "finetune", and every model's job is its
 # own connected component (its draws come from sample_task, a local rule). Snakemake bundles components only on
 # request, from the command line or a profile: slurm/config.yaml's `group-components` sets how many jobs one
 # cluster job runs in series. For the members of a group job to share its one GPU in series, the profile also sets
@@ -114,17 +113,16 @@ rule sample_task:
 rule finetune_model:
     input:
         train=task_draws,
-        test="results/tasks/{task}/test.tsv",
+        test=task_tests(),
         model=finetune_model_input,
     output:
         job_records("{model}"),
     log:
-        "logs/finetune/{model}/{task}.log",
+        "logs/finetune/{model}.log",
     benchmark:
-        "results/benchmarks/finetune/{model}/{task}.tsv"
+        "results/benchmarks/finetune/{model}.tsv"
     wildcard_constraints:
         model="|".join(re.escape(name) for name in FINETUNE_SOURCES),
-        task=r"[^/]+",
     group:
         "finetune"
     conda:
@@ -137,7 +135,7 @@ rule finetune_model:
         random_init=lambda wildcards: (
             "--random-init" if wildcards.model in RANDOM_INIT_MODELS else ""
         ),
-        runs=lambda wildcards: run_options(wildcards, wildcards.model, neural=True),
+        runs=lambda wildcards: run_options(wildcards.model, neural=True),
         cache=RUN_CACHE,
         warmup_ratio=FINETUNE["warmup_ratio"],
         weight_decay=FINETUNE["weight_decay"],
@@ -145,33 +143,30 @@ rule finetune_model:
         device=job_device,
     shell:
         "genemask finetune --model {params.source} {params.random_init} --name {wildcards.model}"
-        " --task {wildcards.task} --test {input.test} --warmup-ratio {params.warmup_ratio}"
-        " --weight-decay {params.weight_decay} --dropout {params.dropout} --threads {threads}"
-        " --device {params.device} --cache {params.cache} {params.runs} > {log} 2>&1"
+        " --warmup-ratio {params.warmup_ratio} --weight-decay {params.weight_decay}"
+        " --dropout {params.dropout} --threads {threads} --device {params.device}"
+        " --cache {params.cache} {params.runs} > {log} 2>&1"
 
 
 rule kmer_baseline:
     input:
         train=task_draws,
-        test="results/tasks/{task}/test.tsv",
+        test=task_tests(),
     output:
         job_records(KMER_MODEL),
     log:
-        f"logs/finetune/{KMER_MODEL}/{{task}}.log",
+        f"logs/finetune/{KMER_MODEL}.log",
     benchmark:
-        f"results/benchmarks/finetune/{KMER_MODEL}/{{task}}.tsv"
-    wildcard_constraints:
-        task=r"[^/]+",
+        f"results/benchmarks/finetune/{KMER_MODEL}.tsv"
     group:
         "finetune"
     conda:
         "../envs/cpu.yaml"
     params:
-        runs=lambda wildcards: run_options(wildcards, KMER_MODEL, neural=False),
+        runs=run_options(KMER_MODEL, neural=False),
         cache=RUN_CACHE,
     shell:
-        "genemask kmer-baseline --task {wildcards.task} --test {input.test} --cache {params.cache}"
-        " {params.runs} > {log} 2>&1"
+        "genemask kmer-baseline --cache {params.cache} {params.runs} > {log} 2>&1"
 
 
 rule fewshot_results:

@@ -22,6 +22,7 @@ rule simulate_genome:
         truth="results/genome/simulated.motifs.tsv",
     log:
         "logs/genome/simulate.log",
+    priority: PRETRAINING_CHAIN_PRIORITY
     conda:
         "../envs/cpu.yaml"
     params:
@@ -51,6 +52,7 @@ rule chunk_genome:
         "logs/chunks/chunk_genome.log",
     benchmark:
         "results/benchmarks/chunk_genome.tsv"
+    priority: PRETRAINING_CHAIN_PRIORITY
     conda:
         "../envs/cpu.yaml"
     resources:

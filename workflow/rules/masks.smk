@@ -10,9 +10,10 @@ rule precompute_masks:
         "results/benchmarks/masks_{strategy}.tsv"
     wildcard_constraints:
         strategy="|".join(re.escape(s) for s in MASK_STRATEGIES),
+    priority: PRETRAINING_CHAIN_PRIORITY
     conda:
         "../envs/cpu.yaml"
-    threads: 4
+    threads: core_share(4)
     resources:
         mem_mb=4000,
     params:

@@ -9,9 +9,10 @@ rule npmi:
         "logs/npmi/npmi.log",
     benchmark:
         "results/benchmarks/npmi.tsv"
+    priority: PRETRAINING_CHAIN_PRIORITY
     conda:
         "../envs/cpu.yaml"
-    threads: 8
+    threads: core_share(8)
     resources:
         mem_mb=8000,
     params:

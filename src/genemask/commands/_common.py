@@ -30,8 +30,12 @@ def shots_value(text: str) -> int | str:
 def add_record_options(parser: argparse.ArgumentParser) -> None:
     """Options naming the few-shot runs and their records (`genemask finetune`, `genemask kmer-baseline`): one run
     by --train, --shots, --seed, --out, or several, one --run each."""
-    parser.add_argument("--test", required=True, type=Path, help="test TSV (sequence<TAB>label)")
-    parser.add_argument("--task", required=True, help="task name, recorded in the run records")
+    parser.add_argument(
+        "--test", type=Path, help="test TSV (sequence<TAB>label); a --run may name its own (test=...)"
+    )
+    parser.add_argument(
+        "--task", help="task name, recorded in the run records; a --run may name its own (task=...)"
+    )
     parser.add_argument("--train", type=Path, help="one run: training TSV (sequence<TAB>label)")
     parser.add_argument("--out", type=Path, metavar="metrics.json", help="one run: its record")
     parser.add_argument(
@@ -42,8 +46,8 @@ def add_record_options(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         action="append",
         metavar="NAME=VALUE",
-        help="several runs, one --run each: shots=S seed=N train=TSV out=JSON (instead of --train, --shots, "
-        "--seed, --out)",
+        help="several runs, one --run each: [task=NAME test=TSV] shots=S seed=N train=TSV out=JSON (instead of "
+        "--train, --shots, --seed, --out); one process may do the runs of several tasks",
     )
     parser.add_argument(
         "--cache",
@@ -65,11 +69,13 @@ def runs_from(args: argparse.Namespace, setting_types: dict[str, type]) -> list:
             raise UserError(
                 f"--run and {', '.join(given)}: give each run as a --run, or one run without --run"
             )
-        return [parse_run(items, setting_types) for items in args.run]
-    missing = [flag for flag, value in single.items() if value is None]
+        return [parse_run(items, setting_types, args.task, args.test) for items in args.run]
+    missing = [
+        flag for flag, value in {**single, "--task": args.task, "--test": args.test}.items() if value is None
+    ]
     if missing:
         raise UserError(f"{', '.join(missing)} required (or one --run per run)")
-    return [RunSpec(args.shots, args.seed, args.train, args.out)]
+    return [RunSpec(args.task, args.test, args.shots, args.seed, args.train, args.out)]
 
 
 def add_threads(parser: argparse.ArgumentParser, help: str = "CPU threads") -> None:  # noqa: A002

@@ -1,7 +1,7 @@
 """`genemask finetune`: fine-tune a pretrained (or randomly initialised) model on k-shot draws, evaluate each run.
 
 One process does one run (`--train --shots --seed --out`) or several (`--run ...` once per run: the workflow gives
-every shot count and seed of one model and task to one process, genemask.evaluation.run_cache).
+every task, shot count and seed of one model to one process, genemask.evaluation.run_cache).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fine-tune a model on few-shot training sets and evaluate it on the test set",
         description=(
             "Fine-tune AutoModelForSequenceClassification from --model (a local directory or a Hugging Face id, "
-            "e.g. zhihan1996/DNA_bert_6) on each run's training set, evaluate on the whole --test (accuracy, "
-            "macro-F1, MCC, AUC) and write one JSON record per run. A --run may set its own learning_rate, "
-            "epochs and batch_size; the other settings are shared. Deterministic for a given seed on CPU, "
+            "e.g. zhihan1996/DNA_bert_6) on each run's training set, evaluate on its task's whole test set "
+            "(accuracy, macro-F1, MCC, AUC) and write one JSON record per run. A --run may name its own task "
+            "and test set and set its own learning_rate, epochs and batch_size; the other settings are shared. Deterministic for a given seed on CPU, "
             "whatever other runs share the process; bf16 autocast on CUDA."
         ),
     )
@@ -66,23 +66,22 @@ def run(args: argparse.Namespace) -> int:
         return {
             "kind": "finetune",
             "model": model_identity(args.model, shared.random_init),
-            "task": args.task,
+            "task": spec.task,
             "shots": spec.shots,
             "train": file_sha256(spec.train),
-            "test": file_sha256(args.test),
+            "test": file_sha256(spec.test),
             "settings": dataclasses.asdict(settings_of(spec)),
             "device": device_type,
         }
 
     def compute(spec) -> dict:
         return run_finetune(
-            args.model, spec.train, args.test, settings_of(spec), device=str(device), task=args.task
+            args.model, spec.train, spec.test, settings_of(spec), device=str(device), task=spec.task
         )
 
     run_all(
         runs,
         model=args.name or args.model,
-        task=args.task,
         identity=identity,
         compute=compute,
         cache=RunCache(args.cache),

@@ -16,8 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fit an L2 logistic regression on k-mer counts and evaluate it on the test set",
         description=(
             "Multinomial logistic regression (L2 penalty, L-BFGS) on overlapping k-mer counts of each run's "
-            "training set, evaluated on the whole --test (accuracy, macro-F1, MCC, AUC); writes one JSON record "
-            "per run (--train/--shots/--seed/--out, or one --run each), model 'kmer-logreg' unless --name says "
+            "training set, evaluated on its whole test set (accuracy, macro-F1, MCC, AUC); writes one JSON "
+            "record per run (--train/--shots/--seed/--out, or one --run each, of any tasks), model 'kmer-logreg' unless --name says "
             "otherwise. Deterministic."
         ),
     )
@@ -45,17 +45,15 @@ def run(args: argparse.Namespace) -> int:
     def identity(spec) -> dict:
         return {
             "kind": "kmer-baseline",
-            "task": args.task,
+            "task": spec.task,
             "shots": spec.shots,
             "train": file_sha256(spec.train),
-            "test": file_sha256(args.test),
+            "test": file_sha256(spec.test),
             "settings": {"k": args.k, "l2": args.l2},
         }
 
     def compute(spec) -> dict:
-        return run_kmer_baseline(spec.train, args.test, k=args.k, l2=args.l2, task=args.task)
+        return run_kmer_baseline(spec.train, spec.test, k=args.k, l2=args.l2, task=spec.task)
 
-    run_all(
-        runs, model=args.name, task=args.task, identity=identity, compute=compute, cache=RunCache(args.cache)
-    )
+    run_all(runs, model=args.name, identity=identity, compute=compute, cache=RunCache(args.cache))
     return 0

@@ -3,7 +3,7 @@
 Fixed cost per run = (sum of the jobs' wall times - sum of their runs' training and evaluation seconds) / runs:
 everything a run costs besides learning and scoring (interpreter start, imports, model load, encoding, writing).
 A benchmark file `<benchmarks>/<path>.tsv` belongs to the records `<records>/<path>.json` (one job per run) or
-`<records>/<path>/**/*.json` (one job per model and task). Runs a job took from the run cache did no training in
+`<records>/<path>/**/*.json` (one job per model, or per model and task). Runs a job took from the run cache did no training in
 it: they are left out of the runs and of the training seconds, their (small) reading cost stays in the wall time.
 """
 
@@ -73,7 +73,8 @@ def measure(benchmarks: Path, records: Path) -> dict[str, FixedCost]:
         paths = job_records(benchmark, benchmarks, records)
         if not paths:
             raise UserError(f"{benchmark}: no run records under {records} for it")
-        kind = "kmer-logreg" if benchmark.relative_to(benchmarks).parts[0] == "kmer-logreg" else "neural"
+        model = benchmark.relative_to(benchmarks).with_suffix("").parts[0]  # <model>.tsv or <model>/<task>.tsv
+        kind = "kmer-logreg" if model == "kmer-logreg" else "neural"
         wall, cpu = benchmark_seconds(benchmark)
         for cost in (costs[kind], costs["all"]):
             cost.jobs += 1

@@ -1,11 +1,11 @@
 """Several few-shot runs in one process, and the run cache that spares a job the runs it already finished.
 
-One `genemask finetune` (or `genemask kmer-baseline`) process does every run of one (model, task): all shot
+One `genemask finetune` (or `genemask kmer-baseline`) process does every run of one model: all tasks, shot
 counts and seeds, each given as a RunSpec, each writing its own JSON record. The start-up (interpreter, torch and
-transformers imports, CUDA) is paid once per process, not once per run.
+transformers imports, model code, CUDA) is paid once per process, not once per run.
 
-Snakemake deletes a job's declared outputs before it runs the job, so when a seed is added to a finished
-(model, task) the finished seeds' records are gone by the time the job starts. The run cache keeps each finished
+Snakemake deletes a job's declared outputs before it runs the job, so when a seed is added to a finished model's
+job the finished seeds' records are gone by the time the job starts. The run cache keeps each finished
 run's record outside the declared outputs, under a key that hashes everything that determines the run: the model
 (its source and the content of its config and weight files), the task, the training and test files' content, the
 shots, the seed, every hyper-parameter, the device type and the genemask version. A job looks each of its runs up
@@ -33,12 +33,16 @@ CACHE_FORMAT = 1  # bump when what a cached record means changes
 # Files of a model directory that determine its weights (save_pretrained's names); logs and summaries do not.
 MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 RUN_FIELDS = ("shots", "seed", "train", "out")
+OPTIONAL_RUN_FIELDS = ("task", "test")  # default: the process's --task and --test
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a multi-run process: its draw, its record, and the settings that differ between runs."""
+    """One run of a multi-run process: its task and test set, its draw, its record, and the settings that differ
+    between runs."""
 
+    task: str
+    test: Path
     shots: int | str
     seed: int
     train: Path
@@ -55,24 +59,32 @@ def _shots(text: str) -> int | str:
     return int(text)
 
 
-def parse_run(text: list[str], setting_types: dict[str, type]) -> RunSpec:
-    """`--run shots=10 seed=0 train=a.tsv out=a.json [lr=...]`: one run; setting names come from
-    `setting_types` (name -> type), e.g. {"learning_rate": float} for `learning_rate=0.001`."""
+def parse_run(
+    text: list[str], setting_types: dict[str, type], task: str | None = None, test: Path | None = None
+) -> RunSpec:
+    """`--run [task=T test=F] shots=10 seed=0 train=a.tsv out=a.json [lr=...]`: one run; `task` and `test` default
+    to the process's; setting names come from `setting_types` (name -> type), e.g. {"learning_rate": float} for
+    `learning_rate=0.001`."""
     described = " ".join(text)
     values: dict[str, str] = {}
     for item in text:
         name, sep, value = item.partition("=")
         if not sep or not value:
             raise UserError(f"--run {described}: expected name=value items, got {item!r}")
-        if name not in RUN_FIELDS and name not in setting_types:
-            known = ", ".join([*RUN_FIELDS, *setting_types])
+        if name not in RUN_FIELDS and name not in OPTIONAL_RUN_FIELDS and name not in setting_types:
+            known = ", ".join([*OPTIONAL_RUN_FIELDS, *RUN_FIELDS, *setting_types])
             raise UserError(f"--run {described}: unknown name {name!r}, expected one of {known}")
         if name in values:
             raise UserError(f"--run {described}: {name} given twice")
         values[name] = value
-    missing = [name for name in RUN_FIELDS if name not in values]
+    values.setdefault("task", task or "")
+    if test is not None:
+        values.setdefault("test", str(test))
+    missing = [name for name in (*OPTIONAL_RUN_FIELDS, *RUN_FIELDS) if not values.get(name)]
     if missing:
-        raise UserError(f"--run {described}: lacks {', '.join(missing)}")
+        defaults = [f"--{name}" for name in OPTIONAL_RUN_FIELDS if name in missing]
+        hint = f" (and no {' or '.join(defaults)} for it)" if defaults else ""
+        raise UserError(f"--run {described}: lacks {', '.join(missing)}{hint}")
     try:
         shots = _shots(values["shots"])
         seed = int(values["seed"])
@@ -81,7 +93,15 @@ def parse_run(text: list[str], setting_types: dict[str, type]) -> RunSpec:
         }
     except (ValueError, TypeError) as error:
         raise UserError(f"--run {described}: {error}") from None
-    return RunSpec(shots, seed, Path(values["train"]), Path(values["out"]), settings)
+    return RunSpec(
+        values["task"],
+        Path(values["test"]),
+        shots,
+        seed,
+        Path(values["train"]),
+        Path(values["out"]),
+        settings,
+    )
 
 
 def check_runs(runs: list[RunSpec]) -> None:
@@ -90,8 +110,10 @@ def check_runs(runs: list[RunSpec]) -> None:
     duplicated = sorted({str(out) for out in outs if outs.count(out) > 1})
     if duplicated:
         raise UserError(f"--run: record {duplicated[0]} is written by more than one run")
-    identities = [(run.shots, run.seed) for run in runs]
-    twice = sorted({f"shots {s} seed {d}" for s, d in identities if identities.count((s, d)) > 1})
+    identities = [(run.task, run.shots, run.seed) for run in runs]
+    twice = sorted(
+        {f"task {t} shots {s} seed {d}" for t, s, d in identities if identities.count((t, s, d)) > 1}
+    )
     if twice:
         raise UserError(f"--run: {twice[0]} is given more than once")
     for run in runs:
@@ -131,10 +153,10 @@ class RunCache:
     def __init__(self, root: Path | None) -> None:
         self.root = root
 
-    def path(self, model: str, task: str, run: RunSpec, key: str) -> Path | None:
+    def path(self, model: str, run: RunSpec, key: str) -> Path | None:
         if self.root is None:
             return None
-        return self.root / model / task / str(run.shots) / f"seed{run.seed}-{key}.json"
+        return self.root / model / run.task / str(run.shots) / f"seed{run.seed}-{key}.json"
 
     def load(self, path: Path | None) -> dict | None:
         if path is None or not path.is_file():
@@ -155,7 +177,6 @@ def run_all(
     runs: list[RunSpec],
     *,
     model: str,
-    task: str,
     identity: Callable[[RunSpec], dict],
     compute: Callable[[RunSpec], dict],
     cache: RunCache,
@@ -170,7 +191,7 @@ def run_all(
     written = []
     for run in runs:
         key = run_key(identity(run))
-        cached_at = cache.path(model, task, run, key)
+        cached_at = cache.path(model, run, key)
         record = cache.load(cached_at)
         if record is None:
             started = time.perf_counter()
@@ -184,7 +205,7 @@ def run_all(
             run.out,
             {**record, **(extra or {}), "from_cache": source != "trained"},
             model=model,
-            task=task,
+            task=run.task,
             shots=run.shots,
             seed=run.seed,
         )

@@ -2,9 +2,13 @@
 
 A run keeps its model weights (no optimiser state) every `keep_weights_every` steps, in
 `checkpoint_dir/weights/step-00000030.safetensors`; these are never pruned. `export_model` turns one of them into a
-model folder like the run's own (HF `save_pretrained`, tokenizer, `pretrain.json`, `metrics.csv` up to that step),
-so that one run, whose learning-rate schedule spans its full length, gives the whole learning curve, and an export
-step added after the run has finished needs no training.
+model folder like the run's own (its config and tokenizer files, the kept weights as `model.safetensors`,
+`pretrain.json`, `metrics.csv` up to that step), so that one run, whose learning-rate schedule spans its full
+length, gives the whole learning curve, and an export step added after the run has finished needs no training.
+
+Exporting loads neither torch nor transformers: the kept file holds the same tensors under the same names as
+`save_pretrained`'s, so it is rewritten as is, with the metadata transformers checks for (`format: pt`). That
+makes an export a second instead of the ten that importing the model code takes on a busy CPU.
 """
 
 from __future__ import annotations
@@ -12,15 +16,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from safetensors.torch import load_model, save_model
-from transformers import BertForMaskedLM
+from safetensors.numpy import load_file, save_file
 
 from genemask.atomic import atomic_dir, atomic_file
 from genemask.errors import UserError
-from genemask.training.models import save_model as save_pretrained_model
+
+if TYPE_CHECKING:
+    import torch
+
+# The files of a run's model folder that its exports make anew; every other file of it (config, tokenizer) is
+# copied. Hidden files (the output marker, Snakemake's timestamp) are the folder's own, never copied.
+EXPORT_WRITES = ("model.safetensors", "pretrain.json", "metrics.csv")
 
 
 def weights_path(checkpoint_dir: Path, step: int) -> Path:
@@ -29,6 +39,8 @@ def weights_path(checkpoint_dir: Path, step: int) -> Path:
 
 def save_weights(model: torch.nn.Module, checkpoint_dir: Path, step: int) -> Path:
     """Keep the model's weights at `step` (written atomically; an existing file is left alone)."""
+    from safetensors.torch import save_model
+
     target = weights_path(checkpoint_dir, step)
     if not target.exists():
         with atomic_file(target) as tmp:
@@ -68,18 +80,19 @@ def export_model(run: Path, checkpoint_dir: Path, step: int, out: Path) -> Path:
             f"{weights}: the run kept no weights at step {step} (kept: {kept}); rerun it with a"
             " --keep-weights-every (pretrain.keep_weights_every) that divides the step"
         )
-    model = BertForMaskedLM.from_pretrained(run)
-    load_model(model, str(weights))
-    k = int(summary["settings"]["k"])
+    tensors = load_file(weights)
     with atomic_dir(out) as tmp:
-        tokenizer = save_pretrained_model(model, tmp, k)
+        for source in sorted(run.iterdir()):
+            if source.is_file() and not source.name.startswith(".") and source.name not in EXPORT_WRITES:
+                shutil.copyfile(source, tmp / source.name)
+        save_file(tensors, tmp / "model.safetensors", metadata={"format": "pt"})
         exported = {
             "exported_from": str(run),
             "run_steps": summary["steps"],
             "steps": step,
             "settings": summary["settings"],
             "fingerprint": summary["fingerprint"],
-            "tokenizer_saved": tokenizer,
+            "tokenizer_saved": summary.get("tokenizer_saved", (run / "tokenizer_config.json").is_file()),
         }
         (tmp / "pretrain.json").write_text(json.dumps(exported, indent=2) + "\n")
         if (run / "metrics.csv").is_file():
