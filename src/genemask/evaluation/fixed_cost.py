@@ -73,7 +73,8 @@ def measure(benchmarks: Path, records: Path) -> dict[str, FixedCost]:
         paths = job_records(benchmark, benchmarks, records)
         if not paths:
             raise UserError(f"{benchmark}: no run records under {records} for it")
-        model = benchmark.relative_to(benchmarks).with_suffix("").parts[0]  # <model>.tsv or <model>/<task>.tsv
+        # <model>.tsv (one job per model) or <model>/<task>.tsv
+        model = benchmark.relative_to(benchmarks).with_suffix("").parts[0]
         kind = "kmer-logreg" if model == "kmer-logreg" else "neural"
         wall, cpu = benchmark_seconds(benchmark)
         for cost in (costs[kind], costs["all"]):
