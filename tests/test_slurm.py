@@ -2,11 +2,13 @@
 
 The cluster (tests/slurm_cluster.py) is started once per test session, installing Debian's slurm-wlm and munge
 when they are missing; the tests skip where that is impossible (not root, no apt). The demo runs in a copy of
-workflow/, config/ and slurm/ under tmp_path, so it never touches the repository's results/.
+workflow/, config/ and slurm/ under tmp_path, so it never touches the repository's results/. It runs a slimmer
+demo (SLURM_DEMO: every rule of the demo, fewer strategies, steps and runs), which keeps CI within its budget.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 import shutil
@@ -28,6 +30,31 @@ from genemask.masking import registry
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "slurm" / "config.yaml"
 DEMO_CONFIG = "config/demo.yaml"
+SLURM_DEMO_CONFIG = "config/slurm-demo.yaml"
+
+
+def _slurm_demo() -> dict:
+    """The demo, slimmed: every rule still runs (a time-variant strategy and its components' masks, an export, the
+    k-mer and random-init references, several seeds for the paired tables), with fewer steps and runs."""
+    config = copy.deepcopy(yaml.safe_load((REPO / DEMO_CONFIG).read_text()))
+    config["genome"]["simulate"] |= {"length": 600_000, "contigs": 2}
+    config["masking"] |= {"strategies": ["random", "genemask", "global", "cm-gems"], "epochs": 1}
+    config["pretrain"] |= {
+        "strategies": ["random", "cm-gems"],
+        "steps": [24],
+        "export_steps": [12],
+        "keep_weights_every": 12,
+        "eval_every": 8,
+        "checkpoint_every": 8,
+        "eval_chunks": 50,
+    }
+    config["masking"]["cm_gems"]["tau"] = 1e9  # switches at the first evaluation: both components train
+    config["finetune"] |= {"tasks": ["sim-promoter"], "shots": [10], "seeds": [0, 1]}
+    config["motifs"] |= {"top_n": 20, "logos": 2}
+    return config
+
+
+SLURM_DEMO = _slurm_demo()
 # What a test run adds to the profile: the status command that works without accounting, no account
 # (none exists), and a first status check after 1 s instead of 40 s.
 TEST_FLAGS = [
@@ -233,7 +260,7 @@ def cluster_profile(cluster: Cluster, rules: set[str]) -> dict:
 
 def summary(workdir: Path) -> list[list[str]]:
     """Snakemake's rows for every output of the demo's jobs: path, date, rule, logs, status, plan."""
-    rows = succeed(snakemake("--summary", "--configfile", DEMO_CONFIG, cwd=workdir)).splitlines()
+    rows = succeed(snakemake("--summary", "--configfile", SLURM_DEMO_CONFIG, cwd=workdir)).splitlines()
     assert rows[0].split("\t") == ["output_file", "date", "rule", "log-file(s)", "status", "plan"]
     return [row.split("\t") for row in rows[1:]]
 
@@ -271,6 +298,7 @@ def slurm_demo(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> De
     workdir = root / "repo"
     for folder in ("workflow", "config", "slurm"):
         shutil.copytree(REPO / folder, workdir / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (workdir / SLURM_DEMO_CONFIG).write_text(yaml.safe_dump(SLURM_DEMO))
     override = root / "cluster-profile"
     override.mkdir()
     fitted = cluster_profile(cluster, workflow_rules(workdir))
@@ -281,7 +309,7 @@ def slurm_demo(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> De
     assert not [row[0] for row in planned if row[4] == "ok"]
     started = time.monotonic()
     done = snakemake(
-        *("--profile", "slurm", "--profile", override, "--configfile", DEMO_CONFIG),
+        *("--profile", "slurm", "--profile", override, "--configfile", SLURM_DEMO_CONFIG),
         # One core a job (a group job runs its runs one after another), so the node runs jobs side by side.
         *("--cores", 1, "--jobs", cluster.cpus, *TEST_FLAGS),
         *("--group-components", f"finetune={GROUP_SIZE}"),
@@ -320,7 +348,7 @@ def test_demo_runs_through_the_profile_on_slurm(slurm_demo: DemoRun) -> None:
 @pytest.mark.slow
 def test_demo_fills_every_cell_of_the_fewshot_table(slurm_demo: DemoRun) -> None:
     table = (slurm_demo.workdir / "results" / "tables" / "fewshot.csv").read_text()
-    demo = yaml.safe_load((REPO / DEMO_CONFIG).read_text())["finetune"]
+    demo = SLURM_DEMO["finetune"]
     rows = [line.split(",") for line in table.splitlines()]
     cells = [cell for row in rows[1:] for cell in row[1:]]
     assert len(rows) > 1 and cells and all(cell.strip() for cell in cells), table
@@ -331,7 +359,9 @@ def test_demo_fills_every_cell_of_the_fewshot_table(slurm_demo: DemoRun) -> None
 @pytest.mark.slow
 def test_report_builds_from_the_demo(slurm_demo: DemoRun) -> None:
     report = slurm_demo.workdir / "results" / "report.html"
-    succeed(snakemake("--report", report, "--configfile", DEMO_CONFIG, cwd=slurm_demo.workdir, timeout=600))
+    succeed(
+        snakemake("--report", report, "--configfile", SLURM_DEMO_CONFIG, cwd=slurm_demo.workdir, timeout=600)
+    )
     text = report.read_text(errors="replace")
     assert report.stat().st_size > 200_000  # self-contained: figures are embedded
     for section in ("Genome and chunks", "NPMI", "Masking", "Pretraining", "Few-shot", "Motif enrichment"):
@@ -351,7 +381,7 @@ def planned_jobs(workdir: Path, config: dict, tmp_path: Path) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_rerun_semantics_after_config_changes(slurm_demo: DemoRun, tmp_path: Path) -> None:
-    demo = yaml.safe_load((REPO / DEMO_CONFIG).read_text())
+    demo = copy.deepcopy(SLURM_DEMO)
     assert planned_jobs(slurm_demo.workdir, demo, tmp_path) == {}
 
     pretrain = demo["pretrain"]
@@ -361,7 +391,7 @@ def test_rerun_semantics_after_config_changes(slurm_demo: DemoRun, tmp_path: Pat
         for steps in pretrain["steps"]
     }
     pretrained_per_strategy = len(pretrain["architectures"]) * sum(models_per_run.values())
-    changed = yaml.safe_load((REPO / DEMO_CONFIG).read_text())
+    changed = copy.deepcopy(SLURM_DEMO)
     for regime in changed["finetune"]["regimes"].values():  # every shot count's regime
         regime["learning_rate"] *= 2
     jobs = planned_jobs(slurm_demo.workdir, changed, tmp_path)
@@ -374,7 +404,7 @@ def test_rerun_semantics_after_config_changes(slurm_demo: DemoRun, tmp_path: Pat
         "all": 1,
     }
 
-    changed = yaml.safe_load((REPO / DEMO_CONFIG).read_text())
+    changed = copy.deepcopy(SLURM_DEMO)
     changed["npmi"]["min_count"] = 50
     jobs = planned_jobs(slurm_demo.workdir, changed, tmp_path)
     affected = {"npmi", "precompute_masks", "masking_statistics", "pretrain_model", "finetune_model"}
