@@ -111,3 +111,13 @@ def test_make_setup_installs_torch_through_the_choice() -> None:
     makefile = (REPO / "Makefile").read_text()
     assert "src/genemask/training/torch_install.py --install $(BIN)/pip" in makefile
     assert "TORCH_SPEC ?=" not in makefile  # no fixed build that would override the choice on a GPU node
+
+
+def test_install_passes_options_after_the_pip_path_to_pip(tmp_path: Path) -> None:
+    calls = tmp_path / "pip-calls"
+    pip = tmp_path / "pip"
+    pip.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    pip.chmod(0o755)
+    done = run_script({"PATH": str(tmp_path)}, "--install", str(pip), "--no-compile")
+    assert done.returncode == 0, done.stderr
+    assert calls.read_text().splitlines() == ["install --quiet --no-compile torch==2.13.0"]

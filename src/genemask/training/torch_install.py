@@ -3,7 +3,9 @@ build the driver supports. `make setup` runs this file BEFORE torch (or this pac
 standard library only and is run as a script:
 
     python src/genemask/training/torch_install.py --print     # the choice and why, no install
-    python src/genemask/training/torch_install.py --install .venv/bin/pip  # what `make setup` runs
+    python src/genemask/training/torch_install.py --install .venv/bin/pip --no-compile  # `make setup`
+
+Options after the pip path (`--no-compile` above) go to `pip install`, before the choice.
 
 Overrides (environment): TORCH_DEVICE=cpu forces the CPU wheel; TORCH_SPEC (e.g. `torch==2.6.0`) and
 TORCH_INDEX_URL (e.g. `https://download.pytorch.org/whl/cu124`) replace the chosen version and wheel index.
@@ -149,10 +151,11 @@ def choose(driver: str | None, environ: dict[str, str]) -> Choice:
     )
 
 
-def install(pip: str, choice: Choice, driver: str | None) -> int:
-    """`pip install` the choice; when it fails, one line naming the driver, the wanted build and what to set."""
+def install(pip: str, choice: Choice, driver: str | None, options: list[str] | None = None) -> int:
+    """`pip install [options]` the choice; when it fails, one line naming the driver, the wanted build and what
+    to set."""
     print(f"torch_install: {' '.join(choice.pip_args())} ({choice.reason})", flush=True)
-    code = subprocess.run([pip, "install", "--quiet", *choice.pip_args()]).returncode
+    code = subprocess.run([pip, "install", "--quiet", *(options or []), *choice.pip_args()]).returncode
     if code != 0:
         print(
             f"torch_install: could not install {choice.spec} from {choice.index_url or 'the default index'} "
@@ -172,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     except NoBuild as error:
         print(f"torch_install: {error}", file=sys.stderr)
         return 2
-    if argv[:1] == ["--install"] and len(argv) == 2:
-        return install(argv[1], choice, driver)
+    if argv[:1] == ["--install"] and len(argv) >= 2:
+        return install(argv[1], choice, driver, argv[2:])
     if argv not in ([], ["--print"]):
-        print("usage: torch_install.py [--print | --install PIP]", file=sys.stderr)
+        print("usage: torch_install.py [--print | --install PIP [PIP_OPTION ...]]", file=sys.stderr)
         return 2
     print(f"{' '.join(choice.pip_args())}  # {choice.reason}")
     return 0
