@@ -48,12 +48,12 @@ PEAK_BF16_TFLOPS: tuple[tuple[str, float, str], ...] = (
 # Assumptions, stated in the output whenever they are used.
 FINETUNE_EFFICIENCY = 0.25  # fine-tuning FLOP/s / pretraining FLOP/s: batches of 5-15, padded, no buckets
 PRETRAIN_OVERHEAD_S = 180.0  # start-up, validation set, checkpoints, final save, torch.compile
-# Fine-tuning's fixed costs, measured on the demo's 2 CPU cores. Per process: interpreter, imports, the first model
-# load (a one-run process spent 5.5 s besides its 0.4-0.7 s of training and evaluation, idle machine); a GPU check
-# report replaces it with the GPU's, CUDA start-up included. Per further run in the same process: the model loaded
-# again from the page cache (0.06 s tiny, 0.2 s BERT-base), encoding, the record; benchmarks/finetune_fixed_cost.py
-# measured it at 1/85 of the per-process cost (busy machine: 0.86 s against 73 s), 0.3 s leaves room for BERT-base.
-FINETUNE_PROCESS_S = 5.5
+# Fine-tuning's fixed costs, measured on the demo's 2 CPU cores by benchmarks/finetune_fixed_cost.py (one job per
+# model, two jobs side by side, `make demo` in a fresh clone, 2026-12-02): per process 9.9 s (interpreter and
+# imports, 8 s of it, and the first model load); a GPU check report replaces it with the GPU's, CUDA start-up
+# included. Per further run in the same process 0.07 s (the model loaded again from the page cache, encoding, the
+# record); 0.3 s leaves room for BERT-base (0.2 s to load).
+FINETUNE_PROCESS_S = 9.9
 FINETUNE_RUN_S = 0.3
 MEAN_CHUNK_NT = 0.5 * 511 + 0.5 * (6 + 510) / 2  # the published chunk-length law: 511 nt or uniform 6..510
 REFERENCE_PRESET = "dnabert"  # finetune.references (DNABERT-6) are BERT-base
