@@ -320,8 +320,10 @@ PRETRAINING_CHAIN_PRIORITY = 10
 def core_share(most, divisor=2):
     """Threads of a multi-threaded CPU rule: `most`, at most cores / `divisor`. Snakemake starts a job only when
     all its threads are free, so on the 2-core demo machine a 2-thread NPMI job waited half a minute behind
-    single-threaded fine-tuning; with 1 thread it starts at once. A cluster sets its own (profile set-threads)."""
+    single-threaded fine-tuning; with 1 thread it starts at once. A cluster sets its own (profile set-threads).
+    """
     return min(most, max(1, (workflow.cores or 1) // divisor))
+
 
 # Exit 75 (stopped with a checkpoint before the time limit) is a failure to Snakemake: a retried job continues.
 PRETRAIN_RETRIES = None if workflow.local_exec else 10
