@@ -7,7 +7,7 @@
 # it, one `--run` each, and writes one record per run: interpreter, imports (8 of the 10 s a process costs on the
 # demo machine), CUDA start-up and the model's files are paid once per job instead of once per run
 # (benchmarks/finetune_fixed_cost.py measures the fixed cost per run from the benchmark files below; one process
-# per (model, task) left it at 2.6-3.3 s per demo run, one per model at under 2 s). Study scale: about 200 runs,
+# per (model, task) left it at 2.6-3.3 s per demo run, one per model at 1.2 s). Study scale: about 200 runs,
 # an hour of BERT-base on one GPU; a job cut off by its time limit goes on from the run cache when retried.
 #
 # Rerun economy: Snakemake deletes a job's outputs before running it, so finished runs live on in the run cache
