@@ -114,6 +114,13 @@ def test_finished_run_plans_nothing_and_made_every_model(finished: Path) -> None
     assert (finished / "results" / "report" / "learning_curves" / "sim-promoter.png").stat().st_size > 10_000
 
 
+def test_commands_that_run_no_job_need_no_cores(finished: Path) -> None:
+    """Threads that depend on --cores (the pretraining chain's) must not break --summary, --list-rules, --report."""
+    rows = snakemake(finished, "--summary", "--configfile", "mini.yaml").splitlines()
+    assert any(row.startswith("results/models/tiny_random_6\t") for row in rows)
+    assert "pretrain_model" in snakemake(finished, "--list-rules", "--configfile", "mini.yaml").split()
+
+
 def test_adding_a_step_count_trains_only_the_new_runs(finished: Path) -> None:
     jobs = planned(finished, changed(lambda c: c["pretrain"].update(steps=[6, 8])))
     # 2 new runs (random, genemask) and their exports at step 2: 4 new models to fine-tune.

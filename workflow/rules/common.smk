@@ -4,6 +4,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from genemask.config import load_schema, read_yaml, validate_config
@@ -321,8 +322,13 @@ def core_share(most, divisor=2):
     """Threads of a multi-threaded CPU rule: `most`, at most cores / `divisor`. Snakemake starts a job only when
     all its threads are free, so on the 2-core demo machine a 2-thread NPMI job waited half a minute behind
     single-threaded fine-tuning; with 1 thread it starts at once. A cluster sets its own (profile set-threads).
+    Commands that run no job (--summary, --report, --list-rules) give no --cores: then `most`.
     """
-    return min(most, max(1, (workflow.cores or 1) // divisor))
+    try:
+        cores = workflow.cores
+    except WorkflowError:
+        return most
+    return min(most, max(1, (cores or 1) // divisor))
 
 
 # Exit 75 (stopped with a checkpoint before the time limit) is a failure to Snakemake: a retried job continues.
