@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from test_pretrain import make_config, published_lengths, write_chunk_store
+from transformers import BertForMaskedLM
 
 from genemask.errors import UserError
 from genemask.training.export import export_model, kept_steps
@@ -46,6 +47,9 @@ def test_a_run_keeps_its_weights_before_its_end_and_an_export_is_them(run, tmp_p
     steps = [int(row["step"]) for row in csv.DictReader((out / "metrics.csv").open())]
     assert steps and max(steps) == 4
     assert (out / "config.json").read_text() == (run.out / "config.json").read_text()
+    # Written without torch, it loads like the run's own folder (transformers checks the file's format).
+    model = BertForMaskedLM.from_pretrained(out)
+    assert all(torch.equal(model.state_dict()[name], checkpoint[name]) for name in exported)
 
 
 def test_exporting_a_step_without_kept_weights_says_which_are_kept(run, tmp_path):

@@ -238,12 +238,16 @@ def run_record(model, task, shots, seed):
     return f"results/finetune/{model}/{task}/{shots}/seed{seed}.json"
 
 
+def task_test_file(task):
+    return f"results/tasks/{task}/test.tsv"
+
+
 def task_tests():
     """The test set of every task: the evaluation sets of a fine-tuning job."""
-    return [f"results/tasks/{task}/test.tsv" for task in FINETUNE["tasks"]]
+    return [task_test_file(task) for task in FINETUNE["tasks"]]
 
 
-def task_draws(wildcards):
+def task_draws():
     """Every k-shot draw of every task: the training sets of a fine-tuning job."""
     return [draw_file(*draw) for draw in finetune_draws()]
 
@@ -258,7 +262,7 @@ def run_options(model, neural):
     a neural model, its regime's learning rate, epochs and batch size."""
     runs = []
     for task, shots, seed in finetune_draws():
-        run = f"--run task={task} test=results/tasks/{task}/test.tsv shots={shots} seed={seed}"
+        run = f"--run task={task} test={task_test_file(task)} shots={shots} seed={seed}"
         run += f" train={draw_file(task, shots, seed)} out={run_record(model, task, shots, seed)}"
         if neural:
             regime = regime_for_shots(FINETUNE["regimes"], shots)

@@ -112,7 +112,7 @@ rule sample_task:
 
 rule finetune_model:
     input:
-        train=task_draws,
+        train=task_draws(),
         test=task_tests(),
         model=finetune_model_input,
     output:
@@ -150,7 +150,7 @@ rule finetune_model:
 
 rule kmer_baseline:
     input:
-        train=task_draws,
+        train=task_draws(),
         test=task_tests(),
     output:
         job_records(KMER_MODEL),

@@ -135,7 +135,8 @@ def assumptions_text(rates: Rates, config: dict) -> list[str]:
         else "measured in the CPU demo, without CUDA start-up"
     )
     lines.append(
-        f"fine-tuning: one job per model (every task, shot count and seed); per run epochs x training sequences + test set, at "
+        f"fine-tuning: one job per model (every task, shot count and seed); per run epochs x training "
+        f"sequences + test set, at "
         f"{FINETUNE_EFFICIENCY:.0%} of the pretraining FLOP/s (assumed), + {FINETUNE_RUN_S:.1f} s per run "
         f"(measured in the demo), + {rates.finetune_overhead_s:.1f} s per job ({overhead}); test sets "
         + ", ".join(f"{name} {spec.test_size:,}" for name, spec in TASKS.items() if spec.test_size)

@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Fine-tune AutoModelForSequenceClassification from --model (a local directory or a Hugging Face id, "
             "e.g. zhihan1996/DNA_bert_6) on each run's training set, evaluate on its task's whole test set "
             "(accuracy, macro-F1, MCC, AUC) and write one JSON record per run. A --run may name its own task "
-            "and test set and set its own learning_rate, epochs and batch_size; the other settings are shared. Deterministic for a given seed on CPU, "
+            "and test set and set its own learning_rate, epochs and batch_size; the other settings are shared. "
+            "Deterministic for a given seed on CPU, "
             "whatever other runs share the process; bf16 autocast on CUDA."
         ),
     )

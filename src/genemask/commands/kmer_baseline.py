@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Multinomial logistic regression (L2 penalty, L-BFGS) on overlapping k-mer counts of each run's "
             "training set, evaluated on its whole test set (accuracy, macro-F1, MCC, AUC); writes one JSON "
-            "record per run (--train/--shots/--seed/--out, or one --run each, of any tasks), model 'kmer-logreg' unless --name says "
-            "otherwise. Deterministic."
+            "record per run (--train/--shots/--seed/--out, or one --run each, of any tasks), model "
+            "'kmer-logreg' unless --name says otherwise. Deterministic."
         ),
     )
     add_record_options(parser)

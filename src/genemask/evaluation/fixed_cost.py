@@ -3,8 +3,9 @@
 Fixed cost per run = (sum of the jobs' wall times - sum of their runs' training and evaluation seconds) / runs:
 everything a run costs besides learning and scoring (interpreter start, imports, model load, encoding, writing).
 A benchmark file `<benchmarks>/<path>.tsv` belongs to the records `<records>/<path>.json` (one job per run) or
-`<records>/<path>/**/*.json` (one job per model, or per model and task). Runs a job took from the run cache did no training in
-it: they are left out of the runs and of the training seconds, their (small) reading cost stays in the wall time.
+`<records>/<path>/**/*.json` (one job per model, or per model and task). Runs a job took from the run cache did
+no training in it: they are left out of the runs and of the training seconds, their (small) reading cost stays
+in the wall time.
 """
 
 from __future__ import annotations

@@ -77,10 +77,10 @@ def parse_run(
         if name in values:
             raise UserError(f"--run {described}: {name} given twice")
         values[name] = value
-    values.setdefault("task", task or "")
-    if test is not None:
-        values.setdefault("test", str(test))
-    missing = [name for name in (*OPTIONAL_RUN_FIELDS, *RUN_FIELDS) if not values.get(name)]
+    for name, default in zip(OPTIONAL_RUN_FIELDS, (task, test), strict=True):
+        if default is not None:
+            values.setdefault(name, str(default))
+    missing = [name for name in (*OPTIONAL_RUN_FIELDS, *RUN_FIELDS) if name not in values]
     if missing:
         defaults = [f"--{name}" for name in OPTIONAL_RUN_FIELDS if name in missing]
         hint = f" (and no {' or '.join(defaults)} for it)" if defaults else ""
